@@ -1,0 +1,444 @@
+//! The community actor (key: the slug): the community's name, its driver URL override, and
+//! which plugins it enabled with which settings. It is the single source of truth for
+//! "is plugin P enabled here, with what config"; plugin instances and processes get that
+//! configuration from it with every request.
+
+use std::collections::BTreeMap;
+
+use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_storage::{decode_record, encode_record};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{ActorError, ActorsEnv};
+
+const RECORD: &str = "community";
+const VERSION: u16 = 1;
+
+/// Index key prefix: plugin instance id → `slug\0plugin`.
+pub(crate) const INSTANCE_INDEX: &str = "plugin-instance/";
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct State {
+    readable_name: String,
+    #[serde(default)]
+    driver_url: Option<String>,
+    plugins: BTreeMap<String, PluginEntry>,
+    created_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct PluginEntry {
+    id: u64,
+    /// Stored as JSON text: plugin configs are arbitrary JSON and must round-trip exactly.
+    config: String,
+}
+
+impl PluginEntry {
+    fn holds(&self, config: &Value) -> bool {
+        serde_json::from_str::<Value>(&self.config).ok().as_ref() == Some(config)
+    }
+}
+
+/// A community as the operations return it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunityView {
+    pub slug: String,
+    pub readable_name: String,
+    pub driver_url: Option<String>,
+    pub plugins: Vec<PluginView>,
+}
+
+/// One enabled plugin of a community.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginView {
+    pub id: u64,
+    pub name: String,
+    pub config: Value,
+    pub community: String,
+}
+
+pub enum Command {
+    Create {
+        readable_name: String,
+        driver_url: Option<String>,
+    },
+    Get,
+    /// Metagov's PUT: the plugin list is the whole truth. `new_ids` holds one fresh id per
+    /// listed plugin, used only for plugins not already enabled.
+    Update {
+        readable_name: String,
+        driver_url: Option<String>,
+        plugins: Vec<(String, Value)>,
+        new_ids: Vec<u64>,
+    },
+    Delete,
+    EnablePlugin {
+        name: String,
+        config: Value,
+        new_id: u64,
+    },
+    DisablePlugin {
+        id: u64,
+    },
+    /// Which config and driver URL a plugin runs with here.
+    Resolve {
+        plugin: String,
+    },
+}
+
+pub enum Reply {
+    Community(Result<CommunityView, ActorError>),
+    /// The plugin, and whether anything changed (201 vs 200).
+    Plugin(Result<(PluginView, bool), ActorError>),
+    /// The plugins that were enabled when the community was deleted or changed.
+    Removed(Result<Vec<String>, ActorError>),
+    /// The community after a PUT, and the plugins the PUT disabled.
+    Updated(Result<(CommunityView, Vec<String>), ActorError>),
+    Resolved(Result<Resolved, ActorError>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub instance_id: u64,
+    pub config: Value,
+    pub driver_url: Option<String>,
+}
+
+pub struct Community {
+    slug: String,
+    state: Option<State>,
+}
+
+impl Community {
+    fn view(&self, s: &State) -> CommunityView {
+        CommunityView {
+            slug: self.slug.clone(),
+            readable_name: s.readable_name.clone(),
+            driver_url: s.driver_url.clone(),
+            plugins: s
+                .plugins
+                .iter()
+                .map(|(name, e)| self.plugin_view(name, e))
+                .collect(),
+        }
+    }
+
+    fn plugin_view(&self, name: &str, e: &PluginEntry) -> PluginView {
+        PluginView {
+            id: e.id,
+            name: name.to_string(),
+            config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
+            community: self.slug.clone(),
+        }
+    }
+
+    fn save(&self, fx: &mut Effects) {
+        if let Some(s) = &self.state {
+            match encode_record(RECORD, VERSION, s) {
+                Ok(bytes) => fx.save_state(bytes),
+                Err(e) => tracing::error!(error = %e, "community state failed to encode"),
+            }
+        }
+    }
+
+    fn not_found(&self) -> ActorError {
+        ActorError::CommunityNotFound(self.slug.clone())
+    }
+
+    fn index_value(&self, plugin: &str) -> Vec<u8> {
+        format!("{}\0{}", self.slug, plugin).into_bytes()
+    }
+
+    fn add_plugin(&mut self, name: &str, config: Value, id: u64, fx: &mut Effects) {
+        let value = self.index_value(name);
+        if let Some(s) = &mut self.state {
+            s.plugins.insert(
+                name.to_string(),
+                PluginEntry {
+                    id,
+                    config: config.to_string(),
+                },
+            );
+            fx.put_index(format!("{INSTANCE_INDEX}{id}"), value);
+        }
+    }
+
+    fn update(
+        &mut self,
+        readable_name: String,
+        driver_url: Option<String>,
+        plugins: Vec<(String, Value)>,
+        new_ids: Vec<u64>,
+        fx: &mut Effects,
+    ) -> Result<(CommunityView, Vec<String>), ActorError> {
+        let Some(s) = &self.state else {
+            return Err(self.not_found());
+        };
+        let wanted: BTreeMap<String, Value> = plugins.into_iter().collect();
+        let removed: Vec<(String, u64)> = s
+            .plugins
+            .iter()
+            .filter(|(n, _)| !wanted.contains_key(*n))
+            .map(|(n, e)| (n.clone(), e.id))
+            .collect();
+        let mut changed = s.readable_name != readable_name || s.driver_url != driver_url;
+        let mut ids = new_ids.into_iter();
+        let mut to_add = Vec::new();
+        for (name, config) in wanted {
+            match s.plugins.get(&name) {
+                Some(e) if e.holds(&config) => {}
+                Some(e) => to_add.push((name, config, e.id)),
+                None => {
+                    let id = ids.next().ok_or_else(|| {
+                        ActorError::Runtime(agora_runtime::AskError::Unavailable(
+                            "no plugin instance id was reserved".into(),
+                        ))
+                    })?;
+                    to_add.push((name, config, id));
+                }
+            }
+        }
+        changed |= !to_add.is_empty() || !removed.is_empty();
+        if let Some(s) = &mut self.state {
+            s.readable_name = readable_name;
+            s.driver_url = driver_url;
+            for (name, id) in &removed {
+                s.plugins.remove(name);
+                fx.delete_index(format!("{INSTANCE_INDEX}{id}"));
+            }
+        }
+        for (name, config, id) in to_add {
+            self.add_plugin(&name, config, id, fx);
+        }
+        if changed {
+            self.save(fx);
+        }
+        let view = self
+            .state
+            .as_ref()
+            .map(|s| self.view(s))
+            .ok_or_else(|| self.not_found())?;
+        Ok((view, removed.into_iter().map(|(n, _)| n).collect()))
+    }
+}
+
+impl VirtualActor for Community {
+    const KIND: &'static str = "community";
+    type Env = ActorsEnv;
+    type Command = Command;
+    type Reply = Reply;
+
+    fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+        let state = match stored.state {
+            Some(bytes) => Some(
+                decode_record::<State>(RECORD, VERSION, &bytes)
+                    .map_err(|e| e.to_string())?
+                    .1,
+            ),
+            None => None,
+        };
+        Ok(Community {
+            slug: id.key.clone(),
+            state,
+        })
+    }
+
+    fn handle(&mut self, _env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
+        match cmd {
+            Command::Create {
+                readable_name,
+                driver_url,
+            } => {
+                if self.state.is_some() {
+                    return Reply::Community(Err(ActorError::CommunityExists(self.slug.clone())));
+                }
+                let s = State {
+                    readable_name,
+                    driver_url,
+                    plugins: BTreeMap::new(),
+                    created_ms: fx.now_ms(),
+                };
+                let view = self.view(&s);
+                self.state = Some(s);
+                self.save(fx);
+                Reply::Community(Ok(view))
+            }
+            Command::Get => Reply::Community(match &self.state {
+                Some(s) => Ok(self.view(s)),
+                None => Err(self.not_found()),
+            }),
+            Command::Update {
+                readable_name,
+                driver_url,
+                plugins,
+                new_ids,
+            } => Reply::Updated(self.update(readable_name, driver_url, plugins, new_ids, fx)),
+            Command::Delete => {
+                let Some(s) = self.state.take() else {
+                    return Reply::Removed(Err(self.not_found()));
+                };
+                for e in s.plugins.values() {
+                    fx.delete_index(format!("{INSTANCE_INDEX}{}", e.id));
+                }
+                fx.delete_state();
+                Reply::Removed(Ok(s.plugins.into_keys().collect()))
+            }
+            Command::EnablePlugin {
+                name,
+                config,
+                new_id,
+            } => {
+                let Some(s) = &self.state else {
+                    return Reply::Plugin(Err(self.not_found()));
+                };
+                let (id, changed) = match s.plugins.get(&name) {
+                    Some(e) => (e.id, !e.holds(&config)),
+                    None => (new_id, true),
+                };
+                if changed {
+                    self.add_plugin(&name, config, id, fx);
+                    self.save(fx);
+                }
+                let view = self
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.plugins.get(&name).map(|e| self.plugin_view(&name, e)));
+                Reply::Plugin(view.map(|v| (v, changed)).ok_or_else(|| self.not_found()))
+            }
+            Command::DisablePlugin { id } => {
+                let Some(s) = &mut self.state else {
+                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
+                };
+                let Some(name) = s
+                    .plugins
+                    .iter()
+                    .find(|(_, e)| e.id == id)
+                    .map(|(n, _)| n.clone())
+                else {
+                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
+                };
+                s.plugins.remove(&name);
+                fx.delete_index(format!("{INSTANCE_INDEX}{id}"));
+                self.save(fx);
+                Reply::Removed(Ok(vec![name]))
+            }
+            Command::Resolve { plugin } => {
+                let Some(s) = &self.state else {
+                    return Reply::Resolved(Err(self.not_found()));
+                };
+                Reply::Resolved(match s.plugins.get(&plugin) {
+                    Some(e) => Ok(Resolved {
+                        instance_id: e.id,
+                        config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
+                        driver_url: s.driver_url.clone(),
+                    }),
+                    None => Err(ActorError::PluginNotEnabled {
+                        plugin,
+                        community: self.slug.clone(),
+                    }),
+                })
+            }
+        }
+    }
+
+    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env() -> ActorsEnv {
+        ActorsEnv {
+            registry: std::sync::Arc::new(agora_plugins::builtin::all().unwrap()),
+            driver_url: None,
+        }
+    }
+
+    fn fresh() -> Community {
+        Community::restore(&ActorId::new("community", "c"), &env(), Stored::default()).unwrap()
+    }
+
+    #[test]
+    fn put_is_the_whole_truth_and_unchanged_config_writes_nothing() {
+        let mut c = fresh();
+        let mut fx = Effects::new(1);
+        c.handle(
+            &env(),
+            Command::Create {
+                readable_name: "C".into(),
+                driver_url: None,
+            },
+            &mut fx,
+        );
+        let mut fx = Effects::new(2);
+        let r = c.handle(
+            &env(),
+            Command::EnablePlugin {
+                name: "randomness".into(),
+                config: json!({"default_low": 1}),
+                new_id: 9,
+            },
+            &mut fx,
+        );
+        assert!(matches!(r, Reply::Plugin(Ok((ref v, true))) if v.id == 9));
+        let mut fx = Effects::new(3);
+        let r = c.handle(
+            &env(),
+            Command::EnablePlugin {
+                name: "randomness".into(),
+                config: json!({"default_low": 1}),
+                new_id: 10,
+            },
+            &mut fx,
+        );
+        assert!(matches!(r, Reply::Plugin(Ok((ref v, false))) if v.id == 9));
+        assert!(fx.is_empty());
+        let mut fx = Effects::new(4);
+        let r = c.handle(
+            &env(),
+            Command::Update {
+                readable_name: "C".into(),
+                driver_url: None,
+                plugins: vec![],
+                new_ids: vec![],
+            },
+            &mut fx,
+        );
+        assert!(
+            matches!(r, Reply::Updated(Ok((ref v, ref removed))) if v.plugins.is_empty() && removed.len() == 1)
+        );
+    }
+
+    #[test]
+    fn state_round_trips_through_its_record() {
+        let s = State {
+            readable_name: "n".into(),
+            driver_url: Some("http://d".into()),
+            plugins: BTreeMap::from([(
+                "randomness".to_string(),
+                PluginEntry {
+                    id: 3,
+                    config: "{\"a\":1.5}".into(),
+                },
+            )]),
+            created_ms: 5,
+        };
+        let bytes = encode_record(RECORD, VERSION, &s).unwrap();
+        assert_eq!(
+            decode_record::<State>(RECORD, VERSION, &bytes).unwrap().1,
+            s
+        );
+        assert!(Community::restore(
+            &ActorId::new("community", "c"),
+            &env(),
+            Stored {
+                state: Some(vec![0xc1]),
+                aux: vec![]
+            }
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,12 @@
+//! Services every actor shares: the plugin registry and the node's default driver URL.
+
+use std::sync::Arc;
+
+use agora_plugins::PluginRegistry;
+
+#[derive(Clone)]
+pub struct ActorsEnv {
+    pub registry: Arc<PluginRegistry>,
+    /// Where driver events go unless a community overrides it.
+    pub driver_url: Option<String>,
+}

@@ -1,0 +1,158 @@
+//! The plugin-instance actor (key: `community/plugin`): one enabled plugin of one community,
+//! holding the plugin's own state (a lucky number, a platform cursor). Actions and webhooks for
+//! the instance run here, one at a time, so plugin state needs no locks.
+
+use std::sync::Arc;
+
+use agora_plugins::{ActionContext, Plugin, WebhookRequest};
+use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_storage::{decode_record, encode_record};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{events, ActorError, ActorsEnv};
+
+const RECORD: &str = "plugin-instance";
+const VERSION: u16 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct State {
+    /// The plugin's state as JSON text (arbitrary JSON must round-trip exactly).
+    plugin_state: String,
+}
+
+pub enum Command {
+    Action {
+        action: String,
+        params: Value,
+        config: Value,
+        driver_url: Option<String>,
+    },
+    Webhook {
+        request: WebhookRequest,
+        config: Value,
+        driver_url: Option<String>,
+    },
+    /// The plugin was disabled: forget its state.
+    Purge,
+}
+
+pub type Reply = Result<Value, ActorError>;
+
+pub struct PluginInstance {
+    community: String,
+    plugin: String,
+    state: Value,
+}
+
+impl PluginInstance {
+    fn plugin(&self, env: &ActorsEnv) -> Result<Arc<dyn Plugin>, ActorError> {
+        env.registry
+            .get(&self.plugin)
+            .cloned()
+            .ok_or_else(|| ActorError::UnknownPlugin(self.plugin.clone()))
+    }
+
+    /// Persists the plugin state if it changed and turns emitted events into outbox messages.
+    fn finish(
+        &mut self,
+        env: &ActorsEnv,
+        new_state: Value,
+        emitted: Vec<agora_plugins::Event>,
+        driver_url: Option<String>,
+        fx: &mut Effects,
+    ) {
+        if new_state != self.state {
+            self.state = new_state;
+            let rec = State {
+                plugin_state: self.state.to_string(),
+            };
+            match encode_record(RECORD, VERSION, &rec) {
+                Ok(b) => fx.save_state(b),
+                Err(e) => tracing::error!(error = %e, "plugin state failed to encode"),
+            }
+        }
+        if let Some(url) = driver_url.or_else(|| env.driver_url.clone()) {
+            for ev in &emitted {
+                fx.send(events::driver_event(
+                    &url,
+                    &self.community,
+                    &self.plugin,
+                    ev,
+                    fx.now_ms(),
+                ));
+            }
+        }
+    }
+}
+
+impl VirtualActor for PluginInstance {
+    const KIND: &'static str = "plugin";
+    type Env = ActorsEnv;
+    type Command = Command;
+    type Reply = Reply;
+
+    fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+        let (community, plugin) = id
+            .key
+            .split_once('/')
+            .ok_or_else(|| format!("plugin instance key {} lacks a '/'", id.key))?;
+        let state = match stored.state {
+            Some(bytes) => {
+                let (_, s) =
+                    decode_record::<State>(RECORD, VERSION, &bytes).map_err(|e| e.to_string())?;
+                serde_json::from_str(&s.plugin_state).map_err(|e| e.to_string())?
+            }
+            None => Value::Null,
+        };
+        Ok(PluginInstance {
+            community: community.to_string(),
+            plugin: plugin.to_string(),
+            state,
+        })
+    }
+
+    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
+        match cmd {
+            Command::Action {
+                action,
+                params,
+                config,
+                driver_url,
+            } => {
+                let plugin = self.plugin(env)?;
+                // The plugin works on a copy, so a refused action leaves the state untouched.
+                let mut scratch = self.state.clone();
+                let mut ctx =
+                    ActionContext::new(&self.community, &config, &mut scratch, fx.now_ms());
+                let result = plugin.action(&mut ctx, &action, &params)?;
+                let emitted = std::mem::take(&mut ctx.events);
+                self.finish(env, scratch, emitted, driver_url, fx);
+                Ok(result)
+            }
+            Command::Webhook {
+                request,
+                config,
+                driver_url,
+            } => {
+                let plugin = self.plugin(env)?;
+                let mut scratch = self.state.clone();
+                let mut ctx =
+                    ActionContext::new(&self.community, &config, &mut scratch, fx.now_ms());
+                plugin.webhook(&mut ctx, &request)?;
+                let emitted = std::mem::take(&mut ctx.events);
+                self.finish(env, scratch, emitted, driver_url, fx);
+                Ok(Value::Null)
+            }
+            Command::Purge => {
+                if !self.state.is_null() {
+                    self.state = Value::Null;
+                    fx.delete_state();
+                }
+                Ok(Value::Null)
+            }
+        }
+    }
+
+    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}

@@ -1,0 +1,359 @@
+//! [`Agora`]: the operations behind every API route. Each validates its input against the
+//! plugin schemas before any actor sees it, then asks the actors that own the data. Reads and
+//! writes both return only once everything they observed is durable.
+
+use std::sync::Arc;
+
+use agora_plugins::{schema, PluginRegistry, WebhookRequest};
+use agora_runtime::{partition_of, Runtime, PARTITIONS};
+use serde_json::Value;
+
+use crate::community::{self, Community, CommunityView, PluginView, Resolved};
+use crate::plugin_instance::{self, PluginInstance};
+use crate::process::{self, Process, ProcessView};
+use crate::{validate_slug, ActorError, ActorsEnv};
+
+/// Inputs of `POST /api/internal/process/<plugin>.<process>`.
+#[derive(Debug, Clone)]
+pub struct ProcessStart {
+    pub community: String,
+    /// `<plugin>.<process>`
+    pub name: String,
+    /// The process inputs (without `callback_url`).
+    pub params: Value,
+    pub callback_url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Agora {
+    rt: Runtime,
+    env: ActorsEnv,
+}
+
+type Result<T> = std::result::Result<T, ActorError>;
+
+fn unexpected() -> ActorError {
+    ActorError::Runtime(agora_runtime::AskError::Internal(
+        "an actor answered with an unexpected reply".into(),
+    ))
+}
+
+/// Validates `value` against `schema` (filling defaults first); the first violation is the
+/// error, its field prefixed with `at`.
+fn check(schema_doc: &Value, value: &Value, at: &str) -> Result<Value> {
+    let filled = schema::apply_defaults(schema_doc, value);
+    if let Err(violations) = schema::validate(schema_doc, &filled) {
+        let v = &violations[0];
+        let field = match (at.is_empty(), v.path.is_empty()) {
+            (true, _) => v.path.clone(),
+            (false, true) => at.to_string(),
+            (false, false) => format!("{at}.{}", v.path),
+        };
+        return Err(ActorError::schema(field, v.message.clone()));
+    }
+    Ok(filled)
+}
+
+fn split_name(name: &str) -> Option<(&str, &str)> {
+    name.split_once('.')
+}
+
+impl Agora {
+    /// Registers the actor kinds with the runtime.
+    pub fn new(rt: Runtime, env: ActorsEnv) -> Self {
+        rt.register::<Community>(env.clone());
+        rt.register::<PluginInstance>(env.clone());
+        rt.register::<Process>(env.clone());
+        Agora { rt, env }
+    }
+
+    pub fn registry(&self) -> &Arc<PluginRegistry> {
+        &self.env.registry
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    fn validate_config(&self, plugin: &str, config: &Value, at: &str) -> Result<Value> {
+        let p = self
+            .env
+            .registry
+            .get(plugin)
+            .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
+        check(&p.meta().config_schema, config, at)
+    }
+
+    async fn instance_id(&self, community: &str) -> Result<u64> {
+        let n = self.rt.next_id("plugin-instance").await?;
+        Ok(n * u64::from(PARTITIONS) + u64::from(partition_of(community)))
+    }
+
+    pub async fn create_community(
+        &self,
+        slug: Option<String>,
+        readable_name: String,
+        driver_url: Option<String>,
+    ) -> Result<CommunityView> {
+        let slug = slug.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        validate_slug(&slug)?;
+        let cmd = community::Command::Create {
+            readable_name,
+            driver_url,
+        };
+        match self.rt.ask::<Community>(&slug, cmd).await? {
+            community::Reply::Community(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub async fn get_community(&self, slug: &str) -> Result<CommunityView> {
+        validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
+        match self
+            .rt
+            .ask::<Community>(slug, community::Command::Get)
+            .await?
+        {
+            community::Reply::Community(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Metagov's PUT: the plugin list is the whole truth; every config is validated first, so
+    /// one bad entry changes nothing.
+    pub async fn update_community(
+        &self,
+        slug: &str,
+        readable_name: String,
+        driver_url: Option<String>,
+        plugins: Vec<(String, Value)>,
+    ) -> Result<CommunityView> {
+        validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
+        let mut checked = Vec::with_capacity(plugins.len());
+        for (i, (name, config)) in plugins.into_iter().enumerate() {
+            if self.env.registry.get(&name).is_none() {
+                return Err(ActorError::Invalid {
+                    code: "unknown_plugin",
+                    message: format!("plugin '{name}' is not installed"),
+                    field: Some(format!("plugins[{i}].name")),
+                });
+            }
+            let config = self.validate_config(&name, &config, &format!("plugins[{i}].config"))?;
+            checked.push((name, config));
+        }
+        let mut new_ids = Vec::with_capacity(checked.len());
+        for _ in 0..checked.len() {
+            new_ids.push(self.instance_id(slug).await?);
+        }
+        let cmd = community::Command::Update {
+            readable_name,
+            driver_url,
+            plugins: checked,
+            new_ids,
+        };
+        let (view, removed) = match self.rt.ask::<Community>(slug, cmd).await? {
+            community::Reply::Updated(r) => r?,
+            _ => return Err(unexpected()),
+        };
+        for plugin in removed {
+            self.purge_instance(slug, &plugin).await?;
+        }
+        Ok(view)
+    }
+
+    pub async fn delete_community(&self, slug: &str) -> Result<()> {
+        validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
+        let removed = match self
+            .rt
+            .ask::<Community>(slug, community::Command::Delete)
+            .await?
+        {
+            community::Reply::Removed(r) => r?,
+            _ => return Err(unexpected()),
+        };
+        for plugin in removed {
+            self.purge_instance(slug, &plugin).await?;
+        }
+        Ok(())
+    }
+
+    async fn purge_instance(&self, slug: &str, plugin: &str) -> Result<()> {
+        self.rt
+            .ask::<PluginInstance>(&format!("{slug}/{plugin}"), plugin_instance::Command::Purge)
+            .await??;
+        Ok(())
+    }
+
+    /// Enables `plugin` for the community (or changes its config). The bool says whether
+    /// anything changed.
+    pub async fn enable_plugin(
+        &self,
+        slug: &str,
+        plugin: &str,
+        config: Value,
+    ) -> Result<(PluginView, bool)> {
+        validate_slug(slug)?;
+        let config = self.validate_config(plugin, &config, "")?;
+        let new_id = self.instance_id(slug).await?;
+        let cmd = community::Command::EnablePlugin {
+            name: plugin.to_string(),
+            config,
+            new_id,
+        };
+        match self.rt.ask::<Community>(slug, cmd).await? {
+            community::Reply::Plugin(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Metagov's `DELETE /api/internal/plugin/<name>/<id>`: the id alone names the instance.
+    pub async fn disable_plugin_instance(&self, id: u64) -> Result<()> {
+        let key = format!("{}{id}", community::INSTANCE_INDEX);
+        let entry = self
+            .rt
+            .read_index(&key)?
+            .ok_or(ActorError::PluginInstanceNotFound(id))?;
+        let entry = String::from_utf8_lossy(&entry).into_owned();
+        let (slug, plugin) = entry
+            .split_once('\0')
+            .ok_or(ActorError::PluginInstanceNotFound(id))?;
+        match self
+            .rt
+            .ask::<Community>(slug, community::Command::DisablePlugin { id })
+            .await?
+        {
+            community::Reply::Removed(r) => {
+                r?;
+            }
+            _ => return Err(unexpected()),
+        }
+        self.purge_instance(slug, plugin).await
+    }
+
+    async fn resolve(&self, slug: &str, plugin: &str) -> Result<Resolved> {
+        validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
+        let cmd = community::Command::Resolve {
+            plugin: plugin.to_string(),
+        };
+        match self.rt.ask::<Community>(slug, cmd).await? {
+            community::Reply::Resolved(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// Runs `<plugin>.<action>` for the community. `public_only` refuses non-public actions
+    /// (the unauthenticated route).
+    pub async fn run_action(
+        &self,
+        slug: &str,
+        name: &str,
+        params: Value,
+        public_only: bool,
+    ) -> Result<Value> {
+        let unknown = || ActorError::UnknownAction(name.to_string());
+        let (plugin, action) = split_name(name).ok_or_else(unknown)?;
+        let p = self.env.registry.get(plugin).ok_or_else(unknown)?;
+        let spec = p.meta().action(action).ok_or_else(unknown)?;
+        if public_only && !spec.public {
+            return Err(ActorError::ActionNotPublic(name.to_string()));
+        }
+        let params = check(&spec.parameters_schema, &params, "parameters")?;
+        let resolved = self.resolve(slug, plugin).await?;
+        let cmd = plugin_instance::Command::Action {
+            action: action.to_string(),
+            params,
+            config: resolved.config,
+            driver_url: resolved.driver_url,
+        };
+        self.rt
+            .ask::<PluginInstance>(&format!("{slug}/{plugin}"), cmd)
+            .await?
+    }
+
+    /// Starts a process; returns its id (the Location is built from it).
+    pub async fn start_process(&self, start: ProcessStart) -> Result<u64> {
+        let unknown = || ActorError::UnknownProcessType(start.name.clone());
+        let (plugin, process) = split_name(&start.name).ok_or_else(unknown)?;
+        let p = self.env.registry.get(plugin).ok_or_else(unknown)?;
+        let spec = p.meta().process(process).ok_or_else(unknown)?;
+        let params = check(&spec.parameters_schema, &start.params, "")?;
+        let resolved = self.resolve(&start.community, plugin).await?;
+        let n = self.rt.next_id("process").await?;
+        let id = n * u64::from(PARTITIONS) + u64::from(partition_of(&start.community));
+        let cmd = process::Command::Start {
+            id,
+            community: start.community.clone(),
+            plugin: plugin.to_string(),
+            process: process.to_string(),
+            params,
+            config: resolved.config,
+            callback_url: start.callback_url,
+            driver_url: resolved.driver_url,
+        };
+        self.rt.ask::<Process>(&id.to_string(), cmd).await??;
+        Ok(id)
+    }
+
+    async fn ask_process(
+        &self,
+        name: &str,
+        id: &str,
+        cmd: process::Command,
+    ) -> Result<ProcessView> {
+        let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
+        let n: u64 = id.parse().map_err(|_| not_found())?;
+        if let process::Command::Get | process::Command::Close = cmd {
+            // Check the name before a Close can change anything.
+            let view = self
+                .rt
+                .ask::<Process>(&n.to_string(), process::Command::Get)
+                .await?;
+            match view {
+                Ok(v) if v.name == name => {}
+                Ok(_) | Err(ActorError::ProcessNotFound(_)) => return Err(not_found()),
+                Err(e) => return Err(e),
+            }
+        }
+        match self.rt.ask::<Process>(&n.to_string(), cmd).await? {
+            Err(ActorError::ProcessNotFound(_)) => Err(not_found()),
+            r => r,
+        }
+    }
+
+    pub async fn get_process(&self, name: &str, id: &str) -> Result<ProcessView> {
+        self.ask_process(name, id, process::Command::Get).await
+    }
+
+    pub async fn close_process(&self, name: &str, id: &str) -> Result<ProcessView> {
+        self.ask_process(name, id, process::Command::Close).await
+    }
+
+    /// A webhook for a community's plugin: the instance first, then each pending process.
+    pub async fn webhook(&self, slug: &str, plugin: &str, request: WebhookRequest) -> Result<()> {
+        if self.env.registry.get(plugin).is_none() {
+            return Err(ActorError::UnknownPlugin(plugin.to_string()));
+        }
+        let resolved = self.resolve(slug, plugin).await?;
+        let cmd = plugin_instance::Command::Webhook {
+            request: request.clone(),
+            config: resolved.config,
+            driver_url: resolved.driver_url,
+        };
+        self.rt
+            .ask::<PluginInstance>(&format!("{slug}/{plugin}"), cmd)
+            .await??;
+        let prefix = format!("{}{slug}/{plugin}/", process::PENDING_INDEX);
+        for (key, _) in self.rt.scan_index(&prefix)? {
+            let Some(id) = key.rsplit('/').next() else {
+                continue;
+            };
+            let cmd = process::Command::Webhook {
+                request: request.clone(),
+            };
+            if let Err(e) = self.rt.ask::<Process>(id, cmd).await? {
+                tracing::warn!(process = %id, error = %e, "webhook not taken by a pending process");
+            }
+        }
+        Ok(())
+    }
+}

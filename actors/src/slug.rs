@@ -1,0 +1,47 @@
+//! Community slugs: what Metagov allows (`[-A-Za-z0-9_]`, at most 36 characters), and nothing
+//! else, so a slug is always safe in a path, a storage key and a log line.
+
+use crate::ActorError;
+
+pub const SLUG_MAX: usize = 36;
+
+pub fn validate_slug(slug: &str) -> Result<(), ActorError> {
+    if slug.is_empty() || slug.len() > SLUG_MAX {
+        return Err(ActorError::InvalidSlug(format!(
+            "a slug has 1 to {SLUG_MAX} characters; this one has {}",
+            slug.chars().count()
+        )));
+    }
+    if let Some(c) = slug
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Err(ActorError::InvalidSlug(format!(
+            "a slug may contain only letters, digits, '-' and '_'; found {c:?}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_follow_metagov_rules() {
+        assert!(validate_slug("bench-1_A").is_ok());
+        assert!(validate_slug(&"a".repeat(36)).is_ok());
+        for bad in [
+            "",
+            "../x",
+            "a b",
+            "ünï",
+            "a\0b",
+            &"a".repeat(37),
+            "a/b",
+            "a.b",
+        ] {
+            assert!(validate_slug(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Prometheus metrics: HTTP requests and latencies per route, plus the runtime's gauges.
+//!
+//! A handful of fixed series does not justify a metrics framework: counters are atomics in a
+//! map keyed by (method, route, status), rendered in the text exposition format.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::Instant;
+
+use agora_runtime::RuntimeStats;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::AppState;
+
+/// Upper bounds of the latency histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
+
+#[derive(Default)]
+struct Series {
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+}
+
+#[derive(Default)]
+pub struct HttpMetrics {
+    series: RwLock<HashMap<(String, String, u16), Series>>,
+}
+
+impl HttpMetrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let key = (method.to_string(), route.to_string(), status);
+        let update = |s: &Series| {
+            s.count.fetch_add(1, Ordering::Relaxed);
+            s.sum_us
+                .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+            if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+                s.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        if let Some(s) = self
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            update(s);
+            return;
+        }
+        let mut map = self.series.write().unwrap_or_else(|p| p.into_inner());
+        update(map.entry(key).or_default());
+    }
+
+    /// The exposition text for `/metrics`.
+    pub fn render(&self, rt: &RuntimeStats) -> String {
+        let mut out = String::with_capacity(4096);
+        let map = self.series.read().unwrap_or_else(|p| p.into_inner());
+        let mut keys: Vec<_> = map.keys().collect();
+        keys.sort();
+        out.push_str("# HELP agora_http_requests_total HTTP requests by method, route and status.\n# TYPE agora_http_requests_total counter\n");
+        for k in &keys {
+            let s = &map[*k];
+            let _ = writeln!(
+                out,
+                "agora_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
+                k.0,
+                k.1,
+                k.2,
+                s.count.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP agora_http_request_duration_seconds Request latency.\n# TYPE agora_http_request_duration_seconds histogram\n");
+        for k in &keys {
+            let s = &map[*k];
+            let labels = format!("method=\"{}\",route=\"{}\",status=\"{}\"", k.0, k.1, k.2);
+            let mut cumulative = 0;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                cumulative += s.buckets[i].load(Ordering::Relaxed);
+                let _ = writeln!(
+                    out,
+                    "agora_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
+                );
+            }
+            let count = s.count.load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "agora_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(
+                out,
+                "agora_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "agora_http_request_duration_seconds_count{{{labels}}} {count}"
+            );
+        }
+        let gauges: [(&str, &str, &str, f64); 11] = [
+            (
+                "agora_active_actors",
+                "gauge",
+                "Actors activated on this node.",
+                rt.active_actors as f64,
+            ),
+            (
+                "agora_mailbox_depth",
+                "gauge",
+                "Messages queued in actor mailboxes.",
+                rt.mailbox_depth as f64,
+            ),
+            (
+                "agora_reminders_pending",
+                "gauge",
+                "Durable reminders not yet fired.",
+                rt.reminders_pending as f64,
+            ),
+            (
+                "agora_outbox_depth",
+                "gauge",
+                "Driver deliveries not yet acknowledged.",
+                rt.outbox_depth as f64,
+            ),
+            (
+                "agora_outbox_delivered_total",
+                "counter",
+                "Deliveries acknowledged by their receiver.",
+                rt.outbox_delivered as f64,
+            ),
+            (
+                "agora_outbox_failed_attempts_total",
+                "counter",
+                "Delivery attempts that failed and will be retried.",
+                rt.outbox_failed_attempts as f64,
+            ),
+            (
+                "agora_commits_total",
+                "counter",
+                "Change records committed.",
+                rt.commits as f64,
+            ),
+            (
+                "agora_flushes_total",
+                "counter",
+                "Storage flushes (each serves a group of commits).",
+                rt.flushes as f64,
+            ),
+            (
+                "agora_commit_queue",
+                "gauge",
+                "Change records waiting for the committer.",
+                rt.commit_queue as f64,
+            ),
+            (
+                "agora_last_flush_seconds",
+                "gauge",
+                "Duration of the latest group commit.",
+                rt.last_flush_us as f64 / 1e6,
+            ),
+            (
+                "agora_storage_failed",
+                "gauge",
+                "1 when storage refused a write; the node then refuses writes.",
+                if rt.storage_failed { 1.0 } else { 0.0 },
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+            );
+        }
+        out
+    }
+}
+
+/// Middleware: one span per request, and one sample per response.
+pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let span = tracing::info_span!("request", %method, %route);
+    let started = Instant::now();
+    let resp = tracing::Instrument::instrument(next.run(req), span).await;
+    state.metrics.record(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    resp
+}

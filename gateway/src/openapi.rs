@@ -1,0 +1,39 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations.
+
+use std::sync::OnceLock;
+
+use utoipa::OpenApi;
+
+use crate::routes::{actions, communities, hooks, plugins, processes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Agora",
+        description = "A governance runtime for online communities. Metagov-compatible: drivers written for Metagov work unchanged. Internal routes need `Authorization: Bearer <driver token>` unless the node runs with --dev. Every error is `{\"error\": {\"code\", \"message\", \"field\"}}`."
+    ),
+    paths(
+        communities::create, communities::get, communities::update, communities::delete,
+        plugins::enable, plugins::disable, plugins::metadata, plugins::schemas,
+        actions::internal, actions::public,
+        processes::start, processes::get, processes::close,
+        hooks::community, hooks::platform,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    tags(
+        (name = "communities"), (name = "plugins"), (name = "actions"),
+        (name = "processes"), (name = "webhooks")
+    )
+)]
+struct ApiDoc;
+
+/// The document as JSON text, built once.
+pub(crate) fn document() -> String {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    })
+    .clone()
+}

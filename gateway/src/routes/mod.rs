@@ -1,0 +1,65 @@
+//! Routes, one module per resource. `internal()` needs the driver token; `public()` does not.
+
+pub(crate) mod actions;
+pub(crate) mod communities;
+pub(crate) mod hooks;
+pub(crate) mod ops;
+pub(crate) mod plugins;
+pub(crate) mod processes;
+
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::{ApiError, AppState};
+
+pub(crate) fn internal() -> Router<AppState> {
+    Router::new()
+        .route("/api/internal/community", post(communities::create))
+        .route(
+            "/api/internal/community/{slug}",
+            get(communities::get)
+                .put(communities::update)
+                .delete(communities::delete),
+        )
+        .route("/api/internal/plugin/{name}", post(plugins::enable))
+        .route(
+            "/api/internal/plugin/{name}/{id}",
+            axum::routing::delete(plugins::disable),
+        )
+        .route(
+            "/api/internal/plugin/{name}/metadata",
+            get(plugins::metadata),
+        )
+        .route("/api/internal/plugin-schemas", get(plugins::schemas))
+        .route("/api/internal/action/{name}", post(actions::internal))
+        .route("/api/internal/process/{name}", post(processes::start))
+        .route(
+            "/api/internal/process/{name}/{id}",
+            get(processes::get).delete(processes::close),
+        )
+}
+
+pub(crate) fn public() -> Router<AppState> {
+    Router::new()
+        .route("/api/action/{name}", post(actions::public))
+        .route("/api/hooks/{community}/{plugin}", post(hooks::community))
+        .route("/api/hooks/{plugin}", post(hooks::platform))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/openapi.json", get(ops::openapi))
+        .route("/api/docs", get(ops::docs))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}

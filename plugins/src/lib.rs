@@ -1,0 +1,131 @@
+//! Plugins: how Agora reaches the platforms communities live on, and the governance processes
+//! they run.
+//!
+//! A plugin is one type implementing [`Plugin`], registered with one line in
+//! [`builtin::all`]. Its metadata (config schema, actions, processes, events) is data, so the
+//! gateway can validate inputs, publish schemas and serve `/metadata` without plugin code.
+//! Plugin code is synchronous and pure with respect to the runtime: it reads and changes the
+//! state it is handed and records timers and events in its context; the actor around it
+//! persists everything in one commit.
+
+pub mod builtin;
+mod context;
+mod registry;
+pub mod schema;
+
+pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
+pub use registry::{PluginRegistry, RegistryError};
+
+use serde_json::Value;
+
+/// Static description of a plugin.
+#[derive(Debug, Clone)]
+pub struct PluginMeta {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub description: &'static str,
+    /// `none`, `api_key` or `oauth`, as Metagov reports it.
+    pub auth_type: &'static str,
+    pub uses_webhook: bool,
+    pub config_schema: Value,
+    pub actions: Vec<ActionSpec>,
+    pub processes: Vec<ProcessSpec>,
+    pub events: Vec<EventSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parameters_schema: Value,
+    pub response_schema: Value,
+    /// Public actions are callable without the driver token, at `/api/action/...`.
+    pub public: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parameters_schema: Value,
+    pub outcome_schema: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSpec {
+    pub event_type: &'static str,
+    pub schema: Value,
+}
+
+impl PluginMeta {
+    pub fn action(&self, name: &str) -> Option<&ActionSpec> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+    pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
+        self.processes.iter().find(|p| p.name == name)
+    }
+}
+
+/// A failure a plugin reports; becomes a 4xx with this code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PluginError {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl PluginError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: "schema_violation",
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+}
+
+/// What every plugin implements. Inputs reach these methods already validated against the
+/// schemas in [`PluginMeta`], with schema defaults filled in.
+pub trait Plugin: Send + Sync + 'static {
+    fn meta(&self) -> &PluginMeta;
+
+    /// Runs action `action` (one of `meta().actions`) and returns its JSON result.
+    fn action(
+        &self,
+        ctx: &mut ActionContext<'_>,
+        action: &str,
+        params: &Value,
+    ) -> Result<Value, PluginError>;
+
+    /// A webhook for this plugin instance; may emit events. Default: accept and ignore.
+    fn webhook(
+        &self,
+        _ctx: &mut ActionContext<'_>,
+        _req: &WebhookRequest,
+    ) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Starts a governance process: sets its status, outcome and timers.
+    fn start_process(
+        &self,
+        ctx: &mut ProcessContext<'_>,
+        params: &Value,
+    ) -> Result<(), PluginError>;
+
+    /// A webhook reached a pending process of this plugin instance. Default: ignore.
+    fn process_webhook(
+        &self,
+        _ctx: &mut ProcessContext<'_>,
+        _req: &WebhookRequest,
+    ) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// A timer the process set came due.
+    fn tick(&self, ctx: &mut ProcessContext<'_>, timer: &str) -> Result<(), PluginError>;
+
+    /// The driver closes the process: it must end `completed` with its final outcome.
+    fn close_process(&self, ctx: &mut ProcessContext<'_>) -> Result<(), PluginError>;
+}

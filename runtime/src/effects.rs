@@ -1,0 +1,136 @@
+//! What one message does to the world, collected while an actor handles it and committed as one
+//! change record: new state, auxiliary records, reminders, outbox messages and index entries.
+//!
+//! Actors never write storage themselves. The runtime turns an [`Effects`] into one atomic
+//! batch, so a reminder or a driver event can never exist without the state change that
+//! caused it, nor the other way round.
+
+/// What an actor persisted, handed back to it on activation.
+#[derive(Debug, Default, Clone)]
+pub struct Stored {
+    /// The main state record, if one was ever saved (and not deleted).
+    pub state: Option<Vec<u8>>,
+    /// Auxiliary records (for example one per ballot) by sub-key, in key order.
+    pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A durable reminder, as delivered to the actor when it fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reminder {
+    pub name: String,
+    pub due_ms: u64,
+    pub payload: Vec<u8>,
+}
+
+/// A message for the outside world (a driver, a callback URL), delivered at least once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub url: String,
+    /// The JSON body, sent byte for byte (and signed as sent).
+    pub body: String,
+    /// Messages with the same ordering key are delivered one after another, in commit order.
+    pub ordering_key: String,
+}
+
+/// The change record under construction for one message.
+#[derive(Debug, Default)]
+pub struct Effects {
+    now_ms: u64,
+    pub(crate) state: Option<Option<Vec<u8>>>,
+    pub(crate) aux: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    pub(crate) set_reminders: Vec<Reminder>,
+    pub(crate) cancel_reminders: Vec<String>,
+    pub(crate) outbox: Vec<OutboxMessage>,
+    pub(crate) index: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Effects {
+    pub fn new(now_ms: u64) -> Self {
+        Self {
+            now_ms,
+            ..Self::default()
+        }
+    }
+
+    /// The time this message is handled at, from the runtime's clock. Handlers read time only
+    /// here, so a message has one "now" from start to finish.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Replaces the actor's main state record.
+    pub fn save_state(&mut self, bytes: Vec<u8>) {
+        self.state = Some(Some(bytes));
+    }
+
+    /// Deletes the actor's main state record (its auxiliary records stay until deleted).
+    pub fn delete_state(&mut self) {
+        self.state = Some(None);
+    }
+
+    pub fn put_aux(&mut self, sub_key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.aux.push((sub_key.into(), Some(value)));
+    }
+
+    pub fn delete_aux(&mut self, sub_key: impl Into<Vec<u8>>) {
+        self.aux.push((sub_key.into(), None));
+    }
+
+    /// Sets (or moves) the reminder `name` to fire at `due_ms`.
+    pub fn set_reminder(&mut self, name: impl Into<String>, due_ms: u64, payload: Vec<u8>) {
+        let name = name.into();
+        self.cancel_reminders.retain(|n| *n != name);
+        self.set_reminders.retain(|r| r.name != name);
+        self.set_reminders.push(Reminder {
+            name,
+            due_ms,
+            payload,
+        });
+    }
+
+    pub fn cancel_reminder(&mut self, name: impl Into<String>) {
+        let name = name.into();
+        self.set_reminders.retain(|r| r.name != name);
+        self.cancel_reminders.push(name);
+    }
+
+    pub fn send(&mut self, message: OutboxMessage) {
+        self.outbox.push(message);
+    }
+
+    /// A node-wide secondary index entry (for example plugin instance id → community).
+    pub fn put_index(&mut self, key: impl Into<String>, value: Vec<u8>) {
+        self.index.push((key.into(), Some(value)));
+    }
+
+    pub fn delete_index(&mut self, key: impl Into<String>) {
+        self.index.push((key.into(), None));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state.is_none()
+            && self.aux.is_empty()
+            && self.set_reminders.is_empty()
+            && self.cancel_reminders.is_empty()
+            && self.outbox.is_empty()
+            && self.index.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_reminder_operation_on_a_name_wins() {
+        let mut fx = Effects::new(0);
+        fx.set_reminder("close", 10, vec![]);
+        fx.cancel_reminder("close");
+        assert!(fx.set_reminders.is_empty());
+        fx.set_reminder("close", 20, vec![1]);
+        assert!(fx.cancel_reminders.is_empty());
+        assert_eq!(fx.set_reminders.len(), 1);
+        assert_eq!(fx.set_reminders[0].due_ms, 20);
+        assert!(!fx.is_empty());
+    }
+}

@@ -1,0 +1,24 @@
+//! The Agora actor runtime: virtual actors on actix, persisted through one commit path.
+//!
+//! An actor is named by an [`ActorId`] (kind + key). [`Runtime::ask`] activates it on first use
+//! (restoring it from storage), delivers one message at a time, and answers only once the
+//! change record the message produced (state, reminders, outbox entries, index entries) is
+//! flushed. Idle actors passivate; durable reminders reactivate them; the outbox delivers
+//! events to drivers at least once. `runtime` knows nothing of governance.
+
+mod activation;
+mod actor_id;
+mod clock;
+mod directory;
+mod effects;
+mod ids;
+mod keys;
+mod node;
+mod outbox;
+mod reminders;
+
+pub use actor_id::{partition_of, ActorId, PARTITIONS};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use effects::{Effects, OutboxMessage, Reminder, Stored};
+pub use node::{AskError, Runtime, RuntimeConfig, RuntimeStats, VirtualActor};
+pub use outbox::DeliveryConfig;

@@ -1,0 +1,422 @@
+//! The runtime of one node: arbiters, the directory, the committer, reminders and the outbox,
+//! and [`Runtime::ask`], the one way to reach an actor.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use actix::prelude::*;
+use agora_storage::{CommitSeq, Committer, Engine, StorageError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+use crate::activation::{ActMsg, Activation};
+use crate::actor_id::ActorId;
+use crate::clock::Clock;
+use crate::directory::{Directory, Lookup};
+use crate::effects::{Effects, Reminder, Stored};
+use crate::ids::IdAllocator;
+use crate::keys;
+use crate::outbox::{DeliveryConfig, Outbox};
+use crate::reminders::Scheduler;
+
+/// An actor the runtime can activate, passivate and restore.
+///
+/// Handlers are synchronous and must not block: they read `self`, decide, mutate `self` and
+/// describe what to persist in [`Effects`]. A handler that rejects a command must do so before
+/// mutating anything, because a rejected command still leaves the activation in place.
+pub trait VirtualActor: Sized + Send + Unpin + 'static {
+    /// The kind part of the actor id, also the first part of its storage keys.
+    const KIND: &'static str;
+    /// Shared, read-only services the actor needs (registries, configuration).
+    type Env: Clone + Send + Sync + Unpin + 'static;
+    type Command: Send + 'static;
+    type Reply: Send + 'static;
+
+    /// Rebuilds the actor from what it persisted. An error marks the record unreadable; the
+    /// runtime then answers every message with an internal error instead of guessing.
+    fn restore(id: &ActorId, env: &Self::Env, stored: Stored) -> Result<Self, String>;
+
+    fn handle(&mut self, env: &Self::Env, cmd: Self::Command, fx: &mut Effects) -> Self::Reply;
+
+    /// A durable reminder came due. Its removal is committed with whatever this records.
+    fn on_reminder(&mut self, env: &Self::Env, reminder: Reminder, fx: &mut Effects);
+}
+
+/// Why a message did not get an answer from its actor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AskError {
+    /// The actor's mailbox is full: retry later.
+    #[error("the actor is overloaded; retry later")]
+    Overloaded,
+    /// Storage or the node cannot take the change right now.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The actor's stored state cannot be read by this build.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for AskError {
+    fn from(e: StorageError) -> Self {
+        AskError::Unavailable(e.to_string())
+    }
+}
+
+/// Runtime settings; every field has a production default.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Actors idle this long are passivated.
+    pub idle_timeout: Duration,
+    /// Messages queued per actor before callers get [`AskError::Overloaded`].
+    pub mailbox_capacity: usize,
+    /// Arbiter threads for actors (default: one per core).
+    pub arbiters: usize,
+    /// Reminders fired concurrently (bounds the burst after a restart).
+    pub reminder_concurrency: usize,
+    pub delivery: DeliveryConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(300),
+            mailbox_capacity: 1024,
+            arbiters: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            reminder_concurrency: 256,
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// Gauges and counters for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeStats {
+    pub active_actors: i64,
+    pub mailbox_depth: i64,
+    pub reminders_pending: i64,
+    pub outbox_depth: i64,
+    pub outbox_delivered: u64,
+    pub outbox_failed_attempts: u64,
+    pub commits: u64,
+    pub flushes: u64,
+    pub commit_queue: u64,
+    pub last_flush_us: u64,
+    pub storage_failed: bool,
+}
+
+pub(crate) type FireFuture = Pin<Box<dyn Future<Output = Result<(), AskError>> + Send>>;
+pub(crate) type FireFn = Arc<dyn Fn(ActorId, String, u64) -> FireFuture + Send + Sync>;
+
+pub(crate) struct Shared {
+    pub config: RuntimeConfig,
+    pub clock: Arc<dyn Clock>,
+    pub committer: Committer,
+    pub directory: Directory,
+    pub arbiters: Vec<ArbiterHandle>,
+    pub envs: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
+    pub fire: RwLock<HashMap<&'static str, FireFn>>,
+    pub scheduler: Scheduler,
+    pub outbox: Arc<Outbox>,
+    pub outbox_seq: AtomicU64,
+    pub ids: IdAllocator,
+    actix_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    actix_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        self.committer.engine()
+    }
+}
+
+/// A handle on the node's runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// Starts the actor threads and the committer over `engine`. Call [`Runtime::run_background`]
+    /// from inside a tokio runtime once every actor kind is registered.
+    pub fn start(
+        config: RuntimeConfig,
+        engine: Arc<dyn Engine>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Runtime, StorageError> {
+        let (arbiters, stop_tx, thread) = start_arbiters(config.arbiters.max(1));
+        let committer = Committer::start(engine.clone());
+        let next_outbox = match engine.last_with_prefix(keys::OUTBOX)? {
+            Some(k) => keys::parse_outbox(&k).map(|s| s + 1).unwrap_or(0),
+            None => 0,
+        };
+        let outbox = Arc::new(Outbox::new(config.delivery.clone(), committer.clone()));
+        let shared = Arc::new(Shared {
+            scheduler: Scheduler::new(config.reminder_concurrency),
+            ids: IdAllocator::new(committer.clone()),
+            config,
+            clock,
+            committer,
+            directory: Directory::new(),
+            arbiters,
+            envs: RwLock::new(HashMap::new()),
+            fire: RwLock::new(HashMap::new()),
+            outbox,
+            outbox_seq: AtomicU64::new(next_outbox),
+            actix_stop: Mutex::new(Some(stop_tx)),
+            actix_thread: Mutex::new(Some(thread)),
+        });
+        Ok(Runtime { shared })
+    }
+
+    /// Makes actors of kind `A` reachable, with `env` as their shared services.
+    pub fn register<A: VirtualActor>(&self, env: A::Env) {
+        self.shared
+            .envs
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(TypeId::of::<A>(), Box::new(env));
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let fire: FireFn = Arc::new(move |id: ActorId, name: String, due: u64| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let shared = weak
+                    .upgrade()
+                    .ok_or_else(|| AskError::Unavailable("runtime stopped".into()))?;
+                Runtime { shared }.fire::<A>(id, name, due).await
+            }) as FireFuture
+        });
+        self.shared
+            .fire
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(A::KIND, fire);
+    }
+
+    /// Loads pending reminders and outbox entries and starts firing and delivering them.
+    /// Must run inside the tokio runtime that should carry that work.
+    pub fn run_background(&self) -> Result<(), StorageError> {
+        let engine = self.shared.engine().clone();
+        self.shared.outbox.load_and_start(&engine)?;
+        self.shared
+            .scheduler
+            .load_and_start(&engine, Arc::downgrade(&self.shared))?;
+        Ok(())
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// Sends `cmd` to the actor `A` keyed `key`, activating it if needed, and returns its reply
+    /// once every change that actor made so far is durable.
+    pub async fn ask<A: VirtualActor>(
+        &self,
+        key: &str,
+        cmd: A::Command,
+    ) -> Result<A::Reply, AskError> {
+        let id = ActorId::new(A::KIND, key);
+        let (tx, rx) = oneshot::channel();
+        self.send::<A>(&id, ActMsg::Ask { cmd, reply: tx })?;
+        let (reply, seq) = rx
+            .await
+            .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;
+        self.wait_durable(seq).await?;
+        Ok(reply)
+    }
+
+    async fn fire<A: VirtualActor>(
+        &self,
+        id: ActorId,
+        name: String,
+        due_ms: u64,
+    ) -> Result<(), AskError> {
+        let (tx, rx) = oneshot::channel();
+        self.send::<A>(
+            &id,
+            ActMsg::Fire {
+                name,
+                due_ms,
+                reply: tx,
+            },
+        )?;
+        let seq = rx
+            .await
+            .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;
+        self.wait_durable(seq).await
+    }
+
+    async fn wait_durable(&self, seq: CommitSeq) -> Result<(), AskError> {
+        if seq > self.shared.committer.durable() {
+            self.shared.committer.wait_durable(seq).await?;
+        }
+        Ok(())
+    }
+
+    fn send<A: VirtualActor>(&self, id: &ActorId, msg: ActMsg<A>) -> Result<(), AskError> {
+        let env = self.env::<A>()?;
+        let shared = &self.shared;
+        let lookup =
+            shared
+                .directory
+                .acquire(id, shared.config.mailbox_capacity, |generation, pending| {
+                    let arbiter = &shared.arbiters[(crate::actor_id::stable_hash(id.key.as_bytes())
+                        as usize)
+                        % shared.arbiters.len()];
+                    let activation = Activation::<A>::new(
+                        id.clone(),
+                        generation,
+                        env,
+                        Arc::downgrade(shared),
+                        pending,
+                    );
+                    // The mailbox is created here, at its final capacity, so no caller can ever see
+                    // actix's small default while the arbiter is still starting the actor.
+                    let (tx, rx) =
+                        actix::dev::channel::channel(shared.config.mailbox_capacity + 16);
+                    arbiter.spawn_fn(move || {
+                        let ctx = Context::with_receiver(rx);
+                        actix::spawn(ctx.into_future(activation));
+                    });
+                    let addr: Addr<Activation<A>> = Addr::new(tx);
+                    Arc::new(addr) as Arc<dyn Any + Send + Sync>
+                });
+        let (addr, pending) = match lookup {
+            Lookup::Ready(addr, pending) => (addr, pending),
+            Lookup::Full => return Err(AskError::Overloaded),
+        };
+        let addr = addr
+            .downcast_ref::<Addr<Activation<A>>>()
+            .ok_or_else(|| AskError::Internal(format!("{id} is registered with another type")))?;
+        match addr.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(SendError::Full(_)) => {
+                shared.directory.release(&pending);
+                Err(AskError::Overloaded)
+            }
+            Err(SendError::Closed(_)) => {
+                shared.directory.release(&pending);
+                Err(AskError::Unavailable(format!("{id} is stopping")))
+            }
+        }
+    }
+
+    fn env<A: VirtualActor>(&self) -> Result<A::Env, AskError> {
+        let envs = self.shared.envs.read().unwrap_or_else(|p| p.into_inner());
+        envs.get(&TypeId::of::<A>())
+            .and_then(|e| e.downcast_ref::<A::Env>())
+            .cloned()
+            .ok_or_else(|| AskError::Internal(format!("actor kind {} is not registered", A::KIND)))
+    }
+
+    /// Reads a node-wide index entry written through [`Effects::put_index`].
+    pub fn read_index(&self, key: &str) -> Result<Option<Vec<u8>>, AskError> {
+        Ok(self.shared.engine().get(&keys::index(key))?)
+    }
+
+    /// Every index entry whose key starts with `prefix`, with the prefix-relative key.
+    pub fn scan_index(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, AskError> {
+        let full = keys::index(prefix);
+        let strip = keys::INDEX.len();
+        Ok(self
+            .shared
+            .engine()
+            .scan_prefix(&full)?
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[strip..]).into_owned(), v))
+            .collect())
+    }
+
+    /// A node-unique, never reused number in `namespace` (durable before it is returned).
+    pub async fn next_id(&self, namespace: &str) -> Result<u64, AskError> {
+        Ok(self.shared.ids.next(namespace).await?)
+    }
+
+    pub fn stats(&self) -> RuntimeStats {
+        let c = self.shared.committer.stats();
+        let o = self.shared.outbox.stats();
+        RuntimeStats {
+            active_actors: self.shared.directory.active.load(Ordering::Relaxed),
+            mailbox_depth: self.shared.directory.mailbox_depth.load(Ordering::Relaxed),
+            reminders_pending: self.shared.scheduler.pending(),
+            outbox_depth: o.depth,
+            outbox_delivered: o.delivered,
+            outbox_failed_attempts: o.failed_attempts,
+            commits: c.batches,
+            flushes: c.flushes,
+            commit_queue: c.queued,
+            last_flush_us: c.last_flush_us,
+            storage_failed: self.shared.committer.is_failed(),
+        }
+    }
+
+    /// True while storage accepts writes.
+    pub fn is_healthy(&self) -> bool {
+        !self.shared.committer.is_failed()
+    }
+
+    /// Stops firing reminders and delivering, commits and flushes everything acknowledged or
+    /// queued, and stops the actor threads. Call after the gateway has drained.
+    pub fn shutdown(&self) {
+        self.shared.scheduler.stop();
+        self.shared.outbox.stop();
+        self.shared.committer.shutdown();
+        if let Some(tx) = self
+            .shared
+            .actix_stop
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self
+            .shared
+            .actix_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+type ArbiterStart = (
+    Vec<ArbiterHandle>,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<()>,
+);
+
+/// actix needs a `System` on the thread that creates arbiters; it gets its own thread so the
+/// gateway's tokio runtime stays a plain tokio runtime.
+fn start_arbiters(n: usize) -> ArbiterStart {
+    let (handles_tx, handles_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("agora-actix".into())
+        .spawn(move || {
+            let system = actix_rt::System::new();
+            let arbiters: Vec<Arbiter> =
+                system.block_on(async { (0..n).map(|_| Arbiter::new()).collect::<Vec<Arbiter>>() });
+            let _ = handles_tx.send(arbiters.iter().map(|a| a.handle()).collect::<Vec<_>>());
+            let _ = stop_rx.recv();
+            for a in &arbiters {
+                a.stop();
+            }
+            for a in arbiters {
+                let _ = a.join();
+            }
+        })
+        .expect("spawning the actor system thread");
+    let handles = handles_rx
+        .recv()
+        .expect("the actor system thread reports its arbiters");
+    (handles, stop_tx, thread)
+}

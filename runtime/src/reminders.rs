@@ -1,0 +1,276 @@
+//! The reminder scheduler: knows every pending reminder of the node, sleeps until the earliest,
+//! and fires it by activating its actor.
+//!
+//! The scheduler's map is a cache of the `q/` keys: it is rebuilt from storage at start (so
+//! reminders that came due while the node was down fire right away, oldest first) and kept up
+//! to date by commit notifications. Firing is at-least-once; the activation makes the effect
+//! happen once, because the reminder's removal is committed with the effect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use agora_storage::{Engine, StorageError};
+use tokio::sync::{mpsc, Notify};
+
+use crate::actor_id::ActorId;
+use crate::keys;
+use crate::node::Shared;
+
+pub(crate) enum SchedulerEvent {
+    Schedule {
+        id: ActorId,
+        name: String,
+        due_ms: u64,
+    },
+    Cancel {
+        id: ActorId,
+        name: String,
+        due_ms: u64,
+    },
+    /// A fire attempt ended; `retry` when the actor could not take it.
+    Fired {
+        id: ActorId,
+        name: String,
+        due_ms: u64,
+        attempts: u32,
+        retry: bool,
+    },
+}
+
+#[derive(Clone)]
+pub(crate) struct SchedulerSender(mpsc::UnboundedSender<SchedulerEvent>);
+
+impl SchedulerSender {
+    pub fn notify(&self, ev: SchedulerEvent) {
+        // Only fails once the scheduler has stopped, when nothing is left to schedule.
+        let _ = self.0.send(ev);
+    }
+}
+
+pub(crate) struct Scheduler {
+    tx: mpsc::UnboundedSender<SchedulerEvent>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<SchedulerEvent>>>,
+    pending: Arc<AtomicI64>,
+    concurrency: usize,
+    stop: Arc<Notify>,
+}
+
+struct Entry {
+    due_ms: u64,
+    attempts: u32,
+}
+
+impl Scheduler {
+    pub fn new(concurrency: usize) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            pending: Arc::new(AtomicI64::new(0)),
+            concurrency: concurrency.max(1),
+            stop: Arc::new(Notify::new()),
+        }
+    }
+
+    pub fn sender(&self) -> SchedulerSender {
+        SchedulerSender(self.tx.clone())
+    }
+
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub fn stop(&self) {
+        self.stop.notify_one();
+    }
+
+    pub fn load_and_start(
+        &self,
+        engine: &Arc<dyn Engine>,
+        shared: Weak<Shared>,
+    ) -> Result<(), StorageError> {
+        let Some(rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let kinds: Vec<&'static str> = match shared.upgrade() {
+            Some(s) => s
+                .fire
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .copied()
+                .collect(),
+            None => return Ok(()),
+        };
+        let mut state = State {
+            entries: BTreeMap::new(),
+            index: HashMap::new(),
+        };
+        for (k, _) in engine.scan_prefix(keys::DUE)? {
+            let Some((due, kind, key, name)) = keys::parse_due(&k) else {
+                tracing::warn!("skipping a malformed reminder key");
+                continue;
+            };
+            let Some(kind) = kinds.iter().find(|k| **k == kind) else {
+                tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
+                continue;
+            };
+            state.schedule(ActorId::new(kind, key), name, due, due, 0);
+        }
+        tracing::info!(reminders = state.entries.len(), "reminder scheduler loaded");
+        self.pending
+            .store(state.entries.len() as i64, Ordering::Relaxed);
+        let worker = Worker {
+            state,
+            rx,
+            tx: self.tx.clone(),
+            shared,
+            pending: self.pending.clone(),
+            in_flight: 0,
+            concurrency: self.concurrency,
+            stop: self.stop.clone(),
+        };
+        tokio::spawn(worker.run());
+        Ok(())
+    }
+}
+
+struct State {
+    /// (fire at, actor, reminder name) → the reminder's own due time and attempts so far.
+    entries: BTreeMap<(u64, ActorId, String), Entry>,
+    index: HashMap<(ActorId, String), u64>,
+}
+
+impl State {
+    fn schedule(&mut self, id: ActorId, name: String, due_ms: u64, fire_at: u64, attempts: u32) {
+        if let Some(old) = self.index.remove(&(id.clone(), name.clone())) {
+            self.entries.remove(&(old, id.clone(), name.clone()));
+        }
+        self.index.insert((id.clone(), name.clone()), fire_at);
+        self.entries
+            .insert((fire_at, id, name), Entry { due_ms, attempts });
+    }
+
+    fn cancel(&mut self, id: ActorId, name: String, due_ms: u64) {
+        let key = (id, name);
+        if let Some(fire_at) = self.index.get(&key).copied() {
+            let ek = (fire_at, key.0.clone(), key.1.clone());
+            if self.entries.get(&ek).map(|e| e.due_ms) == Some(due_ms) {
+                self.entries.remove(&ek);
+                self.index.remove(&key);
+            }
+        }
+    }
+}
+
+struct Worker {
+    state: State,
+    rx: mpsc::UnboundedReceiver<SchedulerEvent>,
+    tx: mpsc::UnboundedSender<SchedulerEvent>,
+    shared: Weak<Shared>,
+    pending: Arc<AtomicI64>,
+    in_flight: usize,
+    concurrency: usize,
+    stop: Arc<Notify>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        loop {
+            let Some(shared) = self.shared.upgrade() else {
+                return;
+            };
+            let now = shared.clock.now_ms();
+            self.fire_due(&shared, now);
+            self.pending.store(
+                (self.state.entries.len() + self.in_flight) as i64,
+                Ordering::Relaxed,
+            );
+            let wait = match self.state.entries.keys().next() {
+                Some((at, _, _)) if self.in_flight < self.concurrency => {
+                    Duration::from_millis(at.saturating_sub(now).max(1))
+                }
+                _ => Duration::from_secs(3600),
+            };
+            drop(shared);
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => self.apply(ev),
+                    None => return,
+                },
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.stop.notified() => return,
+            }
+            // Take every event already queued before deciding what is due.
+            while let Ok(ev) = self.rx.try_recv() {
+                self.apply(ev);
+            }
+        }
+    }
+
+    fn apply(&mut self, ev: SchedulerEvent) {
+        match ev {
+            SchedulerEvent::Schedule { id, name, due_ms } => {
+                self.state.schedule(id, name, due_ms, due_ms, 0)
+            }
+            SchedulerEvent::Cancel { id, name, due_ms } => self.state.cancel(id, name, due_ms),
+            SchedulerEvent::Fired {
+                id,
+                name,
+                due_ms,
+                attempts,
+                retry,
+            } => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                // A newer schedule for the same name supersedes the failed attempt.
+                let superseded = self.state.index.contains_key(&(id.clone(), name.clone()));
+                if retry && !superseded {
+                    let backoff = 50u64.saturating_mul(1 << attempts.min(8)).min(10_000);
+                    let at = self.shared.upgrade().map(|s| s.clock.now_ms()).unwrap_or(0) + backoff;
+                    self.state.schedule(id, name, due_ms, at, attempts + 1);
+                }
+            }
+        }
+    }
+
+    fn fire_due(&mut self, shared: &Arc<Shared>, now: u64) {
+        while self.in_flight < self.concurrency {
+            let Some(first) = self.state.entries.first_entry() else {
+                return;
+            };
+            if first.key().0 > now {
+                return;
+            }
+            let ((_, id, name), entry) = first.remove_entry();
+            self.state.index.remove(&(id.clone(), name.clone()));
+            let fire = shared
+                .fire
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(id.kind)
+                .cloned();
+            let Some(fire) = fire else {
+                continue;
+            };
+            self.in_flight += 1;
+            let tx = self.tx.clone();
+            let due_ms = entry.due_ms;
+            let attempts = entry.attempts;
+            tokio::spawn(async move {
+                let result = fire(id.clone(), name.clone(), due_ms).await;
+                if let Err(e) = &result {
+                    tracing::warn!(actor = %id, reminder = %name, error = %e, "reminder not taken; will retry");
+                }
+                let _ = tx.send(SchedulerEvent::Fired {
+                    id,
+                    name,
+                    due_ms,
+                    attempts,
+                    retry: result.is_err(),
+                });
+            });
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The node's configuration: one typed struct, from a TOML file, then `AGORA_*` environment
+//! variables, then flags (each overriding the one before), parsed once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "agora",
+    version,
+    about = "Agora: a governance runtime for online communities"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a node: the HTTP API, the actors, storage, reminders and deliveries.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "AGORA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address the HTTP API listens on [default: 127.0.0.1:8080].
+    #[arg(long, env = "AGORA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the node's database [default: ./data].
+    #[arg(long, env = "AGORA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where driver events are POSTed (a community may override it).
+    #[arg(long, env = "AGORA_DRIVER_URL")]
+    pub driver_url: Option<String>,
+    /// Development mode: internal routes need no token. Allowed on loopback addresses only.
+    #[arg(long, env = "AGORA_DEV")]
+    pub dev: bool,
+    /// Seconds an idle actor stays in memory [default: 300].
+    #[arg(long, env = "AGORA_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
+    /// Log format [default: human].
+    #[arg(long, env = "AGORA_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Messages queued per actor before the API answers 503 [default: 1024].
+    #[arg(long, env = "AGORA_MAILBOX_CAPACITY")]
+    pub mailbox_capacity: Option<usize>,
+    /// Longest wait between two delivery attempts, in seconds [default: 30].
+    #[arg(long, env = "AGORA_DELIVERY_MAX_BACKOFF")]
+    pub delivery_max_backoff: Option<u64>,
+}
+
+/// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    driver_url: Option<String>,
+    dev: Option<bool>,
+    idle_timeout: Option<u64>,
+    log_format: Option<LogFormat>,
+    mailbox_capacity: Option<usize>,
+    delivery_max_backoff: Option<u64>,
+}
+
+/// The resolved configuration of a node.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub driver_url: Option<String>,
+    pub dev: bool,
+    pub idle_timeout: Duration,
+    pub log_format: LogFormat,
+    pub mailbox_capacity: usize,
+    pub delivery_max_backoff: Duration,
+    /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
+    pub driver_token: Option<String>,
+    /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
+    pub signing_secret: Option<String>,
+}
+
+fn secret(var: &str) -> anyhow::Result<Option<String>> {
+    if let Ok(v) = std::env::var(var) {
+        if !v.is_empty() {
+            return Ok(Some(v));
+        }
+    }
+    let file_var = format!("{var}_FILE");
+    if let Ok(path) = std::env::var(&file_var) {
+        let v =
+            std::fs::read_to_string(&path).with_context(|| format!("reading {file_var}={path}"))?;
+        let v = v.trim().to_string();
+        if !v.is_empty() {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+impl NodeConfig {
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<NodeConfig> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let cfg = NodeConfig {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            driver_url: args
+                .driver_url
+                .or(file.driver_url)
+                .filter(|u| !u.is_empty()),
+            dev: args.dev || file.dev.unwrap_or(false),
+            idle_timeout: Duration::from_secs(
+                args.idle_timeout.or(file.idle_timeout).unwrap_or(300),
+            ),
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
+            mailbox_capacity: args
+                .mailbox_capacity
+                .or(file.mailbox_capacity)
+                .unwrap_or(1024)
+                .max(1),
+            delivery_max_backoff: Duration::from_secs(
+                args.delivery_max_backoff
+                    .or(file.delivery_max_backoff)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            driver_token: secret("AGORA_DRIVER_TOKEN")?,
+            signing_secret: secret("AGORA_SIGNING_SECRET")?,
+        };
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Refuses configurations that would expose the internal API without a token.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.dev && !self.listen.ip().is_loopback() {
+            bail!(
+                "--dev turns authentication off and is allowed only on a loopback address, not {}",
+                self.listen
+            );
+        }
+        if !self.dev && self.driver_token.is_none() {
+            bail!(
+                "no driver token: set AGORA_DRIVER_TOKEN (or AGORA_DRIVER_TOKEN_FILE), or pass --dev on a loopback address"
+            );
+        }
+        if let Some(u) = &self.driver_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                bail!("--driver-url must be an http:// or https:// URL, not {u:?}");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_mode_is_refused_off_loopback_and_auth_is_required_otherwise() {
+        let base = NodeConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("d"),
+            driver_url: None,
+            dev: true,
+            idle_timeout: Duration::from_secs(1),
+            log_format: LogFormat::Human,
+            mailbox_capacity: 1,
+            delivery_max_backoff: Duration::from_secs(1),
+            driver_token: None,
+            signing_secret: None,
+        };
+        assert!(base.check().is_err());
+        let loopback = NodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ..base.clone()
+        };
+        assert!(loopback.check().is_ok());
+        let no_token = NodeConfig {
+            dev: false,
+            ..base.clone()
+        };
+        assert!(no_token.check().is_err());
+        let token = NodeConfig {
+            dev: false,
+            driver_token: Some("t".into()),
+            ..base
+        };
+        assert!(token.check().is_ok());
+    }
+
+    #[test]
+    fn file_settings_parse_and_unknown_keys_are_refused() {
+        let f: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9\"\nidle_timeout = 5\nlog_format = \"json\"")
+                .unwrap();
+        assert_eq!(f.idle_timeout, Some(5));
+        assert_eq!(f.log_format, Some(LogFormat::Json));
+        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+    }
+}

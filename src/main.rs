@@ -1,0 +1,144 @@
+//! The `agora` binary: the composition root. Configuration → storage → runtime → actors →
+//! gateway, and the shutdown that undoes it in reverse order.
+
+mod config;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_actors::{ActorsEnv, Agora};
+use agora_gateway::{AppState, Auth, HttpMetrics};
+use agora_runtime::{DeliveryConfig, Runtime, RuntimeConfig, SystemClock};
+use agora_storage::{Engine, SledEngine};
+use anyhow::Context;
+use clap::Parser;
+
+use config::{Cli, Command, LogFormat, NodeConfig};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => NodeConfig::resolve(args).and_then(serve),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // Logging may not be set up yet (a bad config): say it plainly on stderr.
+            eprintln!("agora: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
+    init_logging(cfg.log_format);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("agora-http")
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let engine: Arc<dyn Engine> =
+        Arc::new(SledEngine::open(&cfg.data_dir.join("db")).with_context(|| {
+            format!(
+                "opening the database in {} (is another node using it?)",
+                cfg.data_dir.display()
+            )
+        })?);
+    let runtime = Runtime::start(
+        RuntimeConfig {
+            idle_timeout: cfg.idle_timeout,
+            mailbox_capacity: cfg.mailbox_capacity,
+            delivery: DeliveryConfig {
+                signing_secret: cfg.signing_secret.clone().map(String::into_bytes),
+                max_backoff: cfg.delivery_max_backoff,
+                ..DeliveryConfig::default()
+            },
+            ..RuntimeConfig::default()
+        },
+        engine,
+        Arc::new(SystemClock),
+    )?;
+    let registry = agora_plugins::builtin::all().context("registering built-in plugins")?;
+    let agora = Agora::new(
+        runtime.clone(),
+        ActorsEnv {
+            registry: Arc::new(registry),
+            driver_url: cfg.driver_url.clone(),
+        },
+    );
+    let ready = Arc::new(AtomicBool::new(false));
+    let state = AppState {
+        agora,
+        auth: match &cfg.driver_token {
+            Some(t) if !cfg.dev => Auth::Token(t.as_str().into()),
+            _ => Auth::Open,
+        },
+        metrics: Arc::new(HttpMetrics::new()),
+        ready: ready.clone(),
+    };
+
+    let served = tokio.block_on(async {
+        runtime.run_background()?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("listening on {}", cfg.listen))?;
+        tracing::info!(
+            listen = %cfg.listen,
+            data_dir = %cfg.data_dir.display(),
+            dev = cfg.dev,
+            "agora node ready"
+        );
+        ready.store(true, Ordering::SeqCst);
+        let app = agora_gateway::router(state);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal(ready.clone()))
+            .await
+            .context("serving HTTP")
+    });
+    // In-flight requests have drained; now stop timers and deliveries and flush storage.
+    tracing::info!("draining: stopping reminders and deliveries, flushing storage");
+    runtime.shutdown();
+    tokio.shutdown_timeout(Duration::from_secs(5));
+    tracing::info!("stopped");
+    served
+}
+
+async fn shutdown_signal(ready: Arc<AtomicBool>) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    ready.store(false, Ordering::SeqCst);
+    tracing::info!("shutdown requested: draining in-flight requests");
+}

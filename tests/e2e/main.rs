@@ -1,0 +1,19 @@
+//! End-to-end tests of Agora: real `agora serve` processes on free ports, driven over HTTP the
+//! way a Metagov driver (PolicyKit and others) drives them, with a recording sink in the test
+//! process playing the driver's event receiver and the process callbacks.
+//!
+//! One integration-test binary (to link once); one module per area of the API. Every test starts
+//! its own node(s), so tests run in parallel; `harness` holds the shared machinery.
+
+mod harness;
+
+mod actions;
+mod auth;
+mod bad_input;
+mod communities;
+mod durability;
+mod ops;
+mod outbox;
+mod plugins;
+mod processes;
+mod webhooks;

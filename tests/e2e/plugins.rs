@@ -1,0 +1,205 @@
+//! Plugins: enabling (201 on a change, 200 when unchanged), disabling by instance id, and the
+//! metadata and schemas a driver reads to build its forms.
+
+use serde_json::{json, Value};
+
+use crate::harness::{assert_fields, randomness_config, Node, NodeConfig};
+
+const ENABLE: &str = "/api/internal/plugin/randomness";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabling_answers_201_then_200_when_unchanged_then_201_on_a_config_change() {
+    let node = Node::start("plugins-enable", NodeConfig::dev()).await;
+    node.create_community("bench").await;
+
+    let first = node
+        .post_in("bench", ENABLE, &randomness_config())
+        .await
+        .expect_status(201)
+        .json();
+    assert!(first["id"].is_u64() || first["id"].is_i64(), "{first}");
+    assert_fields(
+        &first,
+        &json!({
+            "name": "randomness",
+            "config": randomness_config(),
+            "community": "bench",
+            "auth_type": "none",
+        }),
+    );
+
+    let unchanged = node
+        .post_in("bench", ENABLE, &randomness_config())
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(unchanged["id"], first["id"], "{unchanged}");
+    assert_eq!(unchanged["config"], randomness_config());
+
+    let new_config = json!({"default_low": 1, "default_high": 6});
+    let changed = node
+        .post_in("bench", ENABLE, &new_config)
+        .await
+        .expect_status(201)
+        .json();
+    assert_eq!(changed["config"], new_config, "{changed}");
+
+    let community = node.community("bench").await;
+    let plugins = community["plugins"].as_array().expect("plugins list");
+    assert_eq!(plugins.len(), 1, "one instance per plugin: {community}");
+    assert_fields(
+        &plugins[0],
+        &json!({"name": "randomness", "config": new_config, "community": "bench"}),
+    );
+    assert_eq!(plugins[0]["id"], changed["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_instance_deleted_by_id_is_disabled() {
+    let node = Node::start("plugins-delete", NodeConfig::dev()).await;
+    let instance = node.community_with_randomness("bench").await;
+    let id = instance["id"].clone();
+
+    let deleted = node
+        .delete(&format!("/api/internal/plugin/randomness/{id}"))
+        .await
+        .expect_status(204);
+    assert!(deleted.body.is_empty(), "{}", deleted.describe());
+
+    assert_eq!(node.community("bench").await["plugins"], json!([]));
+    node.post_in(
+        "bench",
+        "/api/internal/action/randomness.random-int",
+        &json!({"parameters": {"low": 0, "high": 10}}),
+    )
+    .await
+    .expect_error(400, "plugin_not_enabled");
+
+    // Gone means gone: the same id again, and an id that never existed.
+    node.delete(&format!("/api/internal/plugin/randomness/{id}"))
+        .await
+        .expect_error(404, "plugin_instance_not_found");
+    node.delete("/api/internal/plugin/randomness/987654")
+        .await
+        .expect_error(404, "plugin_instance_not_found");
+
+    // As in Metagov, the name segment is not checked: the id alone names the instance.
+    let again = node
+        .post_in("bench", ENABLE, &randomness_config())
+        .await
+        .expect_status(201)
+        .json();
+    node.delete(&format!("/api/internal/plugin/anything/{}", again["id"]))
+        .await
+        .expect_status(204);
+    assert_eq!(node.community("bench").await["plugins"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn randomness_metadata_describes_its_actions_processes_and_events() {
+    let node = Node::start("plugins-metadata", NodeConfig::dev()).await;
+
+    let metadata = node
+        .get("/api/internal/plugin/randomness/metadata")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(metadata["name"], json!("randomness"), "{metadata}");
+    assert_eq!(metadata["auth_type"], json!("none"), "{metadata}");
+    assert!(metadata["uses_webhook"].is_boolean(), "{metadata}");
+
+    let schemas = &metadata["schemas"];
+    assert!(schemas["config"].is_object(), "config schema: {metadata}");
+    let config_text = schemas["config"].to_string();
+    assert!(
+        config_text.contains("default_low") && config_text.contains("default_high"),
+        "config schema names its fields: {config_text}"
+    );
+
+    let actions = ids_of(&schemas["actions"]);
+    assert!(
+        actions.contains(&"randomness.random-int".to_string())
+            && actions.contains(&"randomness.set-lucky-number".to_string()),
+        "actions: {actions:?}"
+    );
+    for action in schemas["actions"].as_array().unwrap() {
+        for key in ["description", "parameters_schema", "response_schema"] {
+            assert!(action.get(key).is_some(), "action lacks {key}: {action}");
+        }
+    }
+    let processes = ids_of(&schemas["processes"]);
+    assert!(
+        processes.contains(&"randomness.delayed-stochastic-vote".to_string()),
+        "processes: {processes:?}"
+    );
+    let events = schemas["events"].as_array().expect("events list");
+    for event in events {
+        for key in ["event_type", "source", "schema"] {
+            assert!(event.get(key).is_some(), "event lacks {key}: {event}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_schemas_maps_each_plugin_to_its_config_schema() {
+    let node = Node::start("plugins-schemas", NodeConfig::dev()).await;
+    let schemas = node
+        .get("/api/internal/plugin-schemas")
+        .await
+        .expect_status(200)
+        .json();
+    let metadata = node
+        .get("/api/internal/plugin/randomness/metadata")
+        .await
+        .expect_status(200)
+        .json();
+    assert!(schemas.is_object(), "{schemas}");
+    assert_eq!(
+        schemas["randomness"], metadata["schemas"]["config"],
+        "plugin-schemas and metadata disagree"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_plugins_and_bad_enables_are_refused_without_side_effects() {
+    let node = Node::start("plugins-errors", NodeConfig::dev()).await;
+    node.create_community("bench").await;
+
+    node.get("/api/internal/plugin/no-such-plugin/metadata")
+        .await
+        .expect_error(400, "unknown_plugin");
+    node.post_in(
+        "bench",
+        "/api/internal/plugin/no-such-plugin",
+        &randomness_config(),
+    )
+    .await
+    .expect_error(400, "unknown_plugin");
+    node.post(ENABLE, &randomness_config())
+        .await
+        .expect_error(400, "missing_header");
+    node.post_in("nobody", ENABLE, &randomness_config())
+        .await
+        .expect_error(400, "community_not_found");
+    node.post_in(
+        "bench",
+        ENABLE,
+        &json!({"default_low": "two", "default_high": 200}),
+    )
+    .await
+    .expect_error(400, "schema_violation");
+
+    // Nothing was enabled by any of it, and the connection still serves.
+    assert_eq!(node.community("bench").await["plugins"], json!([]));
+    node.get("/api/internal/community/nobody")
+        .await
+        .expect_error(404, "community_not_found");
+}
+
+fn ids_of(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("expected a list: {list}"))
+        .iter()
+        .map(|item| item["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
