@@ -14,12 +14,13 @@ pub mod plugin_instance;
 pub mod process;
 mod service;
 mod slug;
+pub mod vote;
 
 pub use community::{CommunityView, PluginView};
 pub use env::ActorsEnv;
 pub use error::ActorError;
 pub use process::ProcessView;
-pub use service::{Agora, ProcessStart};
+pub use service::{Agora, BallotCast, ProcessStart};
 pub use slug::{validate_slug, SLUG_MAX};
 
 pub use agora_plugins as plugins;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::community::{self, Community, CommunityView, PluginView, Resolved};
 use crate::plugin_instance::{self, PluginInstance};
 use crate::process::{self, Process, ProcessView};
+use crate::vote::{self, Vote};
 use crate::{validate_slug, ActorError, ActorsEnv};
 
 /// Inputs of `POST /api/internal/process/<plugin>.<process>`.
@@ -22,6 +23,16 @@ pub struct ProcessStart {
     /// The process inputs (without `callback_url`).
     pub params: Value,
     pub callback_url: Option<String>,
+}
+
+/// Inputs of `POST <process Location>/ballots`.
+#[derive(Debug, Clone)]
+pub struct BallotCast {
+    /// `vote.<method>`
+    pub name: String,
+    pub id: String,
+    pub voter: String,
+    pub choice: Value,
 }
 
 #[derive(Clone)]
@@ -64,6 +75,7 @@ impl Agora {
         rt.register::<Community>(env.clone());
         rt.register::<PluginInstance>(env.clone());
         rt.register::<Process>(env.clone());
+        rt.register::<Vote>(env.clone());
         Agora { rt, env }
     }
 
@@ -274,6 +286,9 @@ impl Agora {
     pub async fn start_process(&self, start: ProcessStart) -> Result<u64> {
         let unknown = || ActorError::UnknownProcessType(start.name.clone());
         let (plugin, process) = split_name(&start.name).ok_or_else(unknown)?;
+        if plugin == VOTE {
+            return self.start_vote(process, start.clone()).await;
+        }
         let p = self.env.registry.get(plugin).ok_or_else(unknown)?;
         let spec = p.meta().process(process).ok_or_else(unknown)?;
         let params = check(&spec.parameters_schema, &start.params, "")?;
@@ -302,6 +317,16 @@ impl Agora {
     ) -> Result<ProcessView> {
         let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
         let n: u64 = id.parse().map_err(|_| not_found())?;
+        if name.starts_with("vote.") {
+            let cmd = match cmd {
+                process::Command::Close => vote::Command::Close,
+                _ => vote::Command::Get,
+            };
+            return match self.ask_vote(name, n, cmd).await? {
+                vote::Reply::Process(r) => r,
+                _ => Err(unexpected()),
+            };
+        }
         if let process::Command::Get | process::Command::Close = cmd {
             // Check the name before a Close can change anything.
             let view = self
@@ -356,4 +381,111 @@ impl Agora {
         }
         Ok(())
     }
+
+    /// Starts `vote.<method>`: every parameter is checked before an id is spent.
+    async fn start_vote(&self, method: &str, start: ProcessStart) -> Result<u64> {
+        if !agora_plugins::vote::METHODS.contains(&method) {
+            return Err(ActorError::UnknownProcessType(start.name.clone()));
+        }
+        agora_plugins::vote::VoteSpec::parse(method, &start.params).map_err(|e| {
+            ActorError::Invalid {
+                code: "schema_violation",
+                message: e.message,
+                field: Some(e.field),
+            }
+        })?;
+        let closing_at_ms = parse_deadline(&start.params, self.rt.clock().now_ms())?;
+        let community = self.get_community(&start.community).await?;
+        let n = self.rt.next_id("process").await?;
+        let id = n * u64::from(PARTITIONS) + u64::from(partition_of(&start.community));
+        let mut salt = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+        let cmd = vote::Command::Open {
+            id,
+            community: start.community.clone(),
+            method: method.to_string(),
+            params: start.params,
+            closing_at_ms,
+            callback_url: start.callback_url,
+            driver_url: community.driver_url,
+            salt: hex::encode(salt),
+        };
+        match self.rt.ask::<Vote>(&id.to_string(), cmd).await? {
+            vote::Reply::Process(r) => r.map(|_| id),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn ask_vote(&self, name: &str, id: u64, cmd: vote::Command) -> Result<vote::Reply> {
+        let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
+        // The name in the URL must be the vote's own: check before anything can change.
+        let current = match self
+            .rt
+            .ask::<Vote>(&id.to_string(), vote::Command::Get)
+            .await?
+        {
+            vote::Reply::Process(Ok(v)) => v,
+            vote::Reply::Process(Err(ActorError::ProcessNotFound(_))) => return Err(not_found()),
+            vote::Reply::Process(Err(e)) => return Err(e),
+            _ => return Err(unexpected()),
+        };
+        if current.name != name {
+            return Err(not_found());
+        }
+        if let vote::Command::Get = cmd {
+            return Ok(vote::Reply::Process(Ok(current)));
+        }
+        Ok(self.rt.ask::<Vote>(&id.to_string(), cmd).await?)
+    }
+
+    /// Casts a ballot; the answer is the ballot receipt. Arrival time is taken here, before
+    /// any queueing, and decides against the deadline.
+    pub async fn cast_ballot(&self, cast: BallotCast) -> Result<Value> {
+        let arrived_ms = self.rt.clock().now_ms();
+        let not_found = || ActorError::ProcessNotFound(format!("{}/{}", cast.name, cast.id));
+        if !cast.name.starts_with("vote.") {
+            return Err(not_found());
+        }
+        let n: u64 = cast.id.parse().map_err(|_| not_found())?;
+        let cmd = vote::Command::Cast {
+            voter: cast.voter,
+            choice: cast.choice,
+            arrived_ms,
+        };
+        match self.ask_vote(&cast.name, n, cmd).await? {
+            vote::Reply::Receipt(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+
+    /// The canonical ballot list of a vote, with its commitment.
+    pub async fn list_ballots(&self, name: &str, id: &str) -> Result<Value> {
+        let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
+        if !name.starts_with("vote.") {
+            return Err(not_found());
+        }
+        let n: u64 = id.parse().map_err(|_| not_found())?;
+        match self.ask_vote(name, n, vote::Command::Ballots).await? {
+            vote::Reply::Ballots(r) => r,
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+const VOTE: &str = "vote";
+
+/// `closing_at` as epoch milliseconds; it must be an RFC 3339 instant in the future.
+fn parse_deadline(params: &Value, now_ms: u64) -> Result<u64> {
+    let bad = |m: &str| ActorError::schema("closing_at".into(), m.to_string());
+    let text = params
+        .get("closing_at")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("'closing_at' is a required RFC 3339 date-time"))?;
+    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| bad(&format!("'closing_at' is not an RFC 3339 date-time: {e}")))?;
+    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    if ms <= i128::from(now_ms) {
+        return Err(bad("'closing_at' must be in the future"));
+    }
+    u64::try_from(ms).map_err(|_| bad("'closing_at' is out of range"))
 }

@@ -67,6 +67,19 @@ impl ApiError {
             | ActorError::UnknownAction(_)
             | ActorError::ActionNotPublic(_)
             | ActorError::UnknownProcessType(_) => StatusCode::NOT_FOUND,
+            ActorError::Invalid { code, .. }
+                if matches!(*code, "ineligible_voter" | "results_hidden") =>
+            {
+                StatusCode::FORBIDDEN
+            }
+            ActorError::Invalid { code, .. }
+                if matches!(
+                    *code,
+                    "vote_closed" | "ballot_after_deadline" | "already_voted"
+                ) =>
+            {
+                StatusCode::CONFLICT
+            }
             ActorError::InvalidSlug(_)
             | ActorError::CommunityExists(_)
             | ActorError::UnknownPlugin(_)

@@ -17,12 +17,13 @@ use crate::routes::{actions, communities, hooks, plugins, processes};
         plugins::enable, plugins::disable, plugins::metadata, plugins::schemas,
         actions::internal, actions::public,
         processes::start, processes::get, processes::close,
+        processes::cast_ballot, processes::list_ballots,
         hooks::community, hooks::platform,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(
         (name = "communities"), (name = "plugins"), (name = "actions"),
-        (name = "processes"), (name = "webhooks")
+        (name = "processes"), (name = "votes"), (name = "webhooks")
     )
 )]
 struct ApiDoc;

@@ -12,6 +12,7 @@ pub mod builtin;
 mod context;
 mod registry;
 pub mod schema;
+pub mod vote;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
 pub use registry::{PluginRegistry, RegistryError};

@@ -38,6 +38,10 @@ pub(crate) fn internal() -> Router<AppState> {
             "/api/internal/process/{name}/{id}",
             get(processes::get).delete(processes::close),
         )
+        .route(
+            "/api/internal/process/{name}/{id}/ballots",
+            post(processes::cast_ballot).get(processes::list_ballots),
+        )
 }
 
 pub(crate) fn public() -> Router<AppState> {

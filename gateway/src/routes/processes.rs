@@ -1,6 +1,6 @@
 //! `/api/internal/process/<plugin>.<process>`: start (202 + Location), read, close.
 
-use agora_actors::{ProcessStart, ProcessView};
+use agora_actors::{BallotCast, ProcessStart, ProcessView};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::ErrorBody;
-use crate::extract::{object, opt_url, CommunityHeader, JsonBody, PathParams};
+use crate::extract::{object, opt_str, opt_url, CommunityHeader, JsonBody, PathParams};
 use crate::{ApiError, AppState};
 
 /// A governance process, as Metagov shows it.
@@ -94,4 +94,61 @@ pub(crate) async fn close(
     PathParams((name, id)): PathParams<(String, String)>,
 ) -> Result<Json<ProcessOut>, ApiError> {
     Ok(Json(s.agora.close_process(&name, &id).await?.into()))
+}
+
+/// Body of a ballot.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct BallotIn {
+    /// The voter's id (eligibility and weights are by this id).
+    voter: String,
+    /// Method-specific: a string (proposal, consent, count), a list of options (choice,
+    /// approval, ranked in order of preference) or an object option → number (score, dot,
+    /// quadratic).
+    #[schema(value_type = Object)]
+    choice: Value,
+}
+
+#[utoipa::path(post, path = "/api/internal/process/{name}/{id}/ballots", tag = "votes",
+    params(("name" = String, Path, description = "vote.<method>"), ("id" = u64, Path)),
+    request_body = BallotIn,
+    responses((status = 200, body = Object, description = "the ballot receipt"),
+        (status = 400, body = ErrorBody, description = "malformed choice, unknown option, over budget, too many or too few selections"),
+        (status = 403, body = ErrorBody, description = "ineligible voter"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "vote closed, ballot after closing_at, already voted")))]
+pub(crate) async fn cast_ballot(
+    State(s): State<AppState>,
+    PathParams((name, id)): PathParams<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let obj = object(&body, "")?;
+    let voter = opt_str(obj, "voter")?
+        .ok_or_else(|| ApiError::invalid("voter", "'voter' is a required property"))?;
+    let choice = obj
+        .get("choice")
+        .cloned()
+        .ok_or_else(|| ApiError::invalid("choice", "'choice' is a required property"))?;
+    let receipt = s
+        .agora
+        .cast_ballot(BallotCast {
+            name,
+            id,
+            voter,
+            choice,
+        })
+        .await?;
+    Ok(Json(receipt))
+}
+
+#[utoipa::path(get, path = "/api/internal/process/{name}/{id}/ballots", tag = "votes",
+    params(("name" = String, Path, description = "vote.<method>"), ("id" = u64, Path)),
+    responses((status = 200, body = Object, description = "the canonical ballot list and its commitment"),
+        (status = 403, body = ErrorBody, description = "results hidden until the vote closes"),
+        (status = 404, body = ErrorBody)))]
+pub(crate) async fn list_ballots(
+    State(s): State<AppState>,
+    PathParams((name, id)): PathParams<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.agora.list_ballots(&name, &id).await?))
 }

@@ -12,5 +12,6 @@ pub use randomness::Randomness;
 pub fn all() -> Result<PluginRegistry, RegistryError> {
     let mut r = PluginRegistry::new();
     r.register(Arc::new(Randomness::new()))?;
+    r.register(Arc::new(crate::vote::VotePlugin::new()))?;
     Ok(r)
 }

@@ -1,0 +1,459 @@
+//! The vote actor (key: the process id): one vote of the built-in `vote` plugin, addressed as
+//! `vote.<method>` on the process routes.
+//!
+//! The main record holds the vote's settings and, once closed, its outcome; each ballot is an
+//! auxiliary record keyed by voter (or by the voter's salted hash when anonymous), so a ballot
+//! costs one small write however many came before. The deadline is a durable reminder set
+//! `CLOSE_GRACE_MS` after `closing_at`: a ballot counts exactly when it arrived before
+//! `closing_at`, and the grace lets one that arrived just in time reach the actor before the
+//! vote closes. Closing commits the outcome, its commitment, the callback and the driver
+//! event together, once.
+
+use agora_plugins::vote::{commitment, Counter, VoteSpec, Weight};
+use agora_runtime::{ActorId, Effects, OutboxMessage, Reminder, Stored, VirtualActor};
+use agora_storage::{decode_record, encode_record};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::{events, ActorError, ActorsEnv, ProcessView};
+
+const RECORD: &str = "vote";
+const VERSION: u16 = 1;
+const BALLOT_RECORD: &str = "ballot";
+const CLOSE: &str = "close";
+/// How long after `closing_at` the vote closes, so ballots that arrived in time are counted.
+pub const CLOSE_GRACE_MS: u64 = 50;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct State {
+    id: u64,
+    community: String,
+    method: String,
+    /// The parameters as given (JSON text); the counter is rebuilt from them on activation.
+    params: String,
+    status: String,
+    opened_ms: u64,
+    closing_at_ms: u64,
+    callback_url: Option<String>,
+    driver_url: Option<String>,
+    /// Hex salt for voter hashes of an anonymous vote.
+    salt: String,
+    #[serde(default)]
+    closed_ms: Option<u64>,
+    #[serde(default)]
+    close_reason: Option<String>,
+    /// The final outcome (JSON text), once closed.
+    #[serde(default)]
+    outcome: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct BallotRecord {
+    /// The canonical choice (JSON text).
+    choice: String,
+    weight_units: u64,
+    cast_ms: u64,
+}
+
+pub enum Command {
+    Open {
+        id: u64,
+        community: String,
+        method: String,
+        params: Value,
+        closing_at_ms: u64,
+        callback_url: Option<String>,
+        driver_url: Option<String>,
+        salt: String,
+    },
+    Get,
+    Close,
+    Cast {
+        voter: String,
+        choice: Value,
+        arrived_ms: u64,
+    },
+    Ballots,
+}
+
+pub enum Reply {
+    Process(Result<ProcessView, ActorError>),
+    Receipt(Result<Value, ActorError>),
+    Ballots(Result<Value, ActorError>),
+}
+
+pub struct Vote {
+    key: String,
+    state: Option<State>,
+    spec: Option<VoteSpec>,
+    counter: Option<Box<dyn Counter>>,
+}
+
+fn refuse(code: &'static str, message: impl Into<String>, field: Option<&str>) -> ActorError {
+    ActorError::Invalid {
+        code,
+        message: message.into(),
+        field: field.map(str::to_owned),
+    }
+}
+
+fn ballot_key(voter: &str) -> Vec<u8> {
+    let mut k = b"b/".to_vec();
+    k.extend_from_slice(voter.as_bytes());
+    k
+}
+
+impl Vote {
+    fn not_found(&self) -> ActorError {
+        ActorError::ProcessNotFound(self.key.clone())
+    }
+
+    fn view(&self) -> Option<ProcessView> {
+        let s = self.state.as_ref()?;
+        let outcome = match (&s.outcome, &self.spec, &self.counter) {
+            (Some(o), _, _) => serde_json::from_str(o).unwrap_or(Value::Null),
+            (None, Some(spec), Some(c)) if spec.hide_results => {
+                json!({"hidden": true, "ballots": c.len()})
+            }
+            (None, _, Some(c)) => serde_json::to_value(c.tally()).unwrap_or(Value::Null),
+            _ => json!({}),
+        };
+        Some(ProcessView {
+            id: s.id,
+            name: format!("vote.{}", s.method),
+            community: s.community.clone(),
+            status: if s.status == "completed" {
+                "completed"
+            } else {
+                "pending"
+            },
+            outcome,
+            errors: json!({}),
+        })
+    }
+
+    fn save(&self, fx: &mut Effects) {
+        if let Some(s) = &self.state {
+            match encode_record(RECORD, VERSION, s) {
+                Ok(b) => fx.save_state(b),
+                Err(e) => tracing::error!(error = %e, "vote state failed to encode"),
+            }
+        }
+    }
+
+    /// Queues the callback and the driver event for the current view.
+    fn announce(&self, env: &ActorsEnv, fx: &mut Effects) {
+        let (Some(s), Some(view)) = (&self.state, self.view()) else {
+            return;
+        };
+        let body = view.to_json();
+        if let Some(url) = &s.callback_url {
+            fx.send(OutboxMessage {
+                url: url.clone(),
+                body: body.to_string(),
+                ordering_key: format!("process/{}", s.id),
+            });
+        }
+        if let Some(url) = s.driver_url.clone().or_else(|| env.driver_url.clone()) {
+            fx.send(events::driver_event(
+                &url,
+                &s.community,
+                "vote",
+                &events::process_updated(body),
+                fx.now_ms(),
+            ));
+        }
+    }
+
+    /// Closes the vote: final tally, commitment, one commit with the callback and the event.
+    fn close(&mut self, env: &ActorsEnv, reason: &str, fx: &mut Effects) {
+        let (Some(counter), Some(s)) = (&self.counter, &mut self.state) else {
+            return;
+        };
+        if s.status == "completed" {
+            return;
+        }
+        let entries = counter.entries();
+        let mut outcome = serde_json::to_value(counter.tally()).unwrap_or_else(|_| json!({}));
+        if let Some(o) = outcome.as_object_mut() {
+            o.insert(
+                "commitment".into(),
+                json!(commitment::commitment(counter.method(), &entries)),
+            );
+            o.insert(
+                "tally_version".into(),
+                json!(agora_plugins::vote::TALLY_VERSION),
+            );
+            o.insert("closed_at".into(), json!(events::timestamp(fx.now_ms())));
+            o.insert("close_reason".into(), json!(reason));
+        }
+        s.status = "completed".into();
+        s.closed_ms = Some(fx.now_ms());
+        s.close_reason = Some(reason.to_string());
+        s.outcome = Some(outcome.to_string());
+        fx.cancel_reminder(CLOSE);
+        self.save(fx);
+        self.announce(env, fx);
+    }
+
+    fn open(
+        &mut self,
+        env: &ActorsEnv,
+        cmd: Command,
+        fx: &mut Effects,
+    ) -> Result<ProcessView, ActorError> {
+        let Command::Open {
+            id,
+            community,
+            method,
+            params,
+            closing_at_ms,
+            callback_url,
+            driver_url,
+            salt,
+        } = cmd
+        else {
+            return Err(self.not_found());
+        };
+        if self.state.is_some() {
+            return Err(ActorError::Runtime(agora_runtime::AskError::Internal(
+                format!("vote {id} already exists"),
+            )));
+        }
+        let (spec, counter) = VoteSpec::parse(&method, &params)
+            .map_err(|e| refuse("schema_violation", e.message, Some(&e.field)))?;
+        let s = State {
+            id,
+            community,
+            method,
+            params: params.to_string(),
+            status: "pending".into(),
+            opened_ms: fx.now_ms(),
+            closing_at_ms,
+            callback_url,
+            driver_url,
+            salt,
+            closed_ms: None,
+            close_reason: None,
+            outcome: None,
+        };
+        fx.set_reminder(CLOSE, closing_at_ms + CLOSE_GRACE_MS, Vec::new());
+        self.state = Some(s);
+        self.spec = Some(spec);
+        self.counter = Some(counter);
+        self.save(fx);
+        self.announce(env, fx);
+        self.view().ok_or_else(|| self.not_found())
+    }
+
+    fn cast(
+        &mut self,
+        env: &ActorsEnv,
+        voter: String,
+        choice: Value,
+        arrived_ms: u64,
+        fx: &mut Effects,
+    ) -> Result<Value, ActorError> {
+        let (Some(s), Some(spec), Some(counter)) = (&self.state, &self.spec, &mut self.counter)
+        else {
+            return Err(self.not_found());
+        };
+        if s.status == "completed" {
+            return Err(refuse(
+                "vote_closed",
+                format!("vote {} is already closed", s.id),
+                None,
+            ));
+        }
+        // The deadline is a property of the vote, not of the timer: arrival time decides.
+        if arrived_ms >= s.closing_at_ms {
+            return Err(refuse(
+                "ballot_after_deadline",
+                format!("the ballot arrived after closing_at (vote {})", s.id),
+                None,
+            ));
+        }
+        if voter.is_empty() || voter.len() > 256 {
+            return Err(refuse(
+                "invalid_request",
+                "a voter id is a non-empty string of at most 256 bytes",
+                Some("voter"),
+            ));
+        }
+        if !spec.is_eligible(&voter) {
+            return Err(refuse(
+                "ineligible_voter",
+                format!("voter '{voter}' is not eligible in this vote"),
+                Some("voter"),
+            ));
+        }
+        let key = if spec.anonymous {
+            let salt = hex::decode(&s.salt).unwrap_or_default();
+            commitment::voter_hash(&salt, &voter)
+        } else {
+            voter.clone()
+        };
+        let replaced = counter.has_voted(&key);
+        if replaced && !spec.allow_change {
+            return Err(refuse(
+                "already_voted",
+                format!("voter '{voter}' has already voted and this vote does not allow changes"),
+                Some("voter"),
+            ));
+        }
+        let canonical = counter
+            .check(&choice)
+            .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
+        let weight = counter.weight_of(&voter);
+        counter
+            .record(&key, weight, &canonical)
+            .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
+        let rec = BallotRecord {
+            choice: canonical.to_string(),
+            weight_units: weight.units(),
+            cast_ms: arrived_ms,
+        };
+        let bytes = encode_record(BALLOT_RECORD, VERSION, &rec)
+            .map_err(|e| ActorError::Runtime(agora_runtime::AskError::Internal(e.to_string())))?;
+        fx.put_aux(ballot_key(&key), bytes);
+        let entry = counter.entry(&key);
+        let receipt = json!({
+            "vote": s.id,
+            "voter": key,
+            "weight": weight.to_f64(),
+            "choice": canonical,
+            "receipt": entry.as_ref().map(commitment::receipt),
+            "replaced": replaced,
+            "cast_at": events::timestamp(arrived_ms),
+        });
+        if spec.early_close && self.decided() {
+            self.close(env, "early", fx);
+        }
+        Ok(receipt)
+    }
+
+    /// Whether the outcome can no longer change: every eligible voter has voted and ballots
+    /// are final, or a veto (block, objection) stands that cannot be withdrawn.
+    fn decided(&self) -> bool {
+        let (Some(spec), Some(counter)) = (&self.spec, &self.counter) else {
+            return false;
+        };
+        if spec.allow_change {
+            return false;
+        }
+        if counter.vetoed() {
+            return true;
+        }
+        match &spec.eligible {
+            Some(all) if !spec.anonymous => all.iter().all(|v| counter.has_voted(v)),
+            Some(all) => counter.len() >= all.len(),
+            None => false,
+        }
+    }
+
+    fn ballots(&self) -> Result<Value, ActorError> {
+        let (Some(s), Some(spec), Some(counter)) = (&self.state, &self.spec, &self.counter) else {
+            return Err(self.not_found());
+        };
+        if spec.hide_results && s.status != "completed" {
+            return Err(refuse(
+                "results_hidden",
+                "this vote hides its ballots until it closes",
+                None,
+            ));
+        }
+        let entries = counter.entries();
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "voter": e.voter,
+                    "weight": e.weight.to_f64(),
+                    "choice": e.choice,
+                    "receipt": commitment::receipt(e),
+                })
+            })
+            .collect();
+        Ok(json!({
+            "vote": s.id,
+            "method": counter.method(),
+            "tally_version": agora_plugins::vote::TALLY_VERSION,
+            "status": s.status,
+            "anonymous": spec.anonymous,
+            "canonical": commitment::canonical_list_json(&entries),
+            "commitment": commitment::commitment(counter.method(), &entries),
+            "ballots": list,
+        }))
+    }
+}
+
+impl VirtualActor for Vote {
+    const KIND: &'static str = "vote";
+    type Env = ActorsEnv;
+    type Command = Command;
+    type Reply = Reply;
+
+    fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+        let Some(bytes) = stored.state else {
+            return Ok(Vote {
+                key: id.key.clone(),
+                state: None,
+                spec: None,
+                counter: None,
+            });
+        };
+        let (_, state) =
+            decode_record::<State>(RECORD, VERSION, &bytes).map_err(|e| e.to_string())?;
+        let params: Value = serde_json::from_str(&state.params).map_err(|e| e.to_string())?;
+        let (spec, mut counter) = VoteSpec::parse(&state.method, &params)
+            .map_err(|e| format!("{}: {}", e.field, e.message))?;
+        for (k, v) in stored.aux {
+            let Some(voter) = k.strip_prefix(b"b/") else {
+                continue;
+            };
+            let voter = String::from_utf8_lossy(voter).into_owned();
+            let (_, rec) = decode_record::<BallotRecord>(BALLOT_RECORD, VERSION, &v)
+                .map_err(|e| e.to_string())?;
+            let choice: Value = serde_json::from_str(&rec.choice).map_err(|e| e.to_string())?;
+            let weight = Weight::from_units(rec.weight_units).unwrap_or(Weight::ZERO);
+            counter
+                .record(&voter, weight, &choice)
+                .map_err(|e| format!("stored ballot of {voter}: {e}"))?;
+        }
+        Ok(Vote {
+            key: id.key.clone(),
+            state: Some(state),
+            spec: Some(spec),
+            counter: Some(counter),
+        })
+    }
+
+    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
+        match cmd {
+            open @ Command::Open { .. } => Reply::Process(self.open(env, open, fx)),
+            Command::Get => Reply::Process(self.view().ok_or_else(|| self.not_found())),
+            Command::Close => {
+                let Some(s) = &self.state else {
+                    return Reply::Process(Err(self.not_found()));
+                };
+                if s.status == "completed" {
+                    return Reply::Process(Err(ActorError::ProcessCompleted(s.id)));
+                }
+                self.close(env, "closed", fx);
+                Reply::Process(self.view().ok_or_else(|| self.not_found()))
+            }
+            Command::Cast {
+                voter,
+                choice,
+                arrived_ms,
+            } => Reply::Receipt(self.cast(env, voter, choice, arrived_ms, fx)),
+            Command::Ballots => Reply::Ballots(self.ballots()),
+        }
+    }
+
+    fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {
+        if r.name == CLOSE {
+            self.close(env, "deadline", fx);
+        }
+    }
+}

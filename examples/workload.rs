@@ -1,0 +1,269 @@
+//! A fast replay of `../shared/metagov-workload.py`: the same phases and requests, driven by
+//! many keep-alive connections from tokio tasks, so the server (not the client) is measured.
+//!
+//! `cargo run --release --example workload -- --base http://127.0.0.1:8080 -n 20000 -c 64`
+//! Prints one line per phase: requests, req/s, p50, p99, max and unexpected statuses.
+#![allow(clippy::print_stdout)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Args {
+    base: String,
+    sink: String,
+    n: usize,
+    c: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        base: "http://127.0.0.1:8080".into(),
+        sink: "http://127.0.0.1:9999/callback".into(),
+        n: 10_000,
+        c: 64,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--base" => a.base = v,
+            "--sink" => a.sink = v,
+            "-n" => a.n = v.parse().expect("-n takes a number"),
+            "-c" => a.c = v.parse().expect("-c takes a number"),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    assert!(
+        a.base.starts_with("http://127.0.0.1") || a.base.starts_with("http://localhost"),
+        "local only"
+    );
+    a
+}
+
+#[derive(Clone)]
+struct Req {
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+    community: bool,
+}
+
+fn req(method: &str, path: impl Into<String>, body: Option<Value>, community: bool) -> Req {
+    Req {
+        method: method.parse().expect("method"),
+        path: path.into(),
+        body,
+        community,
+    }
+}
+
+struct PhaseResult {
+    statuses: Vec<u16>,
+    locations: Vec<Option<String>>,
+}
+
+async fn phase(
+    name: &str,
+    client: &reqwest::Client,
+    a: &Args,
+    n: usize,
+    expect: u16,
+    make: impl Fn(usize) -> Req + Send + Sync + 'static,
+) -> PhaseResult {
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    let start = Instant::now();
+    for _ in 0..a.c {
+        let client = client.clone();
+        let make = make.clone();
+        let next = next.clone();
+        let base = a.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = make(i);
+                let mut rb = client.request(r.method, format!("{base}{}", r.path));
+                if r.community {
+                    rb = rb.header("X-Metagov-Community", "bench");
+                }
+                if let Some(b) = r.body {
+                    rb = rb
+                        .header("content-type", "application/json")
+                        .body(b.to_string());
+                }
+                let t0 = Instant::now();
+                let (status, loc) = match rb.send().await {
+                    Ok(resp) => {
+                        let s = resp.status().as_u16();
+                        let loc = resp
+                            .headers()
+                            .get("location")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
+                        let _ = resp.bytes().await;
+                        (s, loc)
+                    }
+                    Err(_) => (0, None),
+                };
+                out.push((i, t0.elapsed(), status, loc));
+            }
+            out
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for t in tasks {
+        all.extend(t.await.expect("worker"));
+    }
+    let wall = start.elapsed();
+    all.sort_by_key(|x| x.0);
+    let mut lat: Vec<Duration> = all.iter().map(|x| x.1).collect();
+    lat.sort();
+    let pct =
+        |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
+    let errors = all.iter().filter(|x| x.2 != expect).count();
+    println!(
+        "{name:22} n={:6} {:9.1} req/s  p50={:6.2}ms  p99={:6.2}ms  max={:6.2}ms  errors={errors}",
+        all.len(),
+        all.len() as f64 / wall.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        lat.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+    );
+    PhaseResult {
+        statuses: all.iter().map(|x| x.2).collect(),
+        locations: all.into_iter().map(|x| x.3).collect(),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.c)
+        .build()
+        .expect("client");
+    let run = format!(
+        "{:08x}",
+        std::process::id() ^ (Instant::now().elapsed().as_nanos() as u32)
+    );
+    let cfg = json!({"default_low": 2, "default_high": 200});
+    // Setup, as the Python workload does it.
+    let _ = client
+        .post(format!("{}/api/internal/community", a.base))
+        .body(json!({"slug": "bench", "readable_name": "Bench community"}).to_string())
+        .send()
+        .await;
+    let put = client
+        .put(format!("{}/api/internal/community/bench", a.base))
+        .body(json!({"slug": "bench", "readable_name": "Bench community", "plugins": [{"name": "randomness", "config": cfg}]}).to_string())
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(put.status().as_u16(), 200, "enable plugin via PUT failed");
+    let n = a.n;
+    phase("warmup", &client, &a, 2000, 200, |_| {
+        req(
+            "POST",
+            "/api/internal/action/randomness.random-int",
+            Some(json!({"parameters": {"low": 0, "high": 100}})),
+            true,
+        )
+    })
+    .await;
+    let r = run.clone();
+    phase("community_create", &client, &a, n, 201, move |i| {
+        req(
+            "POST",
+            "/api/internal/community",
+            Some(json!({"slug": format!("b{r}-{i}"), "readable_name": format!("Bench {i}")})),
+            false,
+        )
+    })
+    .await;
+    let r = run.clone();
+    let c2 = cfg.clone();
+    phase("community_put_enable", &client, &a, n, 200, move |i| {
+        let slug = format!("b{r}-{i}");
+        req("PUT", format!("/api/internal/community/{slug}"), Some(json!({"slug": slug, "readable_name": format!("Bench {i}"), "plugins": [{"name": "randomness", "config": c2}]})), false)
+    })
+    .await;
+    phase("community_get", &client, &a, n, 200, |_| {
+        req("GET", "/api/internal/community/bench", None, false)
+    })
+    .await;
+    let c3 = cfg.clone();
+    phase("plugin_enable_same", &client, &a, n, 200, move |_| {
+        req(
+            "POST",
+            "/api/internal/plugin/randomness",
+            Some(c3.clone()),
+            true,
+        )
+    })
+    .await;
+    phase("action_random_int", &client, &a, n, 200, |_| {
+        req(
+            "POST",
+            "/api/internal/action/randomness.random-int",
+            Some(json!({"parameters": {"low": 0, "high": 100}})),
+            true,
+        )
+    })
+    .await;
+    phase("action_set_lucky", &client, &a, n, 200, |i| {
+        req(
+            "POST",
+            "/api/internal/action/randomness.set-lucky-number",
+            Some(json!({"parameters": {"lucky_number": i % 50}})),
+            true,
+        )
+    })
+    .await;
+    let sink = a.sink.clone();
+    let started = phase("process_start", &client, &a, n, 202, move |_| {
+        req(
+            "POST",
+            "/api/internal/process/randomness.delayed-stochastic-vote",
+            Some(json!({"callback_url": sink, "options": ["yes", "no", "abstain"], "delay": 60})),
+            true,
+        )
+    })
+    .await;
+    let ids: Arc<Vec<String>> = Arc::new(
+        started
+            .statuses
+            .iter()
+            .zip(started.locations)
+            .filter(|(s, _)| **s == 202)
+            .filter_map(|(_, l)| l)
+            .collect(),
+    );
+    assert!(!ids.is_empty(), "no process started");
+    let g = ids.clone();
+    phase("process_get", &client, &a, n, 200, move |i| {
+        req("GET", g[i % g.len()].clone(), None, false)
+    })
+    .await;
+    let d = ids.clone();
+    phase("process_close", &client, &a, ids.len(), 200, move |i| {
+        req("DELETE", d[i].clone(), None, false)
+    })
+    .await;
+    phase("webhook_noop", &client, &a, n, 200, |i| {
+        req(
+            "POST",
+            "/api/hooks/bench/randomness",
+            Some(json!({"event": "ping", "i": i})),
+            false,
+        )
+    })
+    .await;
+}
