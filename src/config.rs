@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Longest wait between two delivery attempts, in seconds [default: 30].
     #[arg(long, env = "AGORA_DELIVERY_MAX_BACKOFF")]
     pub delivery_max_backoff: Option<u64>,
+    /// Storage page cache, in MiB [default: 128].
+    #[arg(long, env = "AGORA_CACHE_MB")]
+    pub cache_mb: Option<u64>,
 }
 
 /// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
@@ -76,6 +79,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     mailbox_capacity: Option<usize>,
     delivery_max_backoff: Option<u64>,
+    cache_mb: Option<u64>,
 }
 
 /// The resolved configuration of a node.
@@ -89,6 +93,7 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     pub mailbox_capacity: usize,
     pub delivery_max_backoff: Duration,
+    pub cache_bytes: u64,
     /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
@@ -156,6 +161,7 @@ impl NodeConfig {
                     .unwrap_or(30)
                     .max(1),
             ),
+            cache_bytes: args.cache_mb.or(file.cache_mb).unwrap_or(128).max(8) * 1024 * 1024,
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
         };
@@ -200,6 +206,7 @@ mod tests {
             log_format: LogFormat::Human,
             mailbox_capacity: 1,
             delivery_max_backoff: Duration::from_secs(1),
+            cache_bytes: 8 << 20,
             driver_token: None,
             signing_secret: None,
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora_actors::{ActorsEnv, Agora};
-use agora_gateway::{AppState, Auth, HttpMetrics};
+use agora_gateway::{AppInner, AppState, Auth, HttpMetrics};
 use agora_runtime::{DeliveryConfig, Runtime, RuntimeConfig, SystemClock};
 use agora_storage::{Engine, SledEngine};
 use anyhow::Context;
@@ -57,13 +57,16 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let engine: Arc<dyn Engine> =
-        Arc::new(SledEngine::open(&cfg.data_dir.join("db")).with_context(|| {
-            format!(
-                "opening the database in {} (is another node using it?)",
-                cfg.data_dir.display()
-            )
-        })?);
+    let engine: Arc<dyn Engine> = Arc::new(
+        SledEngine::open_with_cache(&cfg.data_dir.join("db"), cfg.cache_bytes).with_context(
+            || {
+                format!(
+                    "opening the database in {} (is another node using it?)",
+                    cfg.data_dir.display()
+                )
+            },
+        )?,
+    );
     let runtime = Runtime::start(
         RuntimeConfig {
             idle_timeout: cfg.idle_timeout,
@@ -87,7 +90,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         },
     );
     let ready = Arc::new(AtomicBool::new(false));
-    let state = AppState {
+    let state = AppState::new(AppInner {
         agora,
         auth: match &cfg.driver_token {
             Some(t) if !cfg.dev => Auth::Token(t.as_str().into()),
@@ -95,7 +98,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         },
         metrics: Arc::new(HttpMetrics::new()),
         ready: ready.clone(),
-    };
+    });
 
     let served = tokio.block_on(async {
         runtime.run_background()?;

@@ -192,7 +192,10 @@ impl Process {
         let driver_url = s.driver_url.clone().or_else(|| env.driver_url.clone());
         if changed {
             let body = view.to_json();
-            if let Some(url) = &s.callback_url {
+            // Metagov calls back when a process completes or its outcome changes, not when it
+            // merely starts; drivers rely on that.
+            let callback = status == ProcessStatus::Completed || outcome != before_outcome;
+            if let (true, Some(url)) = (callback, &s.callback_url) {
                 fx.send(OutboxMessage {
                     url: url.clone(),
                     body: body.to_string(),

@@ -319,8 +319,8 @@ impl Agora {
         let n: u64 = id.parse().map_err(|_| not_found())?;
         if name.starts_with("vote.") {
             let cmd = match cmd {
-                process::Command::Close => vote::Command::Close,
-                _ => vote::Command::Get,
+                process::Command::Close => vote::Op::Close,
+                _ => vote::Op::Get,
             };
             return match self.ask_vote(name, n, cmd).await? {
                 vote::Reply::Process(r) => r,
@@ -416,25 +416,11 @@ impl Agora {
         }
     }
 
-    async fn ask_vote(&self, name: &str, id: u64, cmd: vote::Command) -> Result<vote::Reply> {
-        let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
-        // The name in the URL must be the vote's own: check before anything can change.
-        let current = match self
-            .rt
-            .ask::<Vote>(&id.to_string(), vote::Command::Get)
-            .await?
-        {
-            vote::Reply::Process(Ok(v)) => v,
-            vote::Reply::Process(Err(ActorError::ProcessNotFound(_))) => return Err(not_found()),
-            vote::Reply::Process(Err(e)) => return Err(e),
-            _ => return Err(unexpected()),
+    async fn ask_vote(&self, name: &str, id: u64, op: vote::Op) -> Result<vote::Reply> {
+        let cmd = vote::Command::Named {
+            name: name.to_string(),
+            op,
         };
-        if current.name != name {
-            return Err(not_found());
-        }
-        if let vote::Command::Get = cmd {
-            return Ok(vote::Reply::Process(Ok(current)));
-        }
         Ok(self.rt.ask::<Vote>(&id.to_string(), cmd).await?)
     }
 
@@ -447,7 +433,7 @@ impl Agora {
             return Err(not_found());
         }
         let n: u64 = cast.id.parse().map_err(|_| not_found())?;
-        let cmd = vote::Command::Cast {
+        let cmd = vote::Op::Cast {
             voter: cast.voter,
             choice: cast.choice,
             arrived_ms,
@@ -465,7 +451,7 @@ impl Agora {
             return Err(not_found());
         }
         let n: u64 = id.parse().map_err(|_| not_found())?;
-        match self.ask_vote(name, n, vote::Command::Ballots).await? {
+        match self.ask_vote(name, n, vote::Op::Ballots).await? {
             vote::Reply::Ballots(r) => r,
             _ => Err(unexpected()),
         }

@@ -66,6 +66,12 @@ pub enum Command {
         driver_url: Option<String>,
         salt: String,
     },
+    /// An operation on the vote the caller names `vote.<method>`: a wrong name is "not found",
+    /// checked here so a request needs one message, not two.
+    Named { name: String, op: Op },
+}
+
+pub enum Op {
     Get,
     Close,
     Cast {
@@ -87,6 +93,8 @@ pub struct Vote {
     state: Option<State>,
     spec: Option<VoteSpec>,
     counter: Option<Box<dyn Counter>>,
+    /// The live tally, computed once per change rather than once per read.
+    live: Option<Value>,
 }
 
 fn refuse(code: &'static str, message: impl Into<String>, field: Option<&str>) -> ActorError {
@@ -108,14 +116,17 @@ impl Vote {
         ActorError::ProcessNotFound(self.key.clone())
     }
 
-    fn view(&self) -> Option<ProcessView> {
+    fn view(&mut self) -> Option<ProcessView> {
         let s = self.state.as_ref()?;
         let outcome = match (&s.outcome, &self.spec, &self.counter) {
             (Some(o), _, _) => serde_json::from_str(o).unwrap_or(Value::Null),
             (None, Some(spec), Some(c)) if spec.hide_results => {
                 json!({"hidden": true, "ballots": c.len()})
             }
-            (None, _, Some(c)) => serde_json::to_value(c.tally()).unwrap_or(Value::Null),
+            (None, _, Some(c)) => self
+                .live
+                .get_or_insert_with(|| serde_json::to_value(c.tally()).unwrap_or(Value::Null))
+                .clone(),
             _ => json!({}),
         };
         Some(ProcessView {
@@ -142,8 +153,11 @@ impl Vote {
     }
 
     /// Queues the callback and the driver event for the current view.
-    fn announce(&self, env: &ActorsEnv, fx: &mut Effects) {
-        let (Some(s), Some(view)) = (&self.state, self.view()) else {
+    fn announce(&mut self, env: &ActorsEnv, fx: &mut Effects) {
+        let Some(view) = self.view() else {
+            return;
+        };
+        let Some(s) = &self.state else {
             return;
         };
         let body = view.to_json();
@@ -308,6 +322,7 @@ impl Vote {
         counter
             .record(&key, weight, &canonical)
             .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
+        self.live = None;
         let rec = BallotRecord {
             choice: canonical.to_string(),
             weight_units: weight.units(),
@@ -400,6 +415,7 @@ impl VirtualActor for Vote {
                 state: None,
                 spec: None,
                 counter: None,
+                live: None,
             });
         };
         let (_, state) =
@@ -425,14 +441,27 @@ impl VirtualActor for Vote {
             state: Some(state),
             spec: Some(spec),
             counter: Some(counter),
+            live: None,
         })
     }
 
     fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        match cmd {
-            open @ Command::Open { .. } => Reply::Process(self.open(env, open, fx)),
-            Command::Get => Reply::Process(self.view().ok_or_else(|| self.not_found())),
-            Command::Close => {
+        let (name, op) = match cmd {
+            open @ Command::Open { .. } => return Reply::Process(self.open(env, open, fx)),
+            Command::Named { name, op } => (name, op),
+        };
+        let named = self.state.as_ref().map(|s| format!("vote.{}", s.method));
+        if named.as_deref() != Some(name.as_str()) {
+            let e = ActorError::ProcessNotFound(format!("{name}/{}", self.key));
+            return match op {
+                Op::Cast { .. } => Reply::Receipt(Err(e)),
+                Op::Ballots => Reply::Ballots(Err(e)),
+                Op::Get | Op::Close => Reply::Process(Err(e)),
+            };
+        }
+        match op {
+            Op::Get => Reply::Process(self.view().ok_or_else(|| self.not_found())),
+            Op::Close => {
                 let Some(s) = &self.state else {
                     return Reply::Process(Err(self.not_found()));
                 };
@@ -442,12 +471,12 @@ impl VirtualActor for Vote {
                 self.close(env, "closed", fx);
                 Reply::Process(self.view().ok_or_else(|| self.not_found()))
             }
-            Command::Cast {
+            Op::Cast {
                 voter,
                 choice,
                 arrived_ms,
             } => Reply::Receipt(self.cast(env, voter, choice, arrived_ms, fx)),
-            Command::Ballots => Reply::Ballots(self.ballots()),
+            Op::Ballots => Reply::Ballots(self.ballots()),
         }
     }
 

@@ -25,14 +25,29 @@ pub use metrics::HttpMetrics;
 /// Bodies larger than this get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request by axum, hence one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+pub struct AppInner {
     pub agora: Agora,
     pub auth: Auth,
     pub metrics: Arc<HttpMetrics>,
     /// False until the runtime is up, and again once shutdown starts.
     pub ready: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(inner: AppInner) -> Self {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
 }
 
 /// The complete API.

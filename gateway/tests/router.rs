@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use agora_actors::{ActorsEnv, Agora};
-use agora_gateway::{router, AppState, Auth, HttpMetrics};
+use agora_gateway::{router, AppInner, AppState, Auth, HttpMetrics};
 use agora_runtime::{Runtime, RuntimeConfig, SystemClock};
 use agora_storage::{Engine, MemEngine};
 use axum::body::Body;
@@ -25,12 +25,12 @@ fn app(auth: Auth) -> Router {
             driver_url: None,
         },
     );
-    router(AppState {
+    router(AppState::new(AppInner {
         agora,
         auth,
         metrics: Arc::new(HttpMetrics::new()),
         ready: Arc::new(AtomicBool::new(true)),
-    })
+    }))
 }
 
 async fn call(

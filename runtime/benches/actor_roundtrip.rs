@@ -41,6 +41,38 @@ fn roundtrip(c: &mut Criterion) {
     c.bench_function("ask_local_actor_roundtrip", |b| {
         b.iter(|| tokio.block_on(async { rt.ask::<Echo>("bench", 1).await.unwrap() }))
     });
+
+    // The same asks with 64 in flight at once from a multi-threaded runtime: the cost per
+    // round trip when threads are busy rather than parked between messages.
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    const IN_FLIGHT: u64 = 64;
+    const PER_TASK: u64 = 200;
+    let mut g = c.benchmark_group("ask_pipelined");
+    g.throughput(criterion::Throughput::Elements(IN_FLIGHT * PER_TASK));
+    g.bench_function("64_in_flight", |b| {
+        b.iter(|| {
+            multi.block_on(async {
+                let mut tasks = Vec::new();
+                for t in 0..IN_FLIGHT {
+                    let rt = rt.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let key = format!("p{}", t % 8);
+                        for _ in 0..PER_TASK {
+                            rt.ask::<Echo>(&key, 1).await.unwrap();
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
+    g.finish();
     rt.shutdown();
 }
 

@@ -266,7 +266,9 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
             .directory
             .mailbox_depth
             .fetch_sub(1, Ordering::Relaxed);
-        let span = tracing::info_span!("actor", actor = %self.id);
+        // Debug level: with the default `info` filter the span costs nothing per message, and
+        // every warning or error an actor logs names the actor itself.
+        let span = tracing::debug_span!("actor", actor = %self.id);
         let _enter = span.enter();
         if matches!(self.life, Life::Unrestored) {
             self.restore(&shared);

@@ -57,6 +57,15 @@ impl Directory {
         spawn: impl FnOnce(u64, Arc<AtomicUsize>) -> Arc<dyn Any + Send + Sync>,
     ) -> Lookup {
         let mut shard = self.shard(id);
+        // Look up before `entry`, which would clone the id on every call.
+        if let Some(slot) = shard.get(id) {
+            if slot.pending.load(Ordering::Relaxed) >= capacity {
+                return Lookup::Full;
+            }
+            slot.pending.fetch_add(1, Ordering::Relaxed);
+            self.mailbox_depth.fetch_add(1, Ordering::Relaxed);
+            return Lookup::Ready(slot.addr.clone(), slot.pending.clone());
+        }
         let slot = shard.entry(id.clone()).or_insert_with(|| {
             let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
             let pending = Arc::new(AtomicUsize::new(0));

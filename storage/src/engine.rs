@@ -59,12 +59,18 @@ pub struct SledEngine {
 }
 
 impl SledEngine {
+    /// Opens (or creates) the database in `dir` with the default page cache (128 MiB).
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        Self::open_with_cache(dir, 128 * 1024 * 1024)
+    }
+
+    /// Opens the database with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(dir)
             // Our committer flushes explicitly; sled's own periodic flush only adds I/O.
             .flush_every_ms(None)
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_bytes)
             .open()?;
         Ok(Self { db })
     }

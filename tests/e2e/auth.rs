@@ -136,6 +136,31 @@ async fn public_routes_are_open_without_a_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driver_token_can_come_from_a_file() {
+    let secrets = tempfile::tempdir().expect("tempdir");
+    let token_file = secrets.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write the token file");
+    let node = Node::start(
+        "auth-token-file",
+        NodeConfig::default().env(
+            "AGORA_DRIVER_TOKEN_FILE",
+            token_file.to_str().expect("utf-8 path"),
+        ),
+    )
+    .await;
+
+    node.send(node.anonymous(reqwest::Method::GET, "/api/internal/plugin-schemas"))
+        .await
+        .expect_error(401, "unauthorized");
+    node.send(
+        node.anonymous(reqwest::Method::GET, "/api/internal/plugin-schemas")
+            .bearer_auth(TOKEN),
+    )
+    .await
+    .expect_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_on_a_non_loopback_address_is_refused() {
     let data = tempfile::tempdir().expect("tempdir");
     let port = free_port();

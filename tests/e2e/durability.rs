@@ -150,3 +150,91 @@ async fn pending_vote_survives_sigkill_and_can_be_closed_after_restart() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_acknowledged_before_a_sigkill_under_load_survive() {
+    let mut node = Node::start("durability-midload", NodeConfig::dev()).await;
+
+    // Eight writers create communities back to back; the node is killed while they run.
+    let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let client = http_client();
+        let url = node.url("/api/internal/community");
+        let acks = acks.clone();
+        writers.spawn(async move {
+            for i in 0..10_000 {
+                let slug = format!("load-{writer}-{i}");
+                let answer = client
+                    .post(&url)
+                    .json(&json!({"slug": slug, "readable_name": "under load"}))
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        let _ = acks.send(slug);
+                    }
+                    _ => break,
+                }
+            }
+        });
+    }
+    drop(acks);
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 100 {
+        let slug = tokio::time::timeout(WAIT, acked.recv())
+            .await
+            .expect("writes are acknowledged")
+            .expect("the writers are running");
+        acknowledged.push(slug);
+    }
+    node.kill9().await;
+    while writers.join_next().await.is_some() {}
+    while let Ok(slug) = acked.try_recv() {
+        acknowledged.push(slug);
+    }
+
+    node.restart().await;
+    for slug in &acknowledged {
+        node.community(slug).await;
+    }
+    eprintln!(
+        "{} writes acknowledged before the SIGKILL, all present",
+        acknowledged.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_not_reused_after_a_crash() {
+    let mut node = Node::start("durability-ids", NodeConfig::dev()).await;
+    let first_instance = node.community_with_randomness("bench").await;
+    let first = node.start_vote("bench", 10.0, None).await;
+    let first_process = node.get(&first).await.expect_status(200).json();
+
+    node.kill9().await;
+    node.restart().await;
+
+    let second = node.start_vote("bench", 10.0, None).await;
+    assert_ne!(second, first, "a process id was handed out twice");
+    assert_eq!(node.get(&first).await.json(), first_process);
+    let second_process = node.get(&second).await.expect_status(200).json();
+    assert_ne!(second_process["id"], first_process["id"]);
+
+    node.create_community("other").await;
+    let other_instance = node.enable_randomness("other").await;
+    assert_ne!(
+        other_instance["id"], first_instance["id"],
+        "a plugin instance id was handed out twice"
+    );
+    // Deleting the new instance leaves the old one alone.
+    node.delete(&format!(
+        "/api/internal/plugin/randomness/{}",
+        other_instance["id"]
+    ))
+    .await
+    .expect_status(204);
+    assert_eq!(
+        node.community("bench").await["plugins"][0]["id"],
+        first_instance["id"]
+    );
+}

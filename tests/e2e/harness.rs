@@ -37,18 +37,8 @@ pub const VOTE: &str = "randomness.delayed-stochastic-vote";
 /// The community header of the Metagov API.
 pub const COMMUNITY_HEADER: &str = "X-Metagov-Community";
 
-/// The environment variables the binary reads; removed from every child so the test
-/// environment cannot leak into a node.
-const AGORA_ENV: &[&str] = &[
-    "AGORA_LISTEN",
-    "AGORA_DATA_DIR",
-    "AGORA_DRIVER_URL",
-    "AGORA_DEV",
-    "AGORA_IDLE_TIMEOUT",
-    "AGORA_DRIVER_TOKEN",
-    "AGORA_SIGNING_SECRET",
-    "AGORA_CONFIG",
-    "AGORA_LOG_FORMAT",
+/// Proxy variables, removed from every child: deliveries go straight to the local sink.
+const PROXY_ENV: &[&str] = &[
     "HTTP_PROXY",
     "http_proxy",
     "HTTPS_PROXY",
@@ -56,6 +46,21 @@ const AGORA_ENV: &[&str] = &[
     "ALL_PROXY",
     "all_proxy",
 ];
+
+/// A command for the binary under test with a clean environment: no `AGORA_*` variable of the
+/// test run and no proxy can leak into a node.
+fn agora_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agora"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AGORA_") {
+            cmd.env_remove(key);
+        }
+    }
+    for var in PROXY_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
 
 /// A port that was free a moment ago (the OS picked it; nothing listens on it now).
 pub fn free_port() -> u16 {
@@ -100,6 +105,7 @@ pub struct NodeConfig {
     signing_secret: Option<String>,
     driver_url: Option<String>,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     /// Pass listen address, data dir, dev and driver URL through `AGORA_*` variables instead of
     /// flags.
     via_env: bool,
@@ -134,6 +140,12 @@ impl NodeConfig {
 
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_string());
+        self
+    }
+
+    /// An extra environment variable for the node.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -209,10 +221,7 @@ impl Node {
         .expect("write the node's log");
 
         let listen = format!("127.0.0.1:{}", self.port);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agora"));
-        for var in AGORA_ENV {
-            cmd.env_remove(var);
-        }
+        let mut cmd = agora_command();
         cmd.arg("serve");
         if self.config.via_env {
             cmd.env("AGORA_LISTEN", &listen);
@@ -240,6 +249,7 @@ impl Node {
         if let Some(secret) = &self.config.signing_secret {
             cmd.env("AGORA_SIGNING_SECRET", secret);
         }
+        cmd.envs(self.config.env.iter().map(|(k, v)| (k, v)));
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
@@ -577,10 +587,7 @@ pub async fn run_to_exit(args: &[String], env: &[(&str, &str)], timeout: Duratio
     let dir = tempfile::tempdir().expect("tempdir");
     let stderr_path = dir.path().join("stderr.log");
     let stderr = File::create(&stderr_path).expect("create the stderr file");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agora"));
-    for var in AGORA_ENV {
-        cmd.env_remove(var);
-    }
+    let mut cmd = agora_command();
     cmd.args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())

@@ -165,3 +165,36 @@ async fn json_log_format_writes_json_lines() {
     .await;
     assert!(json_lines > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_configured_by_a_toml_file_serves() {
+    let driver = Sink::start().await;
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config_path = config_dir.path().join("agora.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "dev = true\ndriver_url = \"{}\"\nlog_format = \"json\"\n",
+            driver.url("/from-file")
+        ),
+    )
+    .expect("write the config file");
+    let node = Node::start(
+        "ops-config-file",
+        NodeConfig::default()
+            .arg("--config")
+            .arg(config_path.to_str().expect("utf-8 path")),
+    )
+    .await;
+
+    // `dev = true` from the file: internal routes need no token.
+    node.community_with_randomness("bench").await;
+    let location = node.start_vote("bench", 10.0, None).await;
+    let id = node.close(&location).await["id"].clone();
+    let received = driver
+        .wait_for(WAIT, "the event at the file's driver_url", |reqs| {
+            reqs.iter().any(|r| r.is_process_event(&id, "completed"))
+        })
+        .await;
+    assert!(received.iter().all(|r| r.path == "/from-file"));
+}

@@ -13,10 +13,6 @@ use crate::harness::{eventually, randomness_config, Node, NodeConfig, Recorded, 
 /// Retries back off up to 30 s; after a short outage the next try comes within a few seconds.
 const DELIVERY_WAIT: Duration = Duration::from_secs(30);
 
-fn attempts<'a>(requests: &'a [Recorded], pick: &dyn Fn(&Recorded) -> bool) -> Vec<&'a Recorded> {
-    requests.iter().filter(|r| pick(r)).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_deliveries_are_retried_with_backoff_under_one_idempotency_key() {
     let sink = Sink::start().await;
@@ -33,62 +29,62 @@ async fn failed_deliveries_are_retried_with_backoff_under_one_idempotency_key() 
     let is_event = |r: &Recorded| r.is_process_event(&id, "completed");
     let is_callback = |r: &Recorded| r.is_callback(&id, "completed");
 
-    // Four refused attempts of each delivery.
+    // The receiver refuses everything: the first delivery to each path is tried again and
+    // again (later ones may queue behind it to keep their order).
     let received = sink
-        .wait_for(DELIVERY_WAIT, "four attempts of each delivery", |reqs| {
-            attempts(reqs, &is_event).len() >= 4 && attempts(reqs, &is_callback).len() >= 4
-        })
+        .wait_for(
+            DELIVERY_WAIT,
+            "four attempts of a delivery per path",
+            |reqs| {
+                ["/events", "/cb"]
+                    .iter()
+                    .all(|path| most_attempts(reqs, path).len() >= 4)
+            },
+        )
         .await;
-    let mut keys = Vec::new();
-    for (what, pick) in [
-        ("event", &is_event as &dyn Fn(&Recorded) -> bool),
-        ("callback", &is_callback),
-    ] {
-        let tries = attempts(&received, pick);
-        let key = tries[0].idempotency_key().unwrap_or_default().to_string();
-        assert!(!key.is_empty(), "{what}: no Idempotency-Key");
-        for attempt in &tries {
-            assert_eq!(
-                attempt.idempotency_key(),
-                Some(key.as_str()),
-                "{what}: the key changed between attempts"
-            );
-            assert_eq!(attempt.json, tries[0].json, "{what}: the body changed");
-        }
+    let mut head_keys = Vec::new();
+    for path in ["/events", "/cb"] {
+        let tries = most_attempts(&received, path);
         let gaps: Vec<Duration> = tries.windows(2).map(|w| w[1].at - w[0].at).collect();
         for gap in &gaps {
             assert!(
                 *gap >= Duration::from_millis(100),
-                "{what}: retries hammer the receiver: {gaps:?}"
+                "{path}: retries hammer the receiver: {gaps:?}"
             );
         }
         assert!(
             gaps[2] >= gaps[0],
-            "{what}: the backoff does not grow: {gaps:?}"
+            "{path}: the backoff does not grow: {gaps:?}"
         );
-        keys.push(key);
+        head_keys.push(tries[0].idempotency_key().unwrap_or_default().to_string());
     }
-    assert_ne!(keys[0], keys[1], "two deliveries share one Idempotency-Key");
+    assert_ne!(
+        head_keys[0], head_keys[1],
+        "two deliveries share one Idempotency-Key"
+    );
 
-    // The receiver recovers: both deliveries land, still under their keys.
+    // The receiver recovers: everything lands, the completion included.
     sink.set_status(200);
     let received = sink
-        .wait_for(DELIVERY_WAIT, "both deliveries to be accepted", |reqs| {
+        .wait_for(DELIVERY_WAIT, "the completion event and callback", |reqs| {
             reqs.iter().any(|r| is_event(r) && r.answered == 200)
                 && reqs.iter().any(|r| is_callback(r) && r.answered == 200)
         })
         .await;
-    let accepted_event = received
-        .iter()
-        .find(|r| is_event(r) && r.answered == 200)
-        .unwrap();
-    assert_eq!(accepted_event.idempotency_key(), Some(keys[0].as_str()));
-    let accepted_callback = received
+    let accepted = received
         .iter()
         .find(|r| is_callback(r) && r.answered == 200)
         .unwrap();
-    assert_eq!(accepted_callback.idempotency_key(), Some(keys[1].as_str()));
-    assert_eq!(accepted_callback.json.as_ref(), Some(&closed));
+    assert_eq!(accepted.json.as_ref(), Some(&closed));
+    for key in &head_keys {
+        assert!(
+            received
+                .iter()
+                .any(|r| r.idempotency_key() == Some(key.as_str()) && r.answered == 200),
+            "the retried delivery {key} never landed"
+        );
+    }
+    assert_one_key_one_body(&received);
 
     // Once accepted, a delivery stops: the outbox drains and no attempt follows.
     wait_for_empty_outbox(&node).await;
@@ -96,9 +92,42 @@ async fn failed_deliveries_are_retried_with_backoff_under_one_idempotency_key() 
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after: Vec<Recorded> = sink.requests().split_off(settled);
     assert!(
-        !after.iter().any(|r| is_event(r) || is_callback(r)),
-        "deliveries went on after being accepted"
+        after.is_empty(),
+        "deliveries went on after being accepted: {after:?}"
     );
+}
+
+/// The attempts of the delivery to `path` that was tried most often, in order.
+fn most_attempts<'a>(requests: &'a [Recorded], path: &str) -> Vec<&'a Recorded> {
+    let mut best: Vec<&Recorded> = Vec::new();
+    for request in requests.iter().filter(|r| r.path == path) {
+        let key = request.idempotency_key();
+        let same: Vec<&Recorded> = requests
+            .iter()
+            .filter(|r| r.path == path && r.idempotency_key() == key)
+            .collect();
+        if same.len() > best.len() {
+            best = same;
+        }
+    }
+    best
+}
+
+/// Every attempt under one Idempotency-Key carries the same body, and every delivery has a key.
+#[track_caller]
+fn assert_one_key_one_body(requests: &[Recorded]) {
+    for request in requests {
+        let key = request
+            .idempotency_key()
+            .unwrap_or_else(|| panic!("a delivery without Idempotency-Key to {}", request.path));
+        for other in requests.iter().filter(|r| r.idempotency_key() == Some(key)) {
+            assert_eq!(
+                other.body, request.body,
+                "the body changed between attempts of {key}"
+            );
+            assert_eq!(other.path, request.path, "one key, two destinations");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,6 +185,88 @@ async fn driver_that_is_down_gets_pending_events_once_up_even_across_a_restart()
     assert_eq!(event.path, "/events");
 
     wait_for_empty_outbox(&node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_delivery_keeps_its_idempotency_key_across_a_node_crash() {
+    let sink = Sink::start().await;
+    sink.set_status(503);
+    let mut node = Node::start(
+        "outbox-key-restart",
+        NodeConfig::dev().driver(sink.url("/events")),
+    )
+    .await;
+    node.community_with_randomness("bench").await;
+    let location = node.start_vote("bench", 10.0, None).await;
+    let closed = node.close(&location).await;
+    let id = closed["id"].clone();
+
+    // A delivery is refused twice, then the node dies with it pending.
+    let before = sink
+        .wait_for(
+            DELIVERY_WAIT,
+            "two refused attempts of one delivery",
+            |reqs| most_attempts(reqs, "/events").len() >= 2,
+        )
+        .await;
+    let key = most_attempts(&before, "/events")[0]
+        .idempotency_key()
+        .unwrap_or_default()
+        .to_string();
+    node.kill9().await;
+    sink.set_status(200);
+    node.restart().await;
+
+    // After the restart the same delivery lands under the same key, and so does the rest.
+    let after = sink
+        .wait_for(
+            DELIVERY_WAIT,
+            "the delivery to land after restart",
+            |reqs| {
+                reqs.iter()
+                    .any(|r| r.idempotency_key() == Some(key.as_str()) && r.answered == 200)
+                    && reqs
+                        .iter()
+                        .any(|r| r.is_process_event(&id, "completed") && r.answered == 200)
+            },
+        )
+        .await;
+    assert_one_key_one_body(&after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_with_deliveries_pending_and_they_resume_after_restart() {
+    let mut driver = Sink::reserve();
+    let mut node = Node::start(
+        "outbox-term",
+        NodeConfig::dev().driver(driver.url("/events")),
+    )
+    .await;
+    node.community_with_randomness("bench").await;
+    let location = node.start_vote("bench", 10.0, None).await;
+    let id = node.close(&location).await["id"].clone();
+    eventually(WAIT, "a delivery to wait in the outbox", || {
+        let node = &node;
+        async move {
+            match node.metric("agora_outbox_depth").await {
+                Some(depth) if depth >= 1.0 => Ok(()),
+                other => Err(format!("agora_outbox_depth = {other:?}")),
+            }
+        }
+    })
+    .await;
+
+    // A driver that is down must not hold the shutdown hostage.
+    let status = node.term().await;
+    assert!(status.success(), "SIGTERM must exit 0, got {status}");
+
+    driver.listen().await;
+    node.restart().await;
+    driver
+        .wait_for(DELIVERY_WAIT, "the pending event after restart", |reqs| {
+            reqs.iter().any(|r| r.is_process_event(&id, "completed"))
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
