@@ -22,6 +22,8 @@ struct Args {
     c: usize,
     secs: u64,
     votes: usize,
+    /// `idle`: where to write the opened votes' Locations, one per line.
+    out: Option<String>,
 }
 
 fn args() -> Args {
@@ -32,6 +34,7 @@ fn args() -> Args {
         c: 64,
         secs: 10,
         votes: 10_000,
+        out: None,
     };
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_default();
@@ -40,6 +43,7 @@ fn args() -> Args {
             "-c" => a.c = v.parse().expect("number"),
             "-s" => a.secs = v.parse().expect("number"),
             "--votes" => a.votes = v.parse().expect("number"),
+            "--out" => a.out = Some(v),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -219,6 +223,9 @@ async fn main() {
                 votes.len(),
                 t.elapsed().as_secs_f64()
             );
+            if let Some(out) = &a.out {
+                std::fs::write(out, votes.join("\n")).expect("write --out");
+            }
         }
         "deadlines" => {
             // Every deadline falls within one minute that starts once all votes are open.

@@ -16,6 +16,11 @@ use clap::Parser;
 
 use config::{Cli, Command, LogFormat, NodeConfig};
 
+// Request handling allocates many small, short-lived objects across threads; glibc's malloc
+// spent about a fifth of the CPU of a small request (measured with perf), mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -315,12 +315,9 @@ impl Vote {
                 Some("voter"),
             ));
         }
-        let canonical = counter
-            .check(&choice)
-            .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
         let weight = counter.weight_of(&voter);
-        counter
-            .record(&key, weight, &canonical)
+        let canonical = counter
+            .cast(&key, weight, &choice)
             .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
         self.live = None;
         let rec = BallotRecord {
@@ -331,13 +328,17 @@ impl Vote {
         let bytes = encode_record(BALLOT_RECORD, VERSION, &rec)
             .map_err(|e| ActorError::Runtime(agora_runtime::AskError::Internal(e.to_string())))?;
         fx.put_aux(ballot_key(&key), bytes);
-        let entry = counter.entry(&key);
+        let entry = commitment::Entry {
+            voter: key,
+            weight,
+            choice: canonical,
+        };
         let receipt = json!({
             "vote": s.id,
-            "voter": key,
+            "receipt": commitment::receipt(&entry),
+            "voter": entry.voter,
             "weight": weight.to_f64(),
-            "choice": canonical,
-            "receipt": entry.as_ref().map(commitment::receipt),
+            "choice": entry.choice,
             "replaced": replaced,
             "cast_at": events::timestamp(arrived_ms),
         });
@@ -450,8 +451,8 @@ impl VirtualActor for Vote {
             open @ Command::Open { .. } => return Reply::Process(self.open(env, open, fx)),
             Command::Named { name, op } => (name, op),
         };
-        let named = self.state.as_ref().map(|s| format!("vote.{}", s.method));
-        if named.as_deref() != Some(name.as_str()) {
+        let named = self.state.as_ref().map(|s| s.method.as_str());
+        if named.is_none() || name.strip_prefix("vote.") != named {
             let e = ActorError::ProcessNotFound(format!("{name}/{}", self.key));
             return match op {
                 Op::Cast { .. } => Reply::Receipt(Err(e)),

@@ -28,9 +28,27 @@ struct Series {
     buckets: [AtomicU64; BUCKETS.len()],
 }
 
+type Labels = (String, String, u16);
+
 #[derive(Default)]
 pub struct HttpMetrics {
-    series: RwLock<HashMap<(String, String, u16), Series>>,
+    /// Keyed by a hash of the labels so the hot path allocates nothing; the labels are kept
+    /// beside the series and compared on every hit, so a collision cannot merge two series.
+    series: RwLock<HashMap<u64, Vec<(Labels, Series)>>>,
+}
+
+fn label_hash(method: &str, route: &str, status: u16) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // A fixed-key hasher: the map is internal and never sees untrusted keys (routes are the
+    // router's own templates, methods are bounded by the router).
+    let mut h =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+    h.write(method.as_bytes());
+    h.write_u8(0);
+    h.write(route.as_bytes());
+    h.write_u16(status);
+    h.finish()
 }
 
 impl HttpMetrics {
@@ -39,7 +57,6 @@ impl HttpMetrics {
     }
 
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let key = (method.to_string(), route.to_string(), status);
         let update = |s: &Series| {
             s.count.fetch_add(1, Ordering::Relaxed);
             s.sum_us
@@ -48,28 +65,42 @@ impl HttpMetrics {
                 s.buckets[i].fetch_add(1, Ordering::Relaxed);
             }
         };
-        if let Some(s) = self
+        let h = label_hash(method, route, status);
+        let matches = |l: &Labels| l.0 == method && l.1 == route && l.2 == status;
+        if let Some(list) = self
             .series
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(&h)
         {
-            update(s);
-            return;
+            if let Some((_, s)) = list.iter().find(|(l, _)| matches(l)) {
+                update(s);
+                return;
+            }
         }
         let mut map = self.series.write().unwrap_or_else(|p| p.into_inner());
-        update(map.entry(key).or_default());
+        let list = map.entry(h).or_default();
+        match list.iter().position(|(l, _)| matches(l)) {
+            Some(i) => update(&list[i].1),
+            None => {
+                let s = Series::default();
+                update(&s);
+                list.push(((method.to_string(), route.to_string(), status), s));
+            }
+        }
     }
 
     /// The exposition text for `/metrics`.
     pub fn render(&self, rt: &RuntimeStats) -> String {
         let mut out = String::with_capacity(4096);
         let map = self.series.read().unwrap_or_else(|p| p.into_inner());
-        let mut keys: Vec<_> = map.keys().collect();
-        keys.sort();
+        let mut all: Vec<(&Labels, &Series)> = map
+            .values()
+            .flat_map(|list| list.iter().map(|(l, s)| (l, s)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
         out.push_str("# HELP agora_http_requests_total HTTP requests by method, route and status.\n# TYPE agora_http_requests_total counter\n");
-        for k in &keys {
-            let s = &map[*k];
+        for (k, s) in &all {
             let _ = writeln!(
                 out,
                 "agora_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {}",
@@ -80,8 +111,7 @@ impl HttpMetrics {
             );
         }
         out.push_str("# HELP agora_http_request_duration_seconds Request latency.\n# TYPE agora_http_request_duration_seconds histogram\n");
-        for k in &keys {
-            let s = &map[*k];
+        for (k, s) in &all {
             let labels = format!("method=\"{}\",route=\"{}\",status=\"{}\"", k.0, k.1, k.2);
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
@@ -186,20 +216,16 @@ impl HttpMetrics {
 
 /// Middleware: one span per request, and one sample per response.
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     // Debug level for the same reason as the actor span: formatting span fields on every
     // request is a measurable share of a small request's cost.
-    let span = tracing::debug_span!("request", %method, %route);
+    let span = tracing::debug_span!("request", %method, route = route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched"));
     let started = Instant::now();
     let resp = tracing::Instrument::instrument(next.run(req), span).await;
     state.metrics.record(
-        &method,
-        &route,
+        method.as_str(),
+        route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched"),
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );

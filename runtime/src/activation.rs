@@ -199,19 +199,23 @@ impl<A: VirtualActor> Activation<A> {
                 None => batch.delete(keys::index(&k)),
             }
         }
-        let scheduler = shared.scheduler.sender();
-        let deliverer = shared.outbox.clone();
-        let on_durable = Box::new(move |r: Result<(), agora_storage::StorageError>| {
-            if r.is_ok() {
-                for ev in sched {
-                    scheduler.notify(ev);
+        let on_durable = if sched.is_empty() && outbox.is_empty() {
+            None
+        } else {
+            let scheduler = shared.scheduler.sender();
+            let deliverer = shared.outbox.clone();
+            Some(Box::new(move |r: Result<(), agora_storage::StorageError>| {
+                if r.is_ok() {
+                    for ev in sched {
+                        scheduler.notify(ev);
+                    }
+                    for (seq, rec) in outbox {
+                        deliverer.enqueue(seq, rec);
+                    }
                 }
-                for (seq, rec) in outbox {
-                    deliverer.enqueue(seq, rec);
-                }
-            }
-        });
-        self.last_seq = shared.committer.submit_with(batch, Some(on_durable))?;
+            }) as agora_storage::OnDurable)
+        };
+        self.last_seq = shared.committer.submit_with(batch, on_durable)?;
         Ok(())
     }
 

@@ -31,6 +31,8 @@ pub(crate) enum Lookup {
     /// The slot's address, with `pending` already counted for this caller.
     Ready(Arc<dyn Any + Send + Sync>, Arc<AtomicUsize>),
     Full,
+    /// `spawn` declined to create the activation.
+    Refused,
 }
 
 impl Directory {
@@ -54,7 +56,7 @@ impl Directory {
         &self,
         id: &ActorId,
         capacity: usize,
-        spawn: impl FnOnce(u64, Arc<AtomicUsize>) -> Arc<dyn Any + Send + Sync>,
+        spawn: impl FnOnce(u64, Arc<AtomicUsize>) -> Option<Arc<dyn Any + Send + Sync>>,
     ) -> Lookup {
         let mut shard = self.shard(id);
         // Look up before `entry`, which would clone the id on every call.
@@ -66,16 +68,16 @@ impl Directory {
             self.mailbox_depth.fetch_add(1, Ordering::Relaxed);
             return Lookup::Ready(slot.addr.clone(), slot.pending.clone());
         }
-        let slot = shard.entry(id.clone()).or_insert_with(|| {
-            let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-            let pending = Arc::new(AtomicUsize::new(0));
-            let addr = spawn(generation, pending.clone());
-            self.active.fetch_add(1, Ordering::Relaxed);
-            Slot {
-                addr,
-                generation,
-                pending,
-            }
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let Some(addr) = spawn(generation, pending.clone()) else {
+            return Lookup::Refused;
+        };
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let slot = shard.entry(id.clone()).or_insert(Slot {
+            addr,
+            generation,
+            pending,
         });
         if slot.pending.load(Ordering::Relaxed) >= capacity {
             return Lookup::Full;

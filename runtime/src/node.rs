@@ -5,7 +5,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::activation::{ActMsg, Activation};
-use crate::actor_id::ActorId;
+use crate::actor_id::{stable_hash, ActorId};
 use crate::clock::Clock;
 use crate::directory::{Directory, Lookup};
 use crate::effects::{Effects, Reminder, Stored};
@@ -260,36 +260,41 @@ impl Runtime {
     }
 
     fn send<A: VirtualActor>(&self, id: &ActorId, msg: ActMsg<A>) -> Result<(), AskError> {
-        let env = self.env::<A>()?;
         let shared = &self.shared;
-        let lookup =
-            shared
-                .directory
-                .acquire(id, shared.config.mailbox_capacity, |generation, pending| {
-                    let arbiter = &shared.arbiters[(crate::actor_id::stable_hash(id.key.as_bytes())
-                        as usize)
-                        % shared.arbiters.len()];
-                    let activation = Activation::<A>::new(
-                        id.clone(),
-                        generation,
-                        env,
-                        Arc::downgrade(shared),
-                        pending,
-                    );
-                    // The mailbox is created here, at its final capacity, so no caller can ever see
-                    // actix's small default while the arbiter is still starting the actor.
-                    let (tx, rx) =
-                        actix::dev::channel::channel(shared.config.mailbox_capacity + 16);
-                    arbiter.spawn_fn(move || {
-                        let ctx = Context::with_receiver(rx);
-                        actix::spawn(ctx.into_future(activation));
-                    });
-                    let addr: Addr<Activation<A>> = Addr::new(tx);
-                    Arc::new(addr) as Arc<dyn Any + Send + Sync>
-                });
+        let mut refusal = None;
+        let spawn = |generation: u64, pending: Arc<AtomicUsize>| {
+            // The env is cloned only when an activation is created, not per message.
+            let env = match self.env::<A>() {
+                Ok(env) => env,
+                Err(e) => {
+                    refusal = Some(e);
+                    return None;
+                }
+            };
+            let n = shared.arbiters.len();
+            let arbiter = &shared.arbiters[(stable_hash(id.key.as_bytes()) as usize) % n];
+            let activation =
+                Activation::<A>::new(id.clone(), generation, env, Arc::downgrade(shared), pending);
+            // The mailbox is created here, at its final capacity, so no caller can ever see
+            // actix's small default while the arbiter is still starting the actor.
+            let (tx, rx) = actix::dev::channel::channel(shared.config.mailbox_capacity + 16);
+            arbiter.spawn_fn(move || {
+                let ctx = Context::with_receiver(rx);
+                actix::spawn(ctx.into_future(activation));
+            });
+            let addr: Addr<Activation<A>> = Addr::new(tx);
+            Some(Arc::new(addr) as Arc<dyn Any + Send + Sync>)
+        };
+        let lookup = shared
+            .directory
+            .acquire(id, shared.config.mailbox_capacity, spawn);
         let (addr, pending) = match lookup {
             Lookup::Ready(addr, pending) => (addr, pending),
             Lookup::Full => return Err(AskError::Overloaded),
+            Lookup::Refused => {
+                return Err(refusal
+                    .unwrap_or_else(|| AskError::Internal(format!("{id} could not be activated"))))
+            }
         };
         let addr = addr
             .downcast_ref::<Addr<Activation<A>>>()

@@ -19,7 +19,8 @@ use crate::StorageError;
 /// Position of a submitted batch in the commit order. 0 means "nothing to wait for".
 pub type CommitSeq = u64;
 
-type OnDurable = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
+/// Work to run on the committer thread once a batch is flushed (or failed).
+pub type OnDurable = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 
 struct Request {
     seq: CommitSeq,

@@ -9,7 +9,7 @@ mod committer;
 mod engine;
 mod record;
 
-pub use committer::{CommitSeq, Committer, CommitterStats};
+pub use committer::{CommitSeq, Committer, CommitterStats, OnDurable};
 pub use engine::{Engine, MemEngine, Pairs, SledEngine, WriteBatch};
 pub use record::{decode_record, encode_record, RecordError};
 

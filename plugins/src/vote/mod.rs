@@ -203,6 +203,9 @@ pub trait Counter: Send {
     fn method(&self) -> &'static str;
     /// Checks a raw choice; returns its canonical JSON form without recording anything.
     fn check(&self, raw: &Value) -> Result<Value, BallotError>;
+    /// Checks and records (or replaces) the ballot of `voter` in one step; returns the
+    /// canonical choice. Nothing is recorded when the choice is refused.
+    fn cast(&mut self, voter: &str, weight: Weight, raw: &Value) -> Result<Value, BallotError>;
     /// Records (or replaces) the ballot of `voter` with `weight` (the weight is resolved by the
     /// caller from the voter id, since an anonymous vote records a hash instead of the id).
     fn record(&mut self, voter: &str, weight: Weight, raw: &Value) -> Result<(), BallotError>;
@@ -234,6 +237,16 @@ where
     M::Config: Send,
     M::Choice: Send,
 {
+    fn put(&mut self, voter: &str, ballot: Ballot<M::Choice>) {
+        match self.index.get(voter) {
+            Some(&i) => self.ballots[i] = ballot,
+            None => {
+                self.index.insert(voter.to_string(), self.ballots.len());
+                self.ballots.push(ballot);
+            }
+        }
+    }
+
     fn new(raw: &Value, common: Common) -> Result<Self, ConfigError> {
         Ok(Typed {
             cfg: M::parse_config(raw)?,
@@ -258,16 +271,16 @@ where
         Ok(M::canonical_choice(&c, &self.cfg))
     }
 
+    fn cast(&mut self, voter: &str, weight: Weight, raw: &Value) -> Result<Value, BallotError> {
+        let choice = M::validate_choice(raw, &self.cfg)?;
+        let canonical = M::canonical_choice(&choice, &self.cfg);
+        self.put(voter, Ballot::new(voter, weight, choice));
+        Ok(canonical)
+    }
+
     fn record(&mut self, voter: &str, weight: Weight, raw: &Value) -> Result<(), BallotError> {
         let choice = M::validate_choice(raw, &self.cfg)?;
-        let ballot = Ballot::new(voter, weight, choice);
-        match self.index.get(voter) {
-            Some(&i) => self.ballots[i] = ballot,
-            None => {
-                self.index.insert(voter.to_string(), self.ballots.len());
-                self.ballots.push(ballot);
-            }
-        }
+        self.put(voter, Ballot::new(voter, weight, choice));
         Ok(())
     }
 
