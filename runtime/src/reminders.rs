@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::actor_id::ActorId;
 use crate::keys;
-use crate::node::Shared;
+use crate::node::{FireFn, Shared};
 
 pub(crate) enum SchedulerEvent {
     Schedule {
@@ -117,7 +117,7 @@ impl Scheduler {
                 tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
                 continue;
             };
-            state.schedule(ActorId::new(kind, key), name, due, due, 0);
+            state.schedule(key_of(&ActorId::new(kind, key), &name), due, due, 0);
         }
         tracing::info!(reminders = state.entries.len(), "reminder scheduler loaded");
         self.pending
@@ -137,29 +137,53 @@ impl Scheduler {
     }
 }
 
+/// One pending reminder, named by `kind\0key\0name` in a single shared allocation: a node may
+/// hold millions of reminders of passivated actors, and this map is all they cost in memory.
+type Key = Arc<str>;
+
+fn key_of(id: &ActorId, name: &str) -> Key {
+    let mut k = String::with_capacity(id.kind.len() + id.key.len() + name.len() + 2);
+    k.push_str(id.kind);
+    k.push('\0');
+    k.push_str(&id.key);
+    k.push('\0');
+    k.push_str(name);
+    Arc::from(k)
+}
+
+/// Splits a key back into the actor (with its registered, static kind) and the reminder name.
+fn split_key(
+    key: &str,
+    kinds: &HashMap<&'static str, FireFn>,
+) -> Option<(ActorId, String, FireFn)> {
+    let mut parts = key.splitn(3, '\0');
+    let (kind, actor, name) = (parts.next()?, parts.next()?, parts.next()?);
+    let (kind, fire) = kinds.get_key_value(kind)?;
+    Some((ActorId::new(kind, actor), name.to_string(), fire.clone()))
+}
+
 struct State {
-    /// (fire at, actor, reminder name) → the reminder's own due time and attempts so far.
-    entries: BTreeMap<(u64, ActorId, String), Entry>,
-    index: HashMap<(ActorId, String), u64>,
+    /// (fire at, reminder) → the reminder's own due time and attempts so far.
+    entries: BTreeMap<(u64, Key), Entry>,
+    index: HashMap<Key, u64>,
 }
 
 impl State {
-    fn schedule(&mut self, id: ActorId, name: String, due_ms: u64, fire_at: u64, attempts: u32) {
-        if let Some(old) = self.index.remove(&(id.clone(), name.clone())) {
-            self.entries.remove(&(old, id.clone(), name.clone()));
+    fn schedule(&mut self, key: Key, due_ms: u64, fire_at: u64, attempts: u32) {
+        if let Some(old) = self.index.remove(&key) {
+            self.entries.remove(&(old, key.clone()));
         }
-        self.index.insert((id.clone(), name.clone()), fire_at);
+        self.index.insert(key.clone(), fire_at);
         self.entries
-            .insert((fire_at, id, name), Entry { due_ms, attempts });
+            .insert((fire_at, key), Entry { due_ms, attempts });
     }
 
-    fn cancel(&mut self, id: ActorId, name: String, due_ms: u64) {
-        let key = (id, name);
+    fn cancel(&mut self, key: Key, due_ms: u64) {
         if let Some(fire_at) = self.index.get(&key).copied() {
-            let ek = (fire_at, key.0.clone(), key.1.clone());
+            let ek = (fire_at, key);
             if self.entries.get(&ek).map(|e| e.due_ms) == Some(due_ms) {
                 self.entries.remove(&ek);
-                self.index.remove(&key);
+                self.index.remove(&ek.1);
             }
         }
     }
@@ -189,7 +213,7 @@ impl Worker {
                 Ordering::Relaxed,
             );
             let wait = match self.state.entries.keys().next() {
-                Some((at, _, _)) if self.in_flight < self.concurrency => {
+                Some((at, _)) if self.in_flight < self.concurrency => {
                     Duration::from_millis(at.saturating_sub(now).max(1))
                 }
                 _ => Duration::from_secs(3600),
@@ -213,9 +237,11 @@ impl Worker {
     fn apply(&mut self, ev: SchedulerEvent) {
         match ev {
             SchedulerEvent::Schedule { id, name, due_ms } => {
-                self.state.schedule(id, name, due_ms, due_ms, 0)
+                self.state.schedule(key_of(&id, &name), due_ms, due_ms, 0)
             }
-            SchedulerEvent::Cancel { id, name, due_ms } => self.state.cancel(id, name, due_ms),
+            SchedulerEvent::Cancel { id, name, due_ms } => {
+                self.state.cancel(key_of(&id, &name), due_ms)
+            }
             SchedulerEvent::Fired {
                 id,
                 name,
@@ -225,11 +251,12 @@ impl Worker {
             } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
                 // A newer schedule for the same name supersedes the failed attempt.
-                let superseded = self.state.index.contains_key(&(id.clone(), name.clone()));
+                let key = key_of(&id, &name);
+                let superseded = self.state.index.contains_key(&key);
                 if retry && !superseded {
                     let backoff = 50u64.saturating_mul(1 << attempts.min(8)).min(10_000);
                     let at = self.shared.upgrade().map(|s| s.clock.now_ms()).unwrap_or(0) + backoff;
-                    self.state.schedule(id, name, due_ms, at, attempts + 1);
+                    self.state.schedule(key, due_ms, at, attempts + 1);
                 }
             }
         }
@@ -243,15 +270,10 @@ impl Worker {
             if first.key().0 > now {
                 return;
             }
-            let ((_, id, name), entry) = first.remove_entry();
-            self.state.index.remove(&(id.clone(), name.clone()));
-            let fire = shared
-                .fire
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(id.kind)
-                .cloned();
-            let Some(fire) = fire else {
+            let ((_, key), entry) = first.remove_entry();
+            self.state.index.remove(&key);
+            let parsed = split_key(&key, &shared.fire.read().unwrap_or_else(|p| p.into_inner()));
+            let Some((id, name, fire)) = parsed else {
                 continue;
             };
             self.in_flight += 1;

@@ -19,3 +19,4 @@ mod plugins;
 mod processes;
 mod votes;
 mod webhooks;
+mod workload;
