@@ -107,7 +107,7 @@ impl Agora {
         readable_name: String,
         driver_url: Option<String>,
     ) -> Result<CommunityView> {
-        let slug = slug.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let slug = slug.unwrap_or_else(uuid_v4);
         validate_slug(&slug)?;
         let cmd = community::Command::Create {
             readable_name,
@@ -459,6 +459,23 @@ impl Agora {
 }
 
 const VOTE: &str = "vote";
+
+/// A random (version 4) UUID in its hyphenated form, as Metagov gives slug-less communities.
+fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
 
 /// `closing_at` as epoch milliseconds; it must be an RFC 3339 instant in the future.
 fn parse_deadline(params: &Value, now_ms: u64) -> Result<u64> {
