@@ -77,27 +77,7 @@ pub fn tally(ballots: &[Ballot<Selection>], cfg: &Config) -> Outcome {
 /// Marker type implementing [`super::Method`].
 pub struct Approval;
 
-impl super::Method for Approval {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Choice = Selection;
-
-    fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(raw)
-    }
-
-    fn validate_choice(raw: &Value, cfg: &Config) -> Result<Selection, BallotError> {
-        validate_choice(raw, cfg)
-    }
-
-    fn tally(ballots: &[Ballot<Selection>], cfg: &Config) -> Outcome {
-        tally(ballots, cfg)
-    }
-
-    fn canonical_choice(choice: &Selection, cfg: &Config) -> Value {
-        canonical_choice(choice, cfg)
-    }
-}
+super::method_via_functions!(Approval, Selection);
 
 #[cfg(test)]
 mod tests {

@@ -104,27 +104,7 @@ pub fn tally(ballots: &[Ballot<Choice>], cfg: &Config) -> Outcome {
 /// Marker type implementing [`super::Method`].
 pub struct Count;
 
-impl super::Method for Count {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Choice = Choice;
-
-    fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(raw)
-    }
-
-    fn validate_choice(raw: &Value, cfg: &Config) -> Result<Choice, BallotError> {
-        validate_choice(raw, cfg)
-    }
-
-    fn tally(ballots: &[Ballot<Choice>], cfg: &Config) -> Outcome {
-        tally(ballots, cfg)
-    }
-
-    fn canonical_choice(choice: &Choice, cfg: &Config) -> Value {
-        canonical_choice(choice, cfg)
-    }
-}
+super::method_via_functions!(Count, Choice);
 
 #[cfg(test)]
 mod tests {

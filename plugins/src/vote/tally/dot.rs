@@ -98,27 +98,7 @@ pub fn tally(ballots: &[Ballot<Allocation>], cfg: &Config) -> Outcome {
 /// Marker type implementing [`super::Method`].
 pub struct Dot;
 
-impl super::Method for Dot {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Choice = Allocation;
-
-    fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(raw)
-    }
-
-    fn validate_choice(raw: &Value, cfg: &Config) -> Result<Allocation, BallotError> {
-        validate_choice(raw, cfg)
-    }
-
-    fn tally(ballots: &[Ballot<Allocation>], cfg: &Config) -> Outcome {
-        tally(ballots, cfg)
-    }
-
-    fn canonical_choice(choice: &Allocation, cfg: &Config) -> Value {
-        canonical_choice(choice, cfg)
-    }
-}
+super::method_via_functions!(Dot, Allocation);
 
 #[cfg(test)]
 mod tests {

@@ -561,6 +561,36 @@ fn error_json<S: Serializer>(s: S, code: &str, message: &str) -> Result<S::Ok, S
     map.end()
 }
 
+/// Implements [`Method`] for a method module's marker type by delegating to the module's
+/// free functions (`Config::from_json`, `validate_choice`, `tally`, `canonical_choice`), which
+/// every module offers with the same shapes.
+macro_rules! method_via_functions {
+    ($marker:ident, $choice:ty) => {
+        impl super::Method for $marker {
+            const NAME: &'static str = NAME;
+            type Config = Config;
+            type Choice = $choice;
+
+            fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
+                Config::from_json(raw)
+            }
+
+            fn validate_choice(raw: &Value, cfg: &Config) -> Result<$choice, BallotError> {
+                validate_choice(raw, cfg)
+            }
+
+            fn tally(ballots: &[Ballot<$choice>], cfg: &Config) -> Outcome {
+                tally(ballots, cfg)
+            }
+
+            fn canonical_choice(choice: &$choice, cfg: &Config) -> Value {
+                canonical_choice(choice, cfg)
+            }
+        }
+    };
+}
+pub(crate) use method_via_functions;
+
 /// The interface every method module implements, for callers that dispatch
 /// on the method name (the plugin) and for [`super::commitment`].
 pub trait Method {

@@ -536,27 +536,7 @@ fn stv(ballots: &[Ballot<Ranking>], options: &[String], seats: usize) -> StvResu
 /// Marker type implementing [`super::Method`].
 pub struct Ranked;
 
-impl super::Method for Ranked {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Choice = Ranking;
-
-    fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(raw)
-    }
-
-    fn validate_choice(raw: &Value, cfg: &Config) -> Result<Ranking, BallotError> {
-        validate_choice(raw, cfg)
-    }
-
-    fn tally(ballots: &[Ballot<Ranking>], cfg: &Config) -> Outcome {
-        tally(ballots, cfg)
-    }
-
-    fn canonical_choice(choice: &Ranking, cfg: &Config) -> Value {
-        canonical_choice(choice, cfg)
-    }
-}
+super::method_via_functions!(Ranked, Ranking);
 
 #[cfg(test)]
 mod tests {

@@ -150,27 +150,7 @@ pub fn tally(ballots: &[Ballot<Scores>], cfg: &Config) -> Outcome {
 /// Marker type implementing [`super::Method`].
 pub struct Score;
 
-impl super::Method for Score {
-    const NAME: &'static str = NAME;
-    type Config = Config;
-    type Choice = Scores;
-
-    fn parse_config(raw: &Value) -> Result<Config, ConfigError> {
-        Config::from_json(raw)
-    }
-
-    fn validate_choice(raw: &Value, cfg: &Config) -> Result<Scores, BallotError> {
-        validate_choice(raw, cfg)
-    }
-
-    fn tally(ballots: &[Ballot<Scores>], cfg: &Config) -> Outcome {
-        tally(ballots, cfg)
-    }
-
-    fn canonical_choice(choice: &Scores, cfg: &Config) -> Value {
-        canonical_choice(choice, cfg)
-    }
-}
+super::method_via_functions!(Score, Scores);
 
 #[cfg(test)]
 mod tests {
