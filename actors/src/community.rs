@@ -66,10 +66,11 @@ pub enum Command {
     Get,
     /// Metagov's PUT: the plugin list is the whole truth. `new_ids` holds one fresh id per
     /// listed plugin, used only for plugins not already enabled.
+    /// `None` keeps the current value (a PUT that leaves a field out).
     Update {
-        readable_name: String,
-        driver_url: Option<String>,
-        plugins: Vec<(String, Value)>,
+        readable_name: Option<String>,
+        driver_url: Option<Option<String>>,
+        plugins: Option<Vec<(String, Value)>>,
         new_ids: Vec<u64>,
     },
     Delete,
@@ -166,16 +167,30 @@ impl Community {
 
     fn update(
         &mut self,
-        readable_name: String,
-        driver_url: Option<String>,
-        plugins: Vec<(String, Value)>,
+        readable_name: Option<String>,
+        driver_url: Option<Option<String>>,
+        plugins: Option<Vec<(String, Value)>>,
         new_ids: Vec<u64>,
         fx: &mut Effects,
     ) -> Result<(CommunityView, Vec<String>), ActorError> {
         let Some(s) = &self.state else {
             return Err(self.not_found());
         };
-        let wanted: BTreeMap<String, Value> = plugins.into_iter().collect();
+        let readable_name = readable_name.unwrap_or_else(|| s.readable_name.clone());
+        let driver_url = driver_url.unwrap_or_else(|| s.driver_url.clone());
+        let wanted: BTreeMap<String, Value> = match plugins {
+            Some(list) => list.into_iter().collect(),
+            None => s
+                .plugins
+                .iter()
+                .map(|(n, e)| {
+                    (
+                        n.clone(),
+                        serde_json::from_str(&e.config).unwrap_or(Value::Null),
+                    )
+                })
+                .collect(),
+        };
         let removed: Vec<(String, u64)> = s
             .plugins
             .iter()
@@ -400,9 +415,9 @@ mod tests {
         let r = c.handle(
             &env(),
             Command::Update {
-                readable_name: "C".into(),
+                readable_name: Some("C".into()),
                 driver_url: None,
-                plugins: vec![],
+                plugins: Some(vec![]),
                 new_ids: vec![],
             },
             &mut fx,

@@ -37,6 +37,15 @@ struct State {
     updated_ms: u64,
 }
 
+impl State {
+    /// Whether `name` is this process's `<plugin>.<process>`, checked without allocating.
+    fn named(&self, name: &str) -> bool {
+        name.strip_prefix(self.plugin.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            == Some(self.process.as_str())
+    }
+}
+
 /// A process as Metagov shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProcessView {
@@ -74,8 +83,14 @@ pub enum Command {
         callback_url: Option<String>,
         driver_url: Option<String>,
     },
-    Get,
-    Close,
+    /// Reads the process the caller names `<plugin>.<process>` (another name: not found).
+    Get {
+        name: String,
+    },
+    /// Closes the process the caller names `<plugin>.<process>`.
+    Close {
+        name: String,
+    },
     Webhook {
         request: WebhookRequest,
     },
@@ -296,13 +311,14 @@ impl VirtualActor for Process {
                     .map(Self::view)
                     .ok_or_else(|| self.not_found())
             }
-            Command::Get => self
+            Command::Get { name } => self
                 .state
                 .as_ref()
+                .filter(|s| s.named(&name))
                 .map(Self::view)
                 .ok_or_else(|| self.not_found()),
-            Command::Close => {
-                let Some(s) = &self.state else {
+            Command::Close { name } => {
+                let Some(s) = self.state.as_ref().filter(|s| s.named(&name)) else {
                     return Err(self.not_found());
                 };
                 if s.status == "completed" {

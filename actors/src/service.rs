@@ -133,29 +133,35 @@ impl Agora {
 
     /// Metagov's PUT: the plugin list is the whole truth; every config is validated first, so
     /// one bad entry changes nothing.
+    /// Metagov's PUT: the plugin list is the whole truth; every config is validated first, so
+    /// one bad entry changes nothing. A field left out (`None`) keeps its current value.
     pub async fn update_community(
         &self,
         slug: &str,
-        readable_name: String,
-        driver_url: Option<String>,
-        plugins: Vec<(String, Value)>,
+        readable_name: Option<String>,
+        driver_url: Option<Option<String>>,
+        plugins: Option<Vec<(String, Value)>>,
     ) -> Result<CommunityView> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
-        let mut checked = Vec::with_capacity(plugins.len());
-        for (i, (name, config)) in plugins.into_iter().enumerate() {
-            if self.env.registry.get(&name).is_none() {
-                return Err(ActorError::Invalid {
-                    code: "unknown_plugin",
-                    message: format!("plugin '{name}' is not installed"),
-                    field: Some(format!("plugins[{i}].name")),
-                });
+        let mut checked = None;
+        let mut new_ids = Vec::new();
+        if let Some(plugins) = plugins {
+            let mut list = Vec::with_capacity(plugins.len());
+            for (i, (name, config)) in plugins.into_iter().enumerate() {
+                if self.env.registry.get(&name).is_none() {
+                    return Err(ActorError::Invalid {
+                        code: "unknown_plugin",
+                        message: format!("plugin '{name}' is not installed"),
+                        field: Some(format!("plugins[{i}].name")),
+                    });
+                }
+                let at = format!("plugins[{i}].config");
+                list.push((name.clone(), self.validate_config(&name, &config, &at)?));
             }
-            let config = self.validate_config(&name, &config, &format!("plugins[{i}].config"))?;
-            checked.push((name, config));
-        }
-        let mut new_ids = Vec::with_capacity(checked.len());
-        for _ in 0..checked.len() {
-            new_ids.push(self.instance_id(slug).await?);
+            for _ in 0..list.len() {
+                new_ids.push(self.instance_id(slug).await?);
+            }
+            checked = Some(list);
         }
         let cmd = community::Command::Update {
             readable_name,
@@ -309,36 +315,28 @@ impl Agora {
         Ok(id)
     }
 
-    async fn ask_process(
-        &self,
-        name: &str,
-        id: &str,
-        cmd: process::Command,
-    ) -> Result<ProcessView> {
+    /// Gets or closes a process by the name and id of its Location: one message; the actor
+    /// answers "not found" when the name is not the process's own.
+    async fn ask_process(&self, name: &str, id: &str, close: bool) -> Result<ProcessView> {
         let not_found = || ActorError::ProcessNotFound(format!("{name}/{id}"));
         let n: u64 = id.parse().map_err(|_| not_found())?;
         if name.starts_with("vote.") {
-            let cmd = match cmd {
-                process::Command::Close => vote::Op::Close,
-                _ => vote::Op::Get,
+            let op = if close {
+                vote::Op::Close
+            } else {
+                vote::Op::Get
             };
-            return match self.ask_vote(name, n, cmd).await? {
+            return match self.ask_vote(name, n, op).await? {
                 vote::Reply::Process(r) => r,
                 _ => Err(unexpected()),
             };
         }
-        if let process::Command::Get | process::Command::Close = cmd {
-            // Check the name before a Close can change anything.
-            let view = self
-                .rt
-                .ask::<Process>(&n.to_string(), process::Command::Get)
-                .await?;
-            match view {
-                Ok(v) if v.name == name => {}
-                Ok(_) | Err(ActorError::ProcessNotFound(_)) => return Err(not_found()),
-                Err(e) => return Err(e),
-            }
-        }
+        let name = name.to_string();
+        let cmd = if close {
+            process::Command::Close { name }
+        } else {
+            process::Command::Get { name }
+        };
         match self.rt.ask::<Process>(&n.to_string(), cmd).await? {
             Err(ActorError::ProcessNotFound(_)) => Err(not_found()),
             r => r,
@@ -346,11 +344,11 @@ impl Agora {
     }
 
     pub async fn get_process(&self, name: &str, id: &str) -> Result<ProcessView> {
-        self.ask_process(name, id, process::Command::Get).await
+        self.ask_process(name, id, false).await
     }
 
     pub async fn close_process(&self, name: &str, id: &str) -> Result<ProcessView> {
-        self.ask_process(name, id, process::Command::Close).await
+        self.ask_process(name, id, true).await
     }
 
     /// A webhook for a community's plugin: the instance first, then each pending process.

@@ -99,18 +99,13 @@ pub(crate) async fn update(
             ));
         }
     }
-    let current = s.agora.get_community(&slug).await?;
-    let name = opt_str(obj, "readable_name")?.unwrap_or(current.readable_name);
+    let name = opt_str(obj, "readable_name")?;
     let driver_url = match obj.get("driver_url") {
-        Some(_) => opt_url(obj, "driver_url")?,
-        None => current.driver_url,
+        Some(_) => Some(opt_url(obj, "driver_url")?),
+        None => None,
     };
     let plugins = match obj.get("plugins") {
-        None | Some(Value::Null) => current
-            .plugins
-            .into_iter()
-            .map(|p| (p.name, p.config))
-            .collect(),
+        None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -127,7 +122,7 @@ pub(crate) async fn update(
                     .unwrap_or(Value::Object(Default::default()));
                 out.push((name, config));
             }
-            out
+            Some(out)
         }
         Some(_) => return Err(ApiError::invalid("plugins", "'plugins' must be a list")),
     };
