@@ -294,3 +294,28 @@ async fn the_openapi_document_lists_every_metagov_route() {
         assert!(v["paths"][path].is_object(), "{path} missing");
     }
 }
+
+#[tokio::test]
+async fn metrics_label_unknown_methods_as_other() {
+    let app = app(Auth::Open);
+    for m in ["FOO", "BAR", "BAZ"] {
+        let (s, _) = call(&app, m, "/healthz", &[], "").await;
+        assert!(s.is_client_error(), "{m} answered {s}");
+    }
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(text.contains("method=\"other\""), "{text}");
+    assert!(!text.contains("FOO") && !text.contains("BAZ"));
+}
