@@ -42,6 +42,30 @@ fn roundtrip(c: &mut Criterion) {
         b.iter(|| tokio.block_on(async { rt.ask::<Echo>("bench", 1).await.unwrap() }))
     });
 
+    // One request in flight at a time, asked in a loop from one task on a multi-threaded
+    // runtime (the way a gateway task asks): the caller's worker stays warm between asks.
+    let warm = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    c.bench_function("ask_sequential_from_one_task", |b| {
+        b.iter_custom(|iters| {
+            let rt = rt.clone();
+            warm.block_on(async move {
+                tokio::spawn(async move {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        rt.ask::<Echo>("bench", 1).await.unwrap();
+                    }
+                    start.elapsed()
+                })
+                .await
+                .unwrap()
+            })
+        })
+    });
+
     // The same asks with 64 in flight at once from a multi-threaded runtime: the cost per
     // round trip when threads are busy rather than parked between messages.
     let multi = tokio::runtime::Builder::new_multi_thread()
