@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Storage page cache, in MiB [default: 128].
     #[arg(long, env = "AGORA_CACHE_MB")]
     pub cache_mb: Option<u64>,
+    /// Plugins to load, comma-separated [default: every compiled-in plugin].
+    #[arg(long, env = "AGORA_PLUGINS", value_delimiter = ',')]
+    pub plugins: Option<Vec<String>>,
 }
 
 /// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
@@ -80,6 +83,7 @@ struct FileConfig {
     mailbox_capacity: Option<usize>,
     delivery_max_backoff: Option<u64>,
     cache_mb: Option<u64>,
+    plugins: Option<Vec<String>>,
 }
 
 /// The resolved configuration of a node.
@@ -94,6 +98,8 @@ pub struct NodeConfig {
     pub mailbox_capacity: usize,
     pub delivery_max_backoff: Duration,
     pub cache_bytes: u64,
+    /// Plugins to load; `None`: all compiled in.
+    pub plugins: Option<Vec<String>>,
     /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
@@ -162,6 +168,12 @@ impl NodeConfig {
                     .max(1),
             ),
             cache_bytes: args.cache_mb.or(file.cache_mb).unwrap_or(128).max(8) * 1024 * 1024,
+            plugins: args.plugins.or(file.plugins).map(|l| {
+                l.into_iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            }),
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
         };
@@ -207,6 +219,7 @@ mod tests {
             mailbox_capacity: 1,
             delivery_max_backoff: Duration::from_secs(1),
             cache_bytes: 8 << 20,
+            plugins: None,
             driver_token: None,
             signing_secret: None,
         };

@@ -86,7 +86,11 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         engine,
         Arc::new(SystemClock),
     )?;
-    let registry = agora_plugins::builtin::all().context("registering built-in plugins")?;
+    let registry = agora_plugins::PluginRegistry::select(
+        agora_plugins::builtin::available(),
+        cfg.plugins.as_deref(),
+        agora_plugins::AGORA_VERSION,
+    );
     let agora = Agora::new(
         runtime.clone(),
         ActorsEnv {

@@ -382,7 +382,8 @@ impl Agora {
 
     /// Starts `vote.<method>`: every parameter is checked before an id is spent.
     async fn start_vote(&self, method: &str, start: ProcessStart) -> Result<u64> {
-        if !agora_plugins::vote::METHODS.contains(&method) {
+        if self.env.registry.get(VOTE).is_none() || !agora_plugins::vote::METHODS.contains(&method)
+        {
             return Err(ActorError::UnknownProcessType(start.name.clone()));
         }
         agora_plugins::vote::VoteSpec::parse(method, &start.params).map_err(|e| {

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, communities, hooks, plugins, processes};
+use crate::routes::{actions, communities, hooks, plugin_registry, plugins, processes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,11 +19,12 @@ use crate::routes::{actions, communities, hooks, plugins, processes};
         processes::start, processes::get, processes::close,
         processes::cast_ballot, processes::list_ballots,
         hooks::community, hooks::platform,
+        plugin_registry::list, plugin_registry::get,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(
         (name = "communities"), (name = "plugins"), (name = "actions"),
-        (name = "processes"), (name = "votes"), (name = "webhooks")
+        (name = "processes"), (name = "votes"), (name = "webhooks"), (name = "plugin registry")
     )
 )]
 struct ApiDoc;

@@ -2,7 +2,7 @@
 //! they run.
 //!
 //! A plugin is one type implementing [`Plugin`], registered with one line in
-//! [`builtin::all`]. Its metadata (config schema, actions, processes, events) is data, so the
+//! [`builtin::available`]. Its metadata (config schema, actions, processes, events) is data, so the
 //! gateway can validate inputs, publish schemas and serve `/metadata` without plugin code.
 //! Plugin code is synchronous and pure with respect to the runtime: it reads and changes the
 //! state it is handed and records timers and events in its context; the actor around it
@@ -15,7 +15,7 @@ pub mod schema;
 pub mod vote;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
-pub use registry::{PluginRegistry, RegistryError};
+pub use registry::{PluginRegistry, Refusal, RegistryError, AGORA_VERSION};
 
 use serde_json::Value;
 
@@ -23,8 +23,17 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct PluginMeta {
     pub name: &'static str,
+    /// A human name for listings ("Randomness").
+    pub verbose_name: &'static str,
     pub version: &'static str,
     pub description: &'static str,
+    pub author: &'static str,
+    /// The Agora versions this plugin supports, inclusive (`major.minor.patch`); `None`: no
+    /// upper bound.
+    pub agora_min: &'static str,
+    pub agora_max: Option<&'static str>,
+    /// Plugins that must be loaded for this one to load.
+    pub depends_on: &'static [&'static str],
     /// `none`, `api_key` or `oauth`, as Metagov reports it.
     pub auth_type: &'static str,
     pub uses_webhook: bool,

@@ -1,4 +1,8 @@
 //! The plugins this node runs, by name, with their schemas checked once at start.
+//!
+//! A deployment chooses which compiled-in plugins load. A plugin that cannot load (not in this
+//! build, a version range that excludes this Agora, a missing dependency, a schema we cannot
+//! enforce) is refused with its reason, logged and listed; the node still starts.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,9 +21,30 @@ pub enum RegistryError {
     },
 }
 
+/// This build's version, compared with each plugin's supported range.
+pub const AGORA_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Why a plugin was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub name: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
     plugins: BTreeMap<&'static str, Arc<dyn Plugin>>,
+    refused: Vec<Refusal>,
+}
+
+/// `major.minor.patch` as numbers; anything unparsable sorts as 0.
+fn version(v: &str) -> (u64, u64, u64) {
+    let mut it = v.split('.').map(|p| p.trim().parse::<u64>().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
 }
 
 impl PluginRegistry {
@@ -54,11 +79,182 @@ impl PluginRegistry {
         Ok(())
     }
 
+    /// Loads `wanted` (every candidate when `None`) out of `candidates`, refusing, with a
+    /// reason, each plugin that cannot run on `agora_version` or whose dependencies are
+    /// missing.
+    pub fn select(
+        candidates: Vec<Arc<dyn Plugin>>,
+        wanted: Option<&[String]>,
+        agora_version: &str,
+    ) -> PluginRegistry {
+        let mut registry = PluginRegistry::new();
+        let mut pending: Vec<Arc<dyn Plugin>> = Vec::new();
+        if let Some(wanted) = wanted {
+            for name in wanted {
+                if !candidates.iter().any(|p| p.meta().name == name) {
+                    registry.refuse(name, "not compiled into this build of Agora".into());
+                }
+            }
+        }
+        for p in candidates {
+            let meta = p.meta();
+            if wanted.is_some_and(|w| !w.iter().any(|n| n == meta.name)) {
+                continue;
+            }
+            let here = version(agora_version);
+            let too_old = here < version(meta.agora_min);
+            let too_new = meta.agora_max.is_some_and(|max| here > version(max));
+            if too_old || too_new {
+                let range = format!(
+                    ">= {}{}",
+                    meta.agora_min,
+                    meta.agora_max
+                        .map(|m| format!(", <= {m}"))
+                        .unwrap_or_default()
+                );
+                registry.refuse(
+                    meta.name,
+                    format!("supports Agora {range}; this is Agora {agora_version}"),
+                );
+                continue;
+            }
+            pending.push(p);
+        }
+        // Dependencies resolve to a fixpoint: refusing one plugin may strand another.
+        loop {
+            let names: Vec<&str> = pending.iter().map(|p| p.meta().name).collect();
+            let stranded = pending
+                .iter()
+                .position(|p| p.meta().depends_on.iter().any(|d| !names.contains(d)));
+            let Some(i) = stranded else { break };
+            let p = pending.remove(i);
+            let missing: Vec<&str> = p
+                .meta()
+                .depends_on
+                .iter()
+                .copied()
+                .filter(|d| !names.contains(d))
+                .collect();
+            registry.refuse(
+                p.meta().name,
+                format!(
+                    "needs plugin(s) that are not loaded: {}",
+                    missing.join(", ")
+                ),
+            );
+        }
+        for p in pending {
+            let name = p.meta().name;
+            if let Err(e) = registry.register(p) {
+                registry.refuse(name, e.to_string());
+            }
+        }
+        registry
+    }
+
+    fn refuse(&mut self, name: &str, reason: String) {
+        tracing::warn!(plugin = %name, %reason, "plugin refused; the node starts without it");
+        self.refused.push(Refusal {
+            name: name.to_string(),
+            reason,
+        });
+    }
+
+    /// Plugins that were asked for or compiled in but not loaded, with why.
+    pub fn refused(&self) -> &[Refusal] {
+        &self.refused
+    }
+
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Plugin>> {
         self.plugins.get(name)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Plugin>> {
         self.plugins.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ActionContext, PluginError, PluginMeta, ProcessContext};
+    use serde_json::{json, Value};
+
+    struct Fake(PluginMeta);
+
+    impl Plugin for Fake {
+        fn meta(&self) -> &PluginMeta {
+            &self.0
+        }
+        fn action(
+            &self,
+            _: &mut ActionContext<'_>,
+            _: &str,
+            _: &Value,
+        ) -> Result<Value, PluginError> {
+            Ok(Value::Null)
+        }
+        fn start_process(&self, _: &mut ProcessContext<'_>, _: &Value) -> Result<(), PluginError> {
+            Ok(())
+        }
+        fn tick(&self, _: &mut ProcessContext<'_>, _: &str) -> Result<(), PluginError> {
+            Ok(())
+        }
+        fn close_process(&self, _: &mut ProcessContext<'_>) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
+    fn fake(
+        name: &'static str,
+        min: &'static str,
+        max: Option<&'static str>,
+        deps: &'static [&'static str],
+    ) -> Arc<dyn Plugin> {
+        Arc::new(Fake(PluginMeta {
+            name,
+            verbose_name: name,
+            version: "1.0.0",
+            description: "",
+            author: "",
+            agora_min: min,
+            agora_max: max,
+            depends_on: deps,
+            auth_type: "none",
+            uses_webhook: false,
+            config_schema: json!({"type": "object"}),
+            actions: vec![],
+            processes: vec![],
+            events: vec![],
+        }))
+    }
+
+    #[test]
+    fn plugins_outside_their_version_range_or_missing_dependencies_are_refused() {
+        let candidates = vec![
+            fake("ok", "0.1.0", None, &[]),
+            fake("future", "2.0.0", None, &[]),
+            fake("past", "0.0.1", Some("0.0.9"), &[]),
+            fake("needs_future", "0.1.0", None, &["future"]),
+            fake("needs_ok", "0.1.0", None, &["ok"]),
+            fake("chain", "0.1.0", None, &["needs_future"]),
+        ];
+        let r = PluginRegistry::select(candidates, None, "0.1.0");
+        let loaded: Vec<&str> = r.all().map(|p| p.meta().name).collect();
+        assert_eq!(loaded, vec!["needs_ok", "ok"]);
+        let refused: Vec<&str> = r.refused().iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(refused, vec!["future", "past", "needs_future", "chain"]);
+        assert!(r.refused()[0].reason.contains(">= 2.0.0"));
+        assert!(r.refused()[2].reason.contains("future"));
+    }
+
+    #[test]
+    fn a_deployment_loads_only_what_it_names_and_refuses_unknown_names() {
+        let candidates = vec![fake("a", "0.1.0", None, &[]), fake("b", "0.1.0", None, &[])];
+        let wanted = vec!["b".to_string(), "zzz".to_string()];
+        let r = PluginRegistry::select(candidates, Some(&wanted), "0.1.0");
+        assert!(r.get("b").is_some() && r.get("a").is_none());
+        assert_eq!(r.refused().len(), 1);
+        assert_eq!(r.refused()[0].name, "zzz");
     }
 }

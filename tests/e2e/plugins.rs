@@ -203,3 +203,67 @@ fn ids_of(list: &Value) -> Vec<String> {
         .map(|item| item["id"].as_str().unwrap_or_default().to_string())
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_plugin_is_listed_with_its_reason_and_the_node_still_serves() {
+    let node = Node::start(
+        "plugins-refused",
+        NodeConfig::dev().env("AGORA_PLUGINS", "randomness,no-such-plugin"),
+    )
+    .await;
+    let list = node.get("/api/v1/plugins").await.expect_status(200).json();
+    let plugins = list["plugins"].as_array().expect("plugins").clone();
+    let find = |name: &str| plugins.iter().find(|p| p["name"] == name).cloned();
+    assert_eq!(find("randomness").expect("randomness")["status"], "loaded");
+    let refused = find("no-such-plugin").expect("the refused plugin is listed");
+    assert_eq!(refused["status"], "refused");
+    assert!(refused["reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not compiled"));
+    assert!(find("vote").is_none(), "vote was not asked for: {list}");
+    node.get("/api/v1/plugins/no-such-plugin")
+        .await
+        .expect_status(200);
+    node.get("/api/v1/plugins/vote")
+        .await
+        .expect_error(404, "unknown_plugin");
+
+    // The node works with what it loaded, and not with what it did not.
+    node.community_with_randomness("ok").await;
+    node.post_in(
+        "ok",
+        "/api/internal/action/randomness.random-int",
+        &json!({"parameters": {"low": 0, "high": 3}}),
+    )
+    .await
+    .expect_status(200);
+    node.post_in(
+        "ok",
+        "/api/internal/process/vote.choice",
+        &json!({"options": ["a"], "closing_at": "2030-01-01T00:00:00Z"}),
+    )
+    .await
+    .expect_error(404, "unknown_process_type");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_describes_each_loaded_plugin() {
+    let node = Node::start("plugins-registry", NodeConfig::dev()).await;
+    let r = node
+        .get("/api/v1/plugins/randomness")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(r["status"], "loaded");
+    assert_eq!(r["verbose_name"], "Randomness");
+    assert!(r["config_schema"]["properties"]["default_low"].is_object());
+    assert!(r["agora_versions"]["min"].is_string());
+    let actions: Vec<&str> = r["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(actions, vec!["random-int", "set-lucky-number"]);
+}

@@ -1,9 +1,11 @@
-//! Routes, one module per resource. `internal()` needs the driver token; `public()` does not.
+//! Routes, one module per resource. `internal()` (the Metagov internal routes and `/api/v1`)
+//! needs the driver token; `public()` does not.
 
 pub(crate) mod actions;
 pub(crate) mod communities;
 pub(crate) mod hooks;
 pub(crate) mod ops;
+pub(crate) mod plugin_registry;
 pub(crate) mod plugins;
 pub(crate) mod processes;
 
@@ -32,6 +34,8 @@ pub(crate) fn internal() -> Router<AppState> {
             get(plugins::metadata),
         )
         .route("/api/internal/plugin-schemas", get(plugins::schemas))
+        .route("/api/v1/plugins", get(plugin_registry::list))
+        .route("/api/v1/plugins/{name}", get(plugin_registry::get))
         .route("/api/internal/action/{name}", post(actions::internal))
         .route("/api/internal/process/{name}", post(processes::start))
         .route(

@@ -1,17 +1,26 @@
-//! Plugins compiled into Agora. Adding one: a new file here, and one line in [`all`].
+//! Plugins compiled into Agora. Adding one: a new file here, and one line in [`available`].
 
 mod randomness;
 
 use std::sync::Arc;
 
-use crate::{PluginRegistry, RegistryError};
+use crate::{Plugin, PluginRegistry, RegistryError};
 
 pub use randomness::Randomness;
 
-/// A registry holding every built-in plugin.
+/// Every plugin compiled into this build. A new plugin is one line here.
+pub fn available() -> Vec<Arc<dyn Plugin>> {
+    vec![
+        Arc::new(Randomness::new()),
+        Arc::new(crate::vote::VotePlugin::new()),
+    ]
+}
+
+/// A registry holding every built-in plugin (tests and embedders that want them all).
 pub fn all() -> Result<PluginRegistry, RegistryError> {
     let mut r = PluginRegistry::new();
-    r.register(Arc::new(Randomness::new()))?;
-    r.register(Arc::new(crate::vote::VotePlugin::new()))?;
+    for p in available() {
+        r.register(p)?;
+    }
     Ok(r)
 }

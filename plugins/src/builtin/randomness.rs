@@ -29,7 +29,12 @@ impl Randomness {
         Self {
             meta: PluginMeta {
                 name: "randomness",
+                verbose_name: "Randomness",
                 version: "1.0.0",
+                author: "The Agora developers",
+                agora_min: "0.1.0",
+                agora_max: None,
+                depends_on: &[],
                 description: "Random numbers and a vote decided by chance (Metagov's example plugin).",
                 auth_type: "none",
                 uses_webhook: false,

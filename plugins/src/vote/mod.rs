@@ -449,7 +449,12 @@ impl VotePlugin {
         VotePlugin {
             meta: PluginMeta {
                 name: "vote",
+                verbose_name: "Votes and polls",
                 version: "1.0.0",
+                author: "The Agora developers",
+                agora_min: "0.1.0",
+                agora_max: None,
+                depends_on: &[],
                 description: "Votes and polls run by Agora itself, with exact, verifiable tallies.",
                 auth_type: "none",
                 uses_webhook: false,
