@@ -96,6 +96,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         ActorsEnv {
             registry: Arc::new(registry),
             driver_url: cfg.driver_url.clone(),
+            principal: if cfg.dev { "dev" } else { "driver" }.to_string(),
         },
     );
     let ready = Arc::new(AtomicBool::new(false));

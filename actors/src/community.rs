@@ -10,6 +10,7 @@ use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit::{mask_secrets, AuditEntry};
 use crate::{ActorError, ActorsEnv};
 
 const RECORD: &str = "community";
@@ -151,7 +152,57 @@ impl Community {
         format!("{}\0{}", self.slug, plugin).into_bytes()
     }
 
-    fn add_plugin(&mut self, name: &str, config: Value, id: u64, fx: &mut Effects) {
+    /// Appends an audit entry to this commit.
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        env: &ActorsEnv,
+        fx: &mut Effects,
+        plugin: &str,
+        action: &str,
+        before: Option<&str>,
+        after: Option<&Value>,
+        message: &str,
+    ) {
+        let show = |v: &Value| mask_secrets(&env.registry, plugin, v).to_string();
+        let entry = AuditEntry {
+            at_ms: fx.now_ms(),
+            who: env.principal.clone(),
+            community: Some(self.slug.clone()),
+            plugin: plugin.to_string(),
+            action: action.to_string(),
+            outcome: "success".into(),
+            message: message.to_string(),
+            before: before
+                .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                .map(|b| show(&b)),
+            after: after.map(show),
+        };
+        if let Some(bytes) = entry.encode() {
+            fx.journal(bytes);
+        }
+    }
+
+    /// Enables `name` with `config` (or changes its config), with the audit entry.
+    fn add_plugin(
+        &mut self,
+        env: &ActorsEnv,
+        name: &str,
+        config: Value,
+        id: u64,
+        fx: &mut Effects,
+    ) {
+        let before = self
+            .state
+            .as_ref()
+            .and_then(|s| s.plugins.get(name))
+            .map(|e| e.config.clone());
+        let action = if before.is_some() {
+            "settings_change"
+        } else {
+            "enable"
+        };
+        self.audit(env, fx, name, action, before.as_deref(), Some(&config), "");
         let value = self.index_value(name);
         if let Some(s) = &mut self.state {
             s.plugins.insert(
@@ -167,6 +218,7 @@ impl Community {
 
     fn update(
         &mut self,
+        env: &ActorsEnv,
         readable_name: Option<String>,
         driver_url: Option<Option<String>>,
         plugins: Option<Vec<(String, Value)>>,
@@ -215,6 +267,22 @@ impl Community {
             }
         }
         changed |= !to_add.is_empty() || !removed.is_empty();
+        for (name, _) in &removed {
+            let before = self
+                .state
+                .as_ref()
+                .and_then(|s| s.plugins.get(name))
+                .map(|e| e.config.clone());
+            self.audit(
+                env,
+                fx,
+                name,
+                "disable",
+                before.as_deref(),
+                None,
+                "left out of a PUT",
+            );
+        }
         if let Some(s) = &mut self.state {
             s.readable_name = readable_name;
             s.driver_url = driver_url;
@@ -224,7 +292,7 @@ impl Community {
             }
         }
         for (name, config, id) in to_add {
-            self.add_plugin(&name, config, id, fx);
+            self.add_plugin(env, &name, config, id, fx);
         }
         if changed {
             self.save(fx);
@@ -259,7 +327,7 @@ impl VirtualActor for Community {
         })
     }
 
-    fn handle(&mut self, _env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
+    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
         match cmd {
             Command::Create {
                 readable_name,
@@ -288,8 +356,27 @@ impl VirtualActor for Community {
                 driver_url,
                 plugins,
                 new_ids,
-            } => Reply::Updated(self.update(readable_name, driver_url, plugins, new_ids, fx)),
+            } => Reply::Updated(self.update(env, readable_name, driver_url, plugins, new_ids, fx)),
             Command::Delete => {
+                let Some(s) = &self.state else {
+                    return Reply::Removed(Err(self.not_found()));
+                };
+                let enabled: Vec<(String, String)> = s
+                    .plugins
+                    .iter()
+                    .map(|(n, e)| (n.clone(), e.config.clone()))
+                    .collect();
+                for (name, config) in &enabled {
+                    self.audit(
+                        env,
+                        fx,
+                        name,
+                        "disable",
+                        Some(config),
+                        None,
+                        "community deleted",
+                    );
+                }
                 let Some(s) = self.state.take() else {
                     return Reply::Removed(Err(self.not_found()));
                 };
@@ -312,7 +399,7 @@ impl VirtualActor for Community {
                     None => (new_id, true),
                 };
                 if changed {
-                    self.add_plugin(&name, config, id, fx);
+                    self.add_plugin(env, &name, config, id, fx);
                     self.save(fx);
                 }
                 let view = self
@@ -322,15 +409,19 @@ impl VirtualActor for Community {
                 Reply::Plugin(view.map(|v| (v, changed)).ok_or_else(|| self.not_found()))
             }
             Command::DisablePlugin { id } => {
-                let Some(s) = &mut self.state else {
+                let Some(s) = &self.state else {
                     return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
                 };
-                let Some(name) = s
+                let Some((name, before)) = s
                     .plugins
                     .iter()
                     .find(|(_, e)| e.id == id)
-                    .map(|(n, _)| n.clone())
+                    .map(|(n, e)| (n.clone(), e.config.clone()))
                 else {
+                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
+                };
+                self.audit(env, fx, &name, "disable", Some(&before), None, "");
+                let Some(s) = &mut self.state else {
                     return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
                 };
                 s.plugins.remove(&name);
@@ -369,6 +460,7 @@ mod tests {
         ActorsEnv {
             registry: std::sync::Arc::new(agora_plugins::builtin::all().unwrap()),
             driver_url: None,
+            principal: "test".into(),
         }
     }
 

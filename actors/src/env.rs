@@ -9,4 +9,6 @@ pub struct ActorsEnv {
     pub registry: Arc<PluginRegistry>,
     /// Where driver events go unless a community overrides it.
     pub driver_url: Option<String>,
+    /// Who the node acts for in the audit log: `driver` (token auth) or `dev`.
+    pub principal: String,
 }

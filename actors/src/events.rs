@@ -9,6 +9,17 @@ pub fn timestamp(now_ms: u64) -> String {
     format!("{}.{:03}", now_ms / 1000, now_ms % 1000)
 }
 
+/// Epoch milliseconds from RFC 3339 text or from epoch seconds (`1619102376` or `1619102376.53`).
+pub fn parse_instant_ms(text: &str) -> Option<u64> {
+    if let Ok(secs) = text.trim().parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then_some((secs * 1000.0) as u64);
+    }
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// `{"community","source","event_type","timestamp","data","initiator"}` for the driver URL.
 pub fn driver_event(
     url: &str,
@@ -43,6 +54,18 @@ pub fn process_updated(data: Value) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_parse_from_rfc3339_or_epoch_seconds() {
+        assert_eq!(parse_instant_ms("1619102376.5"), Some(1_619_102_376_500));
+        assert_eq!(parse_instant_ms("1970-01-01T00:00:01Z"), Some(1000));
+        assert_eq!(
+            parse_instant_ms("2021-04-22T14:39:36.530+00:00"),
+            Some(1_619_102_376_530)
+        );
+        assert_eq!(parse_instant_ms("yesterday"), None);
+        assert_eq!(parse_instant_ms("-5"), None);
+    }
 
     #[test]
     fn timestamps_are_epoch_seconds_with_millis() {

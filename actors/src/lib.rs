@@ -6,6 +6,7 @@
 //! facade: each method validates its inputs, asks one or more actors through the runtime, and
 //! returns domain values; it never sees HTTP.
 
+pub mod audit;
 pub mod community;
 mod env;
 mod error;

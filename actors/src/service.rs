@@ -8,11 +8,15 @@ use agora_plugins::{schema, PluginRegistry, WebhookRequest};
 use agora_runtime::{partition_of, Runtime, PARTITIONS};
 use serde_json::Value;
 
+use crate::audit::{AuditEntry, AuditFilter};
 use crate::community::{self, Community, CommunityView, PluginView, Resolved};
 use crate::plugin_instance::{self, PluginInstance};
 use crate::process::{self, Process, ProcessView};
 use crate::vote::{self, Vote};
 use crate::{validate_slug, ActorError, ActorsEnv};
+
+/// Audit entries with their ids, and the cursor of the next page.
+pub type AuditPage = (Vec<(u64, AuditEntry)>, Option<u64>);
 
 /// Inputs of `POST /api/internal/process/<plugin>.<process>`.
 #[derive(Debug, Clone)]
@@ -142,6 +146,28 @@ impl Agora {
         driver_url: Option<Option<String>>,
         plugins: Option<Vec<(String, Value)>>,
     ) -> Result<CommunityView> {
+        let named: Vec<String> = plugins.iter().flatten().map(|(n, _)| n.clone()).collect();
+        let result = self
+            .update_community_inner(slug, readable_name, driver_url, plugins)
+            .await;
+        if let Err(e) = &result {
+            if matches!(e, ActorError::Invalid { .. }) {
+                for plugin in &named {
+                    self.audit_refusal(Some(slug), plugin, "settings_change", e)
+                        .await;
+                }
+            }
+        }
+        result
+    }
+
+    async fn update_community_inner(
+        &self,
+        slug: &str,
+        readable_name: Option<String>,
+        driver_url: Option<Option<String>>,
+        plugins: Option<Vec<(String, Value)>>,
+    ) -> Result<CommunityView> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
         let mut checked = None;
         let mut new_ids = Vec::new();
@@ -210,6 +236,19 @@ impl Agora {
         plugin: &str,
         config: Value,
     ) -> Result<(PluginView, bool)> {
+        let result = self.enable_plugin_inner(slug, plugin, config).await;
+        if let Err(e) = &result {
+            self.audit_refusal(Some(slug), plugin, "enable", e).await;
+        }
+        result
+    }
+
+    async fn enable_plugin_inner(
+        &self,
+        slug: &str,
+        plugin: &str,
+        config: Value,
+    ) -> Result<(PluginView, bool)> {
         validate_slug(slug)?;
         let config = self.validate_config(plugin, &config, "")?;
         let new_id = self.instance_id(slug).await?;
@@ -222,6 +261,54 @@ impl Agora {
             community::Reply::Plugin(r) => r,
             _ => Err(unexpected()),
         }
+    }
+
+    /// Records a refused plugin change in the audit log. Best effort: the refusal is what the
+    /// caller must hear about, so a failure to record it is logged, not returned.
+    async fn audit_refusal(
+        &self,
+        community: Option<&str>,
+        plugin: &str,
+        action: &str,
+        e: &ActorError,
+    ) {
+        if matches!(e, ActorError::Runtime(_)) {
+            return;
+        }
+        let entry = AuditEntry {
+            at_ms: self.rt.clock().now_ms(),
+            who: self.env.principal.clone(),
+            community: community.map(str::to_owned),
+            plugin: plugin.to_string(),
+            action: action.to_string(),
+            outcome: "error".into(),
+            message: format!("{}: {e}", e.code()),
+            before: None,
+            after: None,
+        };
+        if let Some(bytes) = entry.encode() {
+            if let Err(err) = self.rt.append_journal(bytes).await {
+                tracing::warn!(error = %err, "could not record a refused change in the audit log");
+            }
+        }
+    }
+
+    /// Audit entries matching `filter`, oldest first, after `cursor`; at most `limit`; with the
+    /// cursor of the next page when there may be more.
+    pub fn audit_log(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<u64>,
+        limit: usize,
+    ) -> Result<AuditPage> {
+        let (rows, next) = self.rt.read_journal(cursor, limit, |bytes| {
+            AuditEntry::decode(bytes).is_some_and(|e| filter.matches(&e))
+        })?;
+        let entries = rows
+            .into_iter()
+            .filter_map(|(seq, b)| AuditEntry::decode(&b).map(|e| (seq, e)))
+            .collect();
+        Ok((entries, next))
     }
 
     /// Metagov's `DELETE /api/internal/plugin/<name>/<id>`: the id alone names the instance.

@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, communities, hooks, plugin_registry, plugins, processes};
+use crate::routes::{actions, audit, communities, hooks, plugin_registry, plugins, processes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,7 @@ use crate::routes::{actions, communities, hooks, plugin_registry, plugins, proce
         processes::start, processes::get, processes::close,
         processes::cast_ballot, processes::list_ballots,
         hooks::community, hooks::platform,
-        plugin_registry::list, plugin_registry::get,
+        plugin_registry::list, plugin_registry::get, audit::log,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(

@@ -23,6 +23,7 @@ fn app(auth: Auth) -> Router {
         ActorsEnv {
             registry: Arc::new(agora_plugins::builtin::all().unwrap()),
             driver_url: None,
+            principal: "driver".into(),
         },
     );
     router(AppState::new(AppInner {

@@ -193,6 +193,10 @@ impl<A: VirtualActor> Activation<A> {
             batch.put(keys::outbox(seq), bytes);
             outbox.push((seq, rec));
         }
+        for entry in fx.journal {
+            let seq = shared.journal_seq.fetch_add(1, Ordering::Relaxed);
+            batch.put(keys::journal(seq), entry);
+        }
         for (k, v) in fx.index {
             match v {
                 Some(v) => batch.put(keys::index(&k), v),

@@ -42,6 +42,7 @@ pub struct Effects {
     pub(crate) cancel_reminders: Vec<String>,
     pub(crate) outbox: Vec<OutboxMessage>,
     pub(crate) index: Vec<(String, Option<Vec<u8>>)>,
+    pub(crate) journal: Vec<Vec<u8>>,
 }
 
 impl Effects {
@@ -107,8 +108,15 @@ impl Effects {
         self.index.push((key.into(), None));
     }
 
+    /// Appends an entry to the node's append-only journal (the audit log), in the same commit
+    /// as the change it records.
+    pub fn journal(&mut self, entry: Vec<u8>) {
+        self.journal.push(entry);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.state.is_none()
+        self.journal.is_empty()
+            && self.state.is_none()
             && self.aux.is_empty()
             && self.set_reminders.is_empty()
             && self.cancel_reminders.is_empty()

@@ -12,6 +12,7 @@ pub(crate) const DUE: &[u8] = b"q/";
 pub(crate) const OUTBOX: &[u8] = b"o/";
 pub(crate) const INDEX: &[u8] = b"i/";
 pub(crate) const IDS: &[u8] = b"n/";
+pub(crate) const JOURNAL: &[u8] = b"j/";
 
 fn actor_part(out: &mut Vec<u8>, id: &ActorId) {
     out.extend_from_slice(id.kind.as_bytes());
@@ -83,6 +84,18 @@ pub(crate) fn outbox(seq: u64) -> Vec<u8> {
 pub(crate) fn parse_outbox(k: &[u8]) -> Option<u64> {
     let rest = k.strip_prefix(OUTBOX)?;
     Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+pub(crate) fn journal(seq: u64) -> Vec<u8> {
+    let mut k = JOURNAL.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn parse_journal(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(
+        k.strip_prefix(JOURNAL)?.try_into().ok()?,
+    ))
 }
 
 pub(crate) fn index(key: &str) -> Vec<u8> {

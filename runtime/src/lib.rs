@@ -20,5 +20,5 @@ mod reminders;
 pub use actor_id::{partition_of, ActorId, PARTITIONS};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use effects::{Effects, OutboxMessage, Reminder, Stored};
-pub use node::{AskError, Runtime, RuntimeConfig, RuntimeStats, VirtualActor};
+pub use node::{AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor};
 pub use outbox::DeliveryConfig;

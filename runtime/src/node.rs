@@ -111,6 +111,9 @@ pub struct RuntimeStats {
     pub storage_failed: bool,
 }
 
+/// Journal entries with their sequence numbers, and the cursor of the next page.
+pub type JournalPage = (Vec<(u64, Vec<u8>)>, Option<u64>);
+
 pub(crate) type FireFuture = Pin<Box<dyn Future<Output = Result<(), AskError>> + Send>>;
 pub(crate) type FireFn = Arc<dyn Fn(ActorId, String, u64) -> FireFuture + Send + Sync>;
 
@@ -125,6 +128,7 @@ pub(crate) struct Shared {
     pub scheduler: Scheduler,
     pub outbox: Arc<Outbox>,
     pub outbox_seq: AtomicU64,
+    pub journal_seq: AtomicU64,
     pub ids: IdAllocator,
     actix_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     actix_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -156,6 +160,10 @@ impl Runtime {
             Some(k) => keys::parse_outbox(&k).map(|s| s + 1).unwrap_or(0),
             None => 0,
         };
+        let next_journal = match engine.last_with_prefix(keys::JOURNAL)? {
+            Some(k) => keys::parse_journal(&k).map(|s| s + 1).unwrap_or(1),
+            None => 1,
+        };
         let outbox = Arc::new(Outbox::new(config.delivery.clone(), committer.clone()));
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(config.reminder_concurrency),
@@ -169,6 +177,7 @@ impl Runtime {
             fire: RwLock::new(HashMap::new()),
             outbox,
             outbox_seq: AtomicU64::new(next_outbox),
+            journal_seq: AtomicU64::new(next_journal),
             actix_stop: Mutex::new(Some(stop_tx)),
             actix_thread: Mutex::new(Some(thread)),
         });
@@ -336,6 +345,50 @@ impl Runtime {
             .into_iter()
             .map(|(k, v)| (String::from_utf8_lossy(&k[strip..]).into_owned(), v))
             .collect())
+    }
+
+    /// Appends a journal entry outside any actor (for example a refused request worth
+    /// auditing) and returns its sequence once it is durable.
+    pub async fn append_journal(&self, entry: Vec<u8>) -> Result<u64, AskError> {
+        let seq = self.shared.journal_seq.fetch_add(1, Ordering::Relaxed);
+        let mut batch = agora_storage::WriteBatch::new();
+        batch.put(keys::journal(seq), entry);
+        let at = self.shared.committer.submit(batch)?;
+        self.shared.committer.wait_durable(at).await?;
+        Ok(seq)
+    }
+
+    /// Journal entries after `after` (all when `None`) that `keep` accepts, oldest first, at
+    /// most `limit`; with the sequence to pass as `after` for the next page, when there may be
+    /// more.
+    pub fn read_journal(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<JournalPage, AskError> {
+        const PAGE: usize = 1024;
+        let mut out = Vec::new();
+        let mut from = keys::journal(after.map(|a| a.saturating_add(1)).unwrap_or(0));
+        loop {
+            let page = self.shared.engine().scan_from(keys::JOURNAL, &from, PAGE)?;
+            let full = page.len() == PAGE;
+            for (k, v) in page {
+                let Some(seq) = keys::parse_journal(&k) else {
+                    continue;
+                };
+                from = keys::journal(seq.saturating_add(1));
+                if keep(&v) {
+                    out.push((seq, v));
+                    if out.len() == limit {
+                        return Ok((out, Some(seq)));
+                    }
+                }
+            }
+            if !full {
+                return Ok((out, None));
+            }
+        }
     }
 
     /// A node-unique, never reused number in `namespace` (durable before it is returned).

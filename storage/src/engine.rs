@@ -45,6 +45,8 @@ pub trait Engine: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError>;
     /// The greatest key starting with `prefix`.
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// At most `limit` pairs whose key starts with `prefix` and is `>= from`, in key order.
+    fn scan_from(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Pairs, StorageError>;
     /// Applies every write of the batch atomically (all or none become visible).
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError>;
     /// Makes every applied write durable. Blocking: call it from the committer thread only.
@@ -96,6 +98,23 @@ impl Engine for SledEngine {
             Some(kv) => Ok(Some(kv?.0.to_vec())),
             None => Ok(None),
         }
+    }
+
+    fn scan_from(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Pairs, StorageError> {
+        let start = if from > prefix { from } else { prefix };
+        self.db
+            .range(start..)
+            .take_while(|kv| {
+                kv.as_ref()
+                    .map(|(k, _)| k.starts_with(prefix))
+                    .unwrap_or(true)
+            })
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
@@ -160,6 +179,17 @@ impl Engine for MemEngine {
             .map(|(k, _)| k.clone()))
     }
 
+    fn scan_from(&self, prefix: &[u8], from: &[u8], limit: usize) -> Result<Pairs, StorageError> {
+        let start = if from > prefix { from } else { prefix };
+        Ok(self
+            .map()
+            .range(start.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let mut map = self.map();
         for (k, v) in batch.ops {
@@ -212,6 +242,11 @@ mod tests {
             assert_eq!(e.get(b"a/2").unwrap(), None);
             assert_eq!(e.last_with_prefix(b"a/").unwrap(), Some(b"a/1".to_vec()));
             assert_eq!(e.last_with_prefix(b"c/").unwrap(), None);
+            let from = e.scan_from(b"a/", b"a/1\0", 10).unwrap();
+            assert!(from.is_empty(), "a/2 was deleted; nothing after a/1");
+            let all = e.scan_from(b"", b"", 10).unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(e.scan_from(b"a/", b"", 1).unwrap()[0].0, b"a/1".to_vec());
             e.flush().unwrap();
         }
     }

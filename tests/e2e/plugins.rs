@@ -267,3 +267,98 @@ async fn the_registry_describes_each_loaded_plugin() {
         .collect();
     assert_eq!(actions, vec!["random-int", "set-lucky-number"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plugin_change_and_refusal_is_in_the_audit_log_with_filters_and_pages() {
+    let mut node = Node::start("plugins-audit", NodeConfig::dev()).await;
+    node.create_community("aud").await;
+    node.create_community("other").await;
+    let enabled = node.enable_randomness("aud").await;
+    node.post_in("aud", ENABLE, &json!({"default_low": 5, "default_high": 9}))
+        .await
+        .expect_status(201);
+    // Refused: the config fails the schema; nothing changes, but the refusal is recorded.
+    node.post_in("aud", ENABLE, &json!({"default_low": "x"}))
+        .await
+        .expect_error(400, "schema_violation");
+    node.enable_randomness("other").await;
+    let id = enabled["id"].as_u64().expect("instance id");
+    node.delete(&format!("/api/internal/plugin/randomness/{id}"))
+        .await
+        .expect_status(204);
+
+    let all = node
+        .get("/api/v1/plugin-audit-log?community=aud")
+        .await
+        .expect_status(200)
+        .json();
+    let entries = all["entries"].as_array().expect("entries").clone();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or(""),
+                e["outcome"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("enable", "success"),
+            ("settings_change", "success"),
+            ("enable", "error"),
+            ("disable", "success"),
+        ],
+        "{all}"
+    );
+    assert_eq!(entries[1]["before"]["default_low"], 2);
+    assert_eq!(entries[1]["after"]["default_low"], 5);
+    assert!(entries[2]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("schema_violation"));
+    assert!(entries
+        .iter()
+        .all(|e| e["who"] == "dev" && e["plugin"] == "randomness"));
+
+    // Filters combine; pages follow the cursor; the log survives a crash (append-only, durable).
+    let disables = node
+        .get("/api/v1/plugin-audit-log?action=disable")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(disables["entries"].as_array().map(Vec::len), Some(1));
+    node.kill9().await;
+    node.restart().await;
+    let mut cursor: Option<String> = None;
+    let mut paged = Vec::new();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/plugin-audit-log?plugin=randomness&limit=2&cursor={c}"),
+            None => "/api/v1/plugin-audit-log?plugin=randomness&limit=2".to_string(),
+        };
+        let page = node.get(&path).await.expect_status(200).json();
+        let got = page["entries"].as_array().expect("entries").clone();
+        assert!(got.len() <= 2);
+        paged.extend(got);
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 5, "4 for 'aud' and 1 for 'other': {paged:?}");
+    let ids: Vec<u64> = paged.iter().filter_map(|e| e["id"].as_u64()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let future = node
+        .get("/api/v1/plugin-audit-log?since=2100-01-01T00:00:00Z")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(future["entries"].as_array().map(Vec::len), Some(0));
+    for bad in ["since=yesterday", "cursor=abc", "limit=0", "limit=5000"] {
+        node.get(&format!("/api/v1/plugin-audit-log?{bad}"))
+            .await
+            .expect_error(400, "invalid_query");
+    }
+}

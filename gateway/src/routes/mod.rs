@@ -2,6 +2,7 @@
 //! needs the driver token; `public()` does not.
 
 pub(crate) mod actions;
+pub(crate) mod audit;
 pub(crate) mod communities;
 pub(crate) mod hooks;
 pub(crate) mod ops;
@@ -36,6 +37,7 @@ pub(crate) fn internal() -> Router<AppState> {
         .route("/api/internal/plugin-schemas", get(plugins::schemas))
         .route("/api/v1/plugins", get(plugin_registry::list))
         .route("/api/v1/plugins/{name}", get(plugin_registry::get))
+        .route("/api/v1/plugin-audit-log", get(audit::log))
         .route("/api/internal/action/{name}", post(actions::internal))
         .route("/api/internal/process/{name}", post(processes::start))
         .route(
