@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Storage page cache, in MiB [default: 128].
     #[arg(long, env = "AGORA_CACHE_MB")]
     pub cache_mb: Option<u64>,
+    /// Actor threads (actix arbiters) [default: one per core].
+    #[arg(long, env = "AGORA_ACTOR_THREADS")]
+    pub actor_threads: Option<usize>,
+    /// HTTP threads (tokio workers) [default: one per core].
+    #[arg(long, env = "AGORA_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
     /// Plugins to load, comma-separated [default: every compiled-in plugin].
     #[arg(long, env = "AGORA_PLUGINS", value_delimiter = ',')]
     pub plugins: Option<Vec<String>>,
@@ -83,6 +89,8 @@ struct FileConfig {
     mailbox_capacity: Option<usize>,
     delivery_max_backoff: Option<u64>,
     cache_mb: Option<u64>,
+    actor_threads: Option<usize>,
+    http_threads: Option<usize>,
     plugins: Option<Vec<String>>,
 }
 
@@ -100,10 +108,18 @@ pub struct NodeConfig {
     pub cache_bytes: u64,
     /// Plugins to load; `None`: all compiled in.
     pub plugins: Option<Vec<String>>,
+    pub actor_threads: usize,
+    pub http_threads: usize,
     /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
     pub signing_secret: Option<String>,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
 }
 
 fn secret(var: &str) -> anyhow::Result<Option<String>> {
@@ -168,6 +184,16 @@ impl NodeConfig {
                     .max(1),
             ),
             cache_bytes: args.cache_mb.or(file.cache_mb).unwrap_or(128).max(8) * 1024 * 1024,
+            actor_threads: args
+                .actor_threads
+                .or(file.actor_threads)
+                .unwrap_or_else(cores)
+                .max(1),
+            http_threads: args
+                .http_threads
+                .or(file.http_threads)
+                .unwrap_or_else(cores)
+                .max(1),
             plugins: args.plugins.or(file.plugins).map(|l| {
                 l.into_iter()
                     .map(|p| p.trim().to_string())
@@ -220,6 +246,8 @@ mod tests {
             delivery_max_backoff: Duration::from_secs(1),
             cache_bytes: 8 << 20,
             plugins: None,
+            actor_threads: 1,
+            http_threads: 1,
             driver_token: None,
             signing_secret: None,
         };

@@ -50,11 +50,8 @@ fn init_logging(format: LogFormat) {
 
 fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     init_logging(cfg.log_format);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
     let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(cfg.http_threads)
         .thread_name("agora-http")
         .enable_all()
         .build()
@@ -76,6 +73,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         RuntimeConfig {
             idle_timeout: cfg.idle_timeout,
             mailbox_capacity: cfg.mailbox_capacity,
+            arbiters: cfg.actor_threads,
             delivery: DeliveryConfig {
                 signing_secret: cfg.signing_secret.clone().map(String::into_bytes),
                 max_backoff: cfg.delivery_max_backoff,
