@@ -348,10 +348,12 @@ impl Vote {
         Ok(receipt)
     }
 
-    /// Whether the outcome can no longer change: every eligible voter has voted and ballots
-    /// are final, or a veto (block, objection) stands that cannot be withdrawn.
+    /// Whether the outcome can no longer change (ballots are final): a veto (block, objection)
+    /// stands, every eligible voter has voted, or the leader is out of reach of the eligible
+    /// voters who have not voted yet (see `agora_plugins::vote::settled`). Costs one pass over
+    /// the electorate and one tally per ballot, and only votes with `early_close` pay it.
     fn decided(&self) -> bool {
-        let (Some(spec), Some(counter)) = (&self.spec, &self.counter) else {
+        let (Some(spec), Some(counter), Some(s)) = (&self.spec, &self.counter, &self.state) else {
             return false;
         };
         if spec.allow_change {
@@ -360,11 +362,34 @@ impl Vote {
         if counter.vetoed() {
             return true;
         }
-        match &spec.eligible {
-            Some(all) if !spec.anonymous => all.iter().all(|v| counter.has_voted(v)),
-            Some(all) => counter.len() >= all.len(),
-            None => false,
+        let Some(all) = &spec.eligible else {
+            // Anyone may still vote: no bound on what is yet to come.
+            return false;
+        };
+        let salt = if spec.anonymous {
+            hex::decode(&s.salt).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let (mut waiting, mut remaining) = (0usize, 0f64);
+        for v in all {
+            let voted = if spec.anonymous {
+                counter.has_voted(&commitment::voter_hash(&salt, v))
+            } else {
+                counter.has_voted(v)
+            };
+            if !voted {
+                waiting += 1;
+                remaining += counter.weight_of(v).to_f64();
+            }
         }
+        waiting == 0
+            || agora_plugins::vote::settled(
+                counter.method(),
+                &spec.method_config,
+                &counter.tally(),
+                remaining,
+            )
     }
 
     fn ballots(&self) -> Result<Value, ActorError> {

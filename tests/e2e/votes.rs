@@ -981,6 +981,32 @@ async fn a_standing_block_closes_an_early_close_proposal_at_once() {
         .expect_error(409, "vote_closed");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_the_remaining_voters_cannot_overturn_closes_an_early_close_vote() {
+    let node = town("votes-early-margin", NodeConfig::dev()).await;
+    let vote = Vote::open(
+        &node,
+        "choice",
+        params(json!({
+            "options": ["a", "b"],
+            "eligible": ["v1", "v2", "v3", "v4", "v5"],
+            "allow_change": false,
+            "early_close": true,
+        })),
+    )
+    .await;
+    vote.cast(&node, "v1", json!(["a"])).await;
+    vote.cast(&node, "v2", json!(["a"])).await;
+    // 2 to 0 with three voters left: b could still win.
+    assert_eq!(vote.process(&node).await["status"], "pending");
+    vote.cast(&node, "v3", json!(["a"])).await;
+    // 3 to 0 with two voters left: nothing they do changes the winner.
+    let closed = vote.process(&node).await;
+    assert_final(&closed, "choice", "early");
+    assert_eq!(closed["outcome"]["winner"], "a", "{closed}");
+    assert_eq!(closed["outcome"]["ballots"], 3, "{closed}");
+}
+
 // ----- hidden results -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

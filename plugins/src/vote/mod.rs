@@ -328,6 +328,42 @@ where
     }
 }
 
+/// Whether `outcome` can no longer change when at most `remaining` more voting weight arrives
+/// and no recorded ballot can be changed. Conservative: `false` whenever in doubt.
+///
+/// A remaining voter of weight `w` can raise one challenger above the leader by at most a
+/// method-specific swing: `w` (choice, approval), `dots·w` (dot), `⌊√credits⌋·w` (quadratic),
+/// `(max − min)·w` (score). The winner is settled when it leads every other option by more than
+/// the total swing, and the quorum is already met (further ballots could otherwise meet it and
+/// change the result). A count that reached its target stays passed. Ranked votes are never
+/// settled early: transfers make the bound much looser than these.
+pub fn settled(method: &str, config: &Value, outcome: &Outcome, remaining: f64) -> bool {
+    if !outcome.quorum_met {
+        return false;
+    }
+    let int = |key: &str, default: i64| config.get(key).and_then(Value::as_i64).unwrap_or(default);
+    let per_voter = match method {
+        "choice" | "approval" => 1.0,
+        "dot" => int("dots", 8) as f64,
+        "quadratic" => (int("credits", 0).max(0) as f64).sqrt().floor(),
+        "score" => (int("max", 5) - int("min", 0)) as f64,
+        "count" => return outcome.passed() == Some(true),
+        _ => return false,
+    };
+    let Some(winner) = outcome.winner() else {
+        return false;
+    };
+    let Some(lead) = outcome.tally.get(winner) else {
+        return false;
+    };
+    let swing = per_voter * remaining;
+    outcome
+        .tally
+        .iter()
+        .filter(|(name, _)| name.as_str() != winner)
+        .all(|(_, total)| lead - total > swing + 1e-9)
+}
+
 /// The counter for `method`, configured by `config` (options, weights, quorum, ...).
 pub fn counter_for(method: &str, config: &Value) -> Result<Box<dyn Counter>, ConfigError> {
     // The common parameters are read once more here so the counter can weigh ballots; the
@@ -536,6 +572,42 @@ mod tests {
             .expect("refused");
         assert_eq!(e.field, "threshold");
         assert!(VoteSpec::parse("nope", &json!({})).is_err());
+    }
+
+    #[test]
+    fn a_lead_larger_than_what_remaining_voters_can_swing_is_settled() {
+        let cfg = json!({"closing_at": "x", "options": ["a", "b", "c"]});
+        let (_, mut c) = VoteSpec::parse("choice", &cfg).unwrap();
+        for (v, ch) in [("1", "a"), ("2", "a"), ("3", "a"), ("4", "b")] {
+            c.record(v, Weight::ONE, &json!([ch])).unwrap();
+        }
+        let out = c.tally();
+        assert!(
+            settled("choice", &cfg, &out, 1.0),
+            "a leads by 2, one vote left"
+        );
+        assert!(
+            !settled("choice", &cfg, &out, 2.0),
+            "two votes left could tie"
+        );
+        let dot = json!({"closing_at": "x", "options": ["a", "b"], "dots": 3});
+        let (_, mut d) = VoteSpec::parse("dot", &dot).unwrap();
+        d.record("1", Weight::ONE, &json!({"a": 3})).unwrap();
+        assert!(
+            !settled("dot", &dot, &d.tally(), 1.0),
+            "one voter can put 3 dots on b"
+        );
+        let quorum = json!({"closing_at": "x", "options": ["a", "b"], "quorum": {"count": 5}});
+        let (_, mut q) = VoteSpec::parse("choice", &quorum).unwrap();
+        q.record("1", Weight::ONE, &json!(["a"])).unwrap();
+        assert!(
+            !settled("choice", &quorum, &q.tally(), 0.0),
+            "quorum not met yet"
+        );
+        let ranked = json!({"closing_at": "x", "options": ["a", "b"]});
+        let (_, mut r) = VoteSpec::parse("ranked", &ranked).unwrap();
+        r.record("1", Weight::ONE, &json!(["a"])).unwrap();
+        assert!(!settled("ranked", &ranked, &r.tally(), 0.0));
     }
 
     #[test]
