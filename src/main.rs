@@ -95,11 +95,12 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             registry: Arc::new(registry),
             driver_url: cfg.driver_url.clone(),
             principal: if cfg.dev { "dev" } else { "driver" }.to_string(),
+            globals: Default::default(),
         },
     );
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState::new(AppInner {
-        agora,
+        agora: agora.clone(),
         auth: match &cfg.driver_token {
             Some(t) if !cfg.dev => Auth::Token(t.as_str().into()),
             _ => Auth::Open,
@@ -110,6 +111,10 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
 
     let served = tokio.block_on(async {
         runtime.run_background()?;
+        agora
+            .load_globals()
+            .await
+            .context("reading the plugins' global settings")?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("listening on {}", cfg.listen))?;

@@ -461,6 +461,7 @@ mod tests {
             registry: std::sync::Arc::new(agora_plugins::builtin::all().unwrap()),
             driver_url: None,
             principal: "test".into(),
+            globals: Default::default(),
         }
     }
 

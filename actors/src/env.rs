@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use agora_plugins::PluginRegistry;
 
+use crate::plugin_settings::GlobalPlugins;
+
 #[derive(Clone)]
 pub struct ActorsEnv {
     pub registry: Arc<PluginRegistry>,
@@ -11,4 +13,6 @@ pub struct ActorsEnv {
     pub driver_url: Option<String>,
     /// Who the node acts for in the audit log: `driver` (token auth) or `dev`.
     pub principal: String,
+    /// Each plugin's global enabled flag and settings, as last committed.
+    pub globals: Arc<GlobalPlugins>,
 }

@@ -15,6 +15,8 @@ pub enum ActorError {
     UnknownPlugin(String),
     #[error("plugin '{plugin}' is not enabled for community '{community}'")]
     PluginNotEnabled { plugin: String, community: String },
+    #[error("plugin '{0}' is disabled on this node")]
+    PluginDisabled(String),
     #[error("no plugin instance has id {0}")]
     PluginInstanceNotFound(u64),
     #[error("'{0}' is not an action of an installed plugin")]
@@ -47,6 +49,7 @@ impl ActorError {
             ActorError::CommunityNotFound(_) => "community_not_found",
             ActorError::UnknownPlugin(_) => "unknown_plugin",
             ActorError::PluginNotEnabled { .. } => "plugin_not_enabled",
+            ActorError::PluginDisabled(_) => "plugin_disabled",
             ActorError::PluginInstanceNotFound(_) => "plugin_instance_not_found",
             ActorError::UnknownAction(_) | ActorError::ActionNotPublic(_) => "unknown_action",
             ActorError::UnknownProcessType(_) => "unknown_process_type",

@@ -12,6 +12,7 @@ mod env;
 mod error;
 pub mod events;
 pub mod plugin_instance;
+pub mod plugin_settings;
 pub mod process;
 mod service;
 mod slug;
@@ -21,7 +22,7 @@ pub use community::{CommunityView, PluginView};
 pub use env::ActorsEnv;
 pub use error::ActorError;
 pub use process::ProcessView;
-pub use service::{Agora, BallotCast, ProcessStart};
+pub use service::{Agora, BallotCast, CommunityPlugin, ProcessStart};
 pub use slug::{validate_slug, SLUG_MAX};
 
 pub use agora_plugins as plugins;

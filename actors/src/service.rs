@@ -11,9 +11,26 @@ use serde_json::Value;
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::community::{self, Community, CommunityView, PluginView, Resolved};
 use crate::plugin_instance::{self, PluginInstance};
+use crate::plugin_settings::{self, GlobalPlugin, PluginSettings};
 use crate::process::{self, Process, ProcessView};
 use crate::vote::{self, Vote};
 use crate::{validate_slug, ActorError, ActorsEnv};
+
+/// One plugin as it stands for one community.
+#[derive(Debug, Clone)]
+pub struct CommunityPlugin {
+    pub name: String,
+    pub community: String,
+    /// Enabled for this community (a Metagov plugin instance exists).
+    pub enabled: bool,
+    /// Enabled for the community and on the node: actions and processes run.
+    pub active: bool,
+    pub instance_id: Option<u64>,
+    /// The community's own settings.
+    pub settings: Option<Value>,
+    /// Defaults < global < community, when enabled and valid.
+    pub effective_settings: Option<Value>,
+}
 
 /// Audit entries with their ids, and the cursor of the next page.
 pub type AuditPage = (Vec<(u64, AuditEntry)>, Option<u64>);
@@ -80,6 +97,7 @@ impl Agora {
         rt.register::<PluginInstance>(env.clone());
         rt.register::<Process>(env.clone());
         rt.register::<Vote>(env.clone());
+        rt.register::<PluginSettings>(env.clone());
         Agora { rt, env }
     }
 
@@ -91,13 +109,126 @@ impl Agora {
         &self.rt
     }
 
-    fn validate_config(&self, plugin: &str, config: &Value, at: &str) -> Result<Value> {
+    /// The configuration `plugin` runs with for a community whose own settings are
+    /// `community`: plugin defaults < global settings < community settings, validated. Errors
+    /// name the field under `at`.
+    fn effective_config(&self, plugin: &str, community: &Value, at: &str) -> Result<Value> {
         let p = self
             .env
             .registry
             .get(plugin)
             .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
-        check(&p.meta().config_schema, config, at)
+        if !community.is_object() {
+            return Err(ActorError::schema(
+                at.to_string(),
+                "a plugin's settings are a JSON object".into(),
+            ));
+        }
+        let global = self.env.globals.get(plugin).settings;
+        check(&p.meta().config_schema, &deep_merge(&global, community), at)
+    }
+
+    /// Reads every loaded plugin's global state into the shared cache. Call once at start,
+    /// after the runtime runs, before serving.
+    pub async fn load_globals(&self) -> Result<()> {
+        let names: Vec<String> = self
+            .env
+            .registry
+            .all()
+            .map(|p| p.meta().name.to_string())
+            .collect();
+        for name in names {
+            let g = self
+                .rt
+                .ask::<PluginSettings>(&name, plugin_settings::Command::Get)
+                .await?;
+            self.env.globals.update(&name, g);
+        }
+        Ok(())
+    }
+
+    /// A plugin's node-wide state (enabled, global settings).
+    pub fn global_plugin(&self, plugin: &str) -> Result<GlobalPlugin> {
+        if self.env.registry.get(plugin).is_none() {
+            return Err(ActorError::UnknownPlugin(plugin.to_string()));
+        }
+        Ok(self.env.globals.get(plugin))
+    }
+
+    /// Enables or disables `plugin` on the whole node.
+    pub async fn set_plugin_enabled(&self, plugin: &str, enabled: bool) -> Result<GlobalPlugin> {
+        self.global_plugin(plugin)?;
+        let g = self
+            .rt
+            .ask::<PluginSettings>(plugin, plugin_settings::Command::SetEnabled(enabled))
+            .await?;
+        self.env.globals.update(plugin, g.clone());
+        Ok(g)
+    }
+
+    /// Replaces `plugin`'s global settings, validated over the plugin's defaults; a refused
+    /// change is audited and changes nothing.
+    pub async fn set_plugin_settings(&self, plugin: &str, settings: Value) -> Result<GlobalPlugin> {
+        let checked = self.global_settings_check(plugin, &settings);
+        if let Err(e) = &checked {
+            self.audit_refusal(None, plugin, "settings_change", e).await;
+            checked?;
+        }
+        let g = self
+            .rt
+            .ask::<PluginSettings>(plugin, plugin_settings::Command::SetSettings(settings))
+            .await?;
+        self.env.globals.update(plugin, g.clone());
+        Ok(g)
+    }
+
+    /// Every loaded plugin as it stands for one community.
+    pub async fn community_plugins(&self, slug: &str) -> Result<Vec<CommunityPlugin>> {
+        let community = self.get_community(slug).await?;
+        let mut out = Vec::new();
+        for p in self.env.registry.all() {
+            let name = p.meta().name;
+            let own = community.plugins.iter().find(|v| v.name == name);
+            let global = self.env.globals.get(name);
+            let effective = own.and_then(|v| self.effective_config(name, &v.config, "").ok());
+            out.push(CommunityPlugin {
+                name: name.to_string(),
+                community: slug.to_string(),
+                enabled: own.is_some(),
+                active: own.is_some() && global.enabled,
+                instance_id: own.map(|v| v.id),
+                settings: own.map(|v| v.config.clone()),
+                effective_settings: effective,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Disables `plugin` for one community (idempotent).
+    pub async fn disable_plugin_for(&self, slug: &str, plugin: &str) -> Result<()> {
+        if self.env.registry.get(plugin).is_none() {
+            return Err(ActorError::UnknownPlugin(plugin.to_string()));
+        }
+        let community = self.get_community(slug).await?;
+        match community.plugins.iter().find(|v| v.name == plugin) {
+            Some(v) => self.disable_plugin_instance(v.id).await,
+            None => Ok(()),
+        }
+    }
+
+    fn global_settings_check(&self, plugin: &str, settings: &Value) -> Result<()> {
+        let p = self
+            .env
+            .registry
+            .get(plugin)
+            .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
+        if !settings.is_object() {
+            return Err(ActorError::schema(
+                String::new(),
+                "a plugin's settings are a JSON object".into(),
+            ));
+        }
+        check(&p.meta().config_schema, settings, "").map(|_| ())
     }
 
     async fn instance_id(&self, community: &str) -> Result<u64> {
@@ -182,7 +313,8 @@ impl Agora {
                     });
                 }
                 let at = format!("plugins[{i}].config");
-                list.push((name.clone(), self.validate_config(&name, &config, &at)?));
+                self.effective_config(&name, &config, &at)?;
+                list.push((name.clone(), config));
             }
             for _ in 0..list.len() {
                 new_ids.push(self.instance_id(slug).await?);
@@ -250,7 +382,7 @@ impl Agora {
         config: Value,
     ) -> Result<(PluginView, bool)> {
         validate_slug(slug)?;
-        let config = self.validate_config(plugin, &config, "")?;
+        self.effective_config(plugin, &config, "")?;
         let new_id = self.instance_id(slug).await?;
         let cmd = community::Command::EnablePlugin {
             name: plugin.to_string(),
@@ -335,15 +467,30 @@ impl Agora {
         self.purge_instance(slug, plugin).await
     }
 
+    /// The plugin as it runs for this community: enabled globally and for the community, with
+    /// its effective configuration.
     async fn resolve(&self, slug: &str, plugin: &str) -> Result<Resolved> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
         let cmd = community::Command::Resolve {
             plugin: plugin.to_string(),
         };
-        match self.rt.ask::<Community>(slug, cmd).await? {
-            community::Reply::Resolved(r) => r,
-            _ => Err(unexpected()),
+        let mut resolved = match self.rt.ask::<Community>(slug, cmd).await? {
+            community::Reply::Resolved(r) => r?,
+            _ => return Err(unexpected()),
+        };
+        if !self.env.globals.get(plugin).enabled {
+            return Err(ActorError::PluginDisabled(plugin.to_string()));
         }
+        resolved.config = self
+            .effective_config(plugin, &resolved.config, "settings")
+            .map_err(|e| ActorError::Invalid {
+                code: "invalid_settings",
+                message: format!(
+                    "the merged settings of plugin '{plugin}' for '{slug}' are invalid: {e}"
+                ),
+                field: e.field().map(str::to_owned),
+            })?;
+        Ok(resolved)
     }
 
     /// Runs `<plugin>.<action>` for the community. `public_only` refuses non-public actions
@@ -545,6 +692,24 @@ impl Agora {
 }
 
 const VOTE: &str = "vote";
+
+/// `over` laid on `base`: objects merge key by key (recursively), anything else replaces.
+fn deep_merge(base: &Value, over: &Value) -> Value {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let merged = match out.get(k) {
+                    Some(existing) => deep_merge(existing, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        _ => over.clone(),
+    }
+}
 
 /// A random (version 4) UUID in its hyphenated form, as Metagov gives slug-less communities.
 fn uuid_v4() -> String {

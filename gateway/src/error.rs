@@ -84,6 +84,7 @@ impl ApiError {
             | ActorError::CommunityExists(_)
             | ActorError::UnknownPlugin(_)
             | ActorError::PluginNotEnabled { .. }
+            | ActorError::PluginDisabled(_)
             | ActorError::ProcessCompleted(_)
             | ActorError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ActorError::Runtime(agora_runtime::AskError::Overloaded)

@@ -20,6 +20,10 @@ use crate::routes::{actions, audit, communities, hooks, plugin_registry, plugins
         processes::cast_ballot, processes::list_ballots,
         hooks::community, hooks::platform,
         plugin_registry::list, plugin_registry::get, audit::log,
+        plugin_registry::enable, plugin_registry::disable, plugin_registry::settings,
+        plugin_registry::community_list, plugin_registry::community_get,
+        plugin_registry::community_enable, plugin_registry::community_disable,
+        plugin_registry::community_settings,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(

@@ -24,6 +24,7 @@ fn app(auth: Auth) -> Router {
             registry: Arc::new(agora_plugins::builtin::all().unwrap()),
             driver_url: None,
             principal: "driver".into(),
+            globals: Default::default(),
         },
     );
     router(AppState::new(AppInner {

@@ -362,3 +362,155 @@ async fn every_plugin_change_and_refusal_is_in_the_audit_log_with_filters_and_pa
             .expect_error(400, "invalid_query");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_layer_defaults_then_global_then_community_and_global_disable_stops_a_plugin() {
+    let node = Node::start("plugins-layers", NodeConfig::dev()).await;
+    node.community_with_randomness("own").await; // community settings {2, 200}
+    node.create_community("bare").await;
+    let random = |slug: &'static str| {
+        let node = &node;
+        async move {
+            node.post_in(
+                slug,
+                "/api/internal/action/randomness.random-int",
+                &json!({"parameters": {}}),
+            )
+            .await
+        }
+    };
+
+    // Global settings sit between the plugin's defaults and each community's own settings.
+    node.put(
+        "/api/v1/plugins/randomness/settings",
+        &json!({"default_low": 10, "default_high": 11}),
+    )
+    .await
+    .expect_status(200);
+    let bare = node
+        .post(
+            "/api/v1/communities/bare/plugins/randomness/enable",
+            &json!({}),
+        )
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(bare["active"], true, "{bare}");
+    assert_eq!(
+        bare["effective_settings"],
+        json!({"default_low": 10, "default_high": 11})
+    );
+    for _ in 0..5 {
+        assert_eq!(random("bare").await.expect_status(200).json()["value"], 10);
+    }
+    let own = node
+        .get("/api/v1/communities/own/plugins/randomness")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(own["effective_settings"]["default_low"], 2, "{own}");
+
+    // An invalid global change names the field and changes nothing.
+    node.put(
+        "/api/v1/plugins/randomness/settings",
+        &json!({"default_low": "ten"}),
+    )
+    .await
+    .expect_error(400, "schema_violation");
+    let global = node.get("/api/v1/plugins/randomness").await.json();
+    assert_eq!(
+        global["settings"],
+        json!({"default_low": 10, "default_high": 11})
+    );
+
+    // Disabled on the node: refused everywhere, and shown as inactive; enabled again: back.
+    node.post("/api/v1/plugins/randomness/disable", &json!({}))
+        .await
+        .expect_status(200);
+    random("own").await.expect_error(400, "plugin_disabled");
+    let listed = node
+        .get("/api/v1/communities/own/plugins")
+        .await
+        .expect_status(200)
+        .json();
+    let entry = listed["plugins"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == "randomness").cloned())
+        .expect("randomness listed");
+    assert_eq!(
+        (entry["enabled"].clone(), entry["active"].clone()),
+        (json!(true), json!(false))
+    );
+    node.post("/api/v1/plugins/randomness/enable", &json!({}))
+        .await
+        .expect_status(200);
+    random("own").await.expect_status(200);
+
+    // Disabled for one community only.
+    let off = node
+        .post(
+            "/api/v1/communities/own/plugins/randomness/disable",
+            &json!({}),
+        )
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(off["enabled"], false, "{off}");
+    random("own").await.expect_error(400, "plugin_not_enabled");
+    random("bare").await.expect_status(200);
+
+    // The global changes are in the audit log, with no community.
+    let log = node
+        .get("/api/v1/plugin-audit-log?plugin=randomness")
+        .await
+        .json();
+    let global_actions: Vec<(String, String)> = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["community"].is_null())
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["outcome"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let expect: Vec<(String, String)> = [
+        ("settings_change", "success"),
+        ("settings_change", "error"),
+        ("disable", "success"),
+        ("enable", "success"),
+    ]
+    .iter()
+    .map(|(a, o)| (a.to_string(), o.to_string()))
+    .collect();
+    assert_eq!(global_actions, expect, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_plugin_state_survives_a_crash() {
+    let mut node = Node::start("plugins-global-crash", NodeConfig::dev()).await;
+    node.community_with_randomness("c").await;
+    node.put(
+        "/api/v1/plugins/randomness/settings",
+        &json!({"default_high": 7}),
+    )
+    .await
+    .expect_status(200);
+    node.post("/api/v1/plugins/randomness/disable", &json!({}))
+        .await
+        .expect_status(200);
+    node.kill9().await;
+    node.restart().await;
+    let global = node.get("/api/v1/plugins/randomness").await.json();
+    assert_eq!(global["enabled"], false, "{global}");
+    assert_eq!(global["settings"], json!({"default_high": 7}));
+    node.post_in(
+        "c",
+        "/api/internal/action/randomness.random-int",
+        &json!({"parameters": {}}),
+    )
+    .await
+    .expect_error(400, "plugin_disabled");
+}

@@ -1,13 +1,17 @@
-//! `/api/v1/plugins`: the plugin registry of this node: what is loaded, what was refused and
-//! why, and each plugin's metadata.
+//! `/api/v1/plugins` and `/api/v1/communities/{slug}/plugins`: the plugin registry of this
+//! node (what is loaded, what was refused and why, each plugin's metadata), enabling and
+//! disabling plugins on the node and per community, and their settings at both levels.
+//! Secret settings are masked in every answer.
 
+use agora_actors::audit::mask_secrets;
+use agora_actors::CommunityPlugin;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::ErrorBody;
-use crate::extract::PathParams;
+use crate::extract::{JsonBody, PathParams};
 use crate::{ApiError, AppState};
 
 fn describe(meta: &agora_actors::plugins::PluginMeta) -> Value {
@@ -27,7 +31,10 @@ fn describe(meta: &agora_actors::plugins::PluginMeta) -> Value {
     responses((status = 200, body = Object, description = "{\"agora_version\", \"plugins\": [loaded and refused plugins]}")))]
 pub(crate) async fn list(State(s): State<AppState>) -> Json<Value> {
     let registry = s.agora.registry();
-    let mut plugins: Vec<Value> = registry.all().map(|p| describe(p.meta())).collect();
+    let mut plugins: Vec<Value> = registry
+        .all()
+        .map(|p| with_global(&s, describe(p.meta()), p.meta().name))
+        .collect();
     for r in registry.refused() {
         plugins.push(json!({"name": r.name, "status": "refused", "reason": r.reason}));
     }
@@ -48,7 +55,7 @@ pub(crate) async fn get(
     let registry = s.agora.registry();
     if let Some(p) = registry.get(&name) {
         let m = p.meta();
-        let mut v = describe(m);
+        let mut v = with_global(&s, describe(m), m.name);
         if let Some(o) = v.as_object_mut() {
             o.insert("config_schema".into(), m.config_schema.clone());
             o.insert(
@@ -87,4 +94,158 @@ pub(crate) async fn get(
         "unknown_plugin",
         format!("no plugin named '{name}' is installed or refused on this node"),
     ))
+}
+
+/// Adds the node-wide state (enabled, masked global settings) to a plugin's description.
+fn with_global(s: &AppState, mut v: Value, plugin: &str) -> Value {
+    if let (Some(o), Ok(g)) = (v.as_object_mut(), s.agora.global_plugin(plugin)) {
+        o.insert("enabled".into(), json!(g.enabled));
+        o.insert(
+            "settings".into(),
+            mask_secrets(s.agora.registry(), plugin, &g.settings),
+        );
+    }
+    v
+}
+
+fn global_view(s: &AppState, plugin: &str) -> Result<Json<Value>, ApiError> {
+    let g = s.agora.global_plugin(plugin)?;
+    Ok(Json(json!({
+        "name": plugin,
+        "enabled": g.enabled,
+        "settings": mask_secrets(s.agora.registry(), plugin, &g.settings),
+    })))
+}
+
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/enable", tag = "plugin registry",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
+pub(crate) async fn enable(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.agora.set_plugin_enabled(&name, true).await?;
+    global_view(&s, &name)
+}
+
+#[utoipa::path(post, path = "/api/v1/plugins/{name}/disable", tag = "plugin registry",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Object, description = "disabled on the whole node: its actions and processes are refused everywhere"),
+        (status = 400, body = ErrorBody)))]
+pub(crate) async fn disable(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    s.agora.set_plugin_enabled(&name, false).await?;
+    global_view(&s, &name)
+}
+
+#[utoipa::path(put, path = "/api/v1/plugins/{name}/settings", tag = "plugin registry",
+    params(("name" = String, Path)),
+    request_body(content = Object, description = "the global settings (replaces them)"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody, description = "a setting fails the plugin's schema; nothing changed")))]
+pub(crate) async fn settings(
+    State(s): State<AppState>,
+    PathParams(name): PathParams<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    s.agora.set_plugin_settings(&name, body).await?;
+    global_view(&s, &name)
+}
+
+fn community_view(s: &AppState, p: &CommunityPlugin) -> Value {
+    let mask = |v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| mask_secrets(s.agora.registry(), &p.name, v))
+    };
+    json!({
+        "name": p.name,
+        "community": p.community,
+        "enabled": p.enabled,
+        "active": p.active,
+        "instance_id": p.instance_id,
+        "settings": mask(&p.settings),
+        "effective_settings": mask(&p.effective_settings),
+    })
+}
+
+async fn one_for(s: &AppState, slug: &str, name: &str) -> Result<Json<Value>, ApiError> {
+    let all = s.agora.community_plugins(slug).await?;
+    let p = all.iter().find(|p| p.name == name).ok_or_else(|| {
+        ApiError::bad_request(
+            "unknown_plugin",
+            format!("plugin '{name}' is not installed"),
+        )
+    })?;
+    Ok(Json(community_view(s, p)))
+}
+
+#[utoipa::path(get, path = "/api/v1/communities/{slug}/plugins", tag = "plugin registry",
+    params(("slug" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub(crate) async fn community_list(
+    State(s): State<AppState>,
+    PathParams(slug): PathParams<String>,
+) -> Result<Json<Value>, ApiError> {
+    let all = s.agora.community_plugins(&slug).await?;
+    Ok(Json(json!({
+        "community": slug,
+        "plugins": all.iter().map(|p| community_view(&s, p)).collect::<Vec<_>>(),
+    })))
+}
+
+#[utoipa::path(get, path = "/api/v1/communities/{slug}/plugins/{name}", tag = "plugin registry",
+    params(("slug" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn community_get(
+    State(s): State<AppState>,
+    PathParams((slug, name)): PathParams<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    one_for(&s, &slug, &name).await
+}
+
+#[utoipa::path(post, path = "/api/v1/communities/{slug}/plugins/{name}/enable", tag = "plugin registry",
+    params(("slug" = String, Path), ("name" = String, Path)),
+    request_body(content = Object, description = "optional community settings (default {})"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn community_enable(
+    State(s): State<AppState>,
+    PathParams((slug, name)): PathParams<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    community_put(&s, &slug, &name, body).await
+}
+
+#[utoipa::path(put, path = "/api/v1/communities/{slug}/plugins/{name}/settings", tag = "plugin registry",
+    params(("slug" = String, Path), ("name" = String, Path)),
+    request_body(content = Object, description = "the community's settings (replaces them; enables the plugin for the community)"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody, description = "the merged settings fail the plugin's schema; nothing changed"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn community_settings(
+    State(s): State<AppState>,
+    PathParams((slug, name)): PathParams<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    community_put(&s, &slug, &name, body).await
+}
+
+async fn community_put(
+    s: &AppState,
+    slug: &str,
+    name: &str,
+    settings: Value,
+) -> Result<Json<Value>, ApiError> {
+    s.agora.get_community(slug).await?;
+    s.agora.enable_plugin(slug, name, settings).await?;
+    one_for(s, slug, name).await
+}
+
+#[utoipa::path(post, path = "/api/v1/communities/{slug}/plugins/{name}/disable", tag = "plugin registry",
+    params(("slug" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn community_disable(
+    State(s): State<AppState>,
+    PathParams((slug, name)): PathParams<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    s.agora.disable_plugin_for(&slug, &name).await?;
+    one_for(&s, &slug, &name).await
 }

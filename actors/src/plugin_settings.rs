@@ -1,0 +1,182 @@
+//! The plugin-settings actor (key: the plugin name): whether a plugin is enabled on this node
+//! globally, and its global settings, the middle layer of plugin defaults < global settings <
+//! community settings. Every change is audited in the same commit.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_storage::{decode_record, encode_record};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::audit::{mask_secrets, AuditEntry};
+use crate::ActorsEnv;
+
+const RECORD: &str = "plugin-settings";
+const VERSION: u16 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+struct State {
+    enabled: bool,
+    /// Global settings (JSON text): only what the operator set, not the defaults.
+    settings: String,
+    /// Bumped on every change, so the read cache keeps the newest state whatever order
+    /// answers arrive in.
+    version: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            enabled: true,
+            settings: "{}".into(),
+            version: 0,
+        }
+    }
+}
+
+/// A plugin's node-wide state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalPlugin {
+    pub enabled: bool,
+    pub settings: Value,
+    pub version: u64,
+}
+
+impl Default for GlobalPlugin {
+    fn default() -> Self {
+        GlobalPlugin {
+            enabled: true,
+            settings: json!({}),
+            version: 0,
+        }
+    }
+}
+
+/// The read side every request consults: filled at start, updated after each durable change.
+#[derive(Default)]
+pub struct GlobalPlugins {
+    map: RwLock<HashMap<String, GlobalPlugin>>,
+}
+
+impl GlobalPlugins {
+    pub fn get(&self, plugin: &str) -> GlobalPlugin {
+        self.map
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(plugin)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Keeps `state` unless a newer version is already known.
+    pub fn update(&self, plugin: &str, state: GlobalPlugin) {
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        let keep_old = map
+            .get(plugin)
+            .is_some_and(|old| old.version > state.version);
+        if !keep_old {
+            map.insert(plugin.to_string(), state);
+        }
+    }
+}
+
+pub enum Command {
+    Get,
+    SetEnabled(bool),
+    /// Already validated (merged with the plugin's defaults) by the service.
+    SetSettings(Value),
+}
+
+pub type Reply = GlobalPlugin;
+
+pub struct PluginSettings {
+    plugin: String,
+    state: State,
+}
+
+impl PluginSettings {
+    fn view(&self) -> GlobalPlugin {
+        GlobalPlugin {
+            enabled: self.state.enabled,
+            settings: serde_json::from_str(&self.state.settings).unwrap_or_else(|_| json!({})),
+            version: self.state.version,
+        }
+    }
+
+    fn commit(
+        &mut self,
+        env: &ActorsEnv,
+        fx: &mut Effects,
+        action: &str,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) {
+        self.state.version += 1;
+        match encode_record(RECORD, VERSION, &self.state) {
+            Ok(b) => fx.save_state(b),
+            Err(e) => tracing::error!(error = %e, "plugin settings failed to encode"),
+        }
+        let show = |v: Value| mask_secrets(&env.registry, &self.plugin, &v).to_string();
+        let entry = AuditEntry {
+            at_ms: fx.now_ms(),
+            who: env.principal.clone(),
+            community: None,
+            plugin: self.plugin.clone(),
+            action: action.to_string(),
+            outcome: "success".into(),
+            message: "global".into(),
+            before: before.map(show),
+            after: after.map(show),
+        };
+        if let Some(bytes) = entry.encode() {
+            fx.journal(bytes);
+        }
+    }
+}
+
+impl VirtualActor for PluginSettings {
+    const KIND: &'static str = "plugin-settings";
+    type Env = ActorsEnv;
+    type Command = Command;
+    type Reply = Reply;
+
+    fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+        let state = match stored.state {
+            Some(bytes) => {
+                decode_record::<State>(RECORD, VERSION, &bytes)
+                    .map_err(|e| e.to_string())?
+                    .1
+            }
+            None => State::default(),
+        };
+        Ok(PluginSettings {
+            plugin: id.key.clone(),
+            state,
+        })
+    }
+
+    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
+        match cmd {
+            Command::Get => {}
+            Command::SetEnabled(enabled) => {
+                if self.state.enabled != enabled {
+                    self.state.enabled = enabled;
+                    let action = if enabled { "enable" } else { "disable" };
+                    self.commit(env, fx, action, None, None);
+                }
+            }
+            Command::SetSettings(settings) => {
+                let before = self.view().settings;
+                if before != settings {
+                    self.state.settings = settings.to_string();
+                    self.commit(env, fx, "settings_change", Some(before), Some(settings));
+                }
+            }
+        }
+        self.view()
+    }
+
+    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}
