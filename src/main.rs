@@ -115,6 +115,10 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .load_globals()
             .await
             .context("reading the plugins' global settings")?;
+        agora
+            .record_refusals()
+            .await
+            .context("recording refused plugins in the audit log")?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("listening on {}", cfg.listen))?;
@@ -133,6 +137,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
     });
     // In-flight requests have drained; now stop timers and deliveries and flush storage.
     tracing::info!("draining: stopping reminders and deliveries, flushing storage");
+    agora.unload_plugins();
     runtime.shutdown();
     tokio.shutdown_timeout(Duration::from_secs(5));
     tracing::info!("stopped");

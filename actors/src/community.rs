@@ -152,6 +152,82 @@ impl Community {
         format!("{}\0{}", self.slug, plugin).into_bytes()
     }
 
+    /// Calls `plugin`'s `on_enable` or `on_disable` for this community.
+    fn hook(
+        &self,
+        env: &ActorsEnv,
+        plugin: &str,
+        enable: bool,
+        settings: &Value,
+    ) -> Result<(), String> {
+        let Some(p) = env.registry.get(plugin) else {
+            return Ok(());
+        };
+        let r = if enable {
+            p.on_enable(Some(&self.slug), settings)
+        } else {
+            p.on_disable(Some(&self.slug), settings)
+        };
+        r.map_err(|e| e.message)
+    }
+
+    /// Records a refused transition (nothing else changes) and builds its error.
+    fn hook_failed(
+        &self,
+        env: &ActorsEnv,
+        fx: &mut Effects,
+        plugin: &str,
+        enable: bool,
+        why: String,
+    ) -> ActorError {
+        let (action, hook) = if enable {
+            ("enable", "on_enable")
+        } else {
+            ("disable", "on_disable")
+        };
+        let message = format!("{plugin}'s {hook} hook failed: {why}");
+        let entry = AuditEntry {
+            at_ms: fx.now_ms(),
+            who: env.principal.clone(),
+            community: Some(self.slug.clone()),
+            plugin: plugin.to_string(),
+            action: action.to_string(),
+            outcome: "error".into(),
+            message: format!("hook_failed: {message}"),
+            before: None,
+            after: None,
+        };
+        if let Some(bytes) = entry.encode() {
+            fx.journal(bytes);
+        }
+        ActorError::Invalid {
+            code: "hook_failed",
+            message,
+            field: None,
+        }
+    }
+
+    /// Runs the hooks of a set of transitions in order; when one fails, undoes the ones that
+    /// ran (the opposite hook) and reports the failure. `(plugin, enable, settings)`.
+    fn run_hooks(
+        &self,
+        env: &ActorsEnv,
+        fx: &mut Effects,
+        transitions: &[(String, bool, Value)],
+    ) -> Result<(), ActorError> {
+        for (i, (plugin, enable, settings)) in transitions.iter().enumerate() {
+            if let Err(why) = self.hook(env, plugin, *enable, settings) {
+                for (done, was_enable, s) in transitions[..i].iter().rev() {
+                    if let Err(e) = self.hook(env, done, !was_enable, s) {
+                        tracing::warn!(plugin = %done, error = %e, "undoing a lifecycle hook failed");
+                    }
+                }
+                return Err(self.hook_failed(env, fx, plugin, *enable, why));
+            }
+        }
+        Ok(())
+    }
+
     /// Appends an audit entry to this commit.
     #[allow(clippy::too_many_arguments)]
     fn audit(
@@ -267,6 +343,23 @@ impl Community {
             }
         }
         changed |= !to_add.is_empty() || !removed.is_empty();
+        let mut transitions: Vec<(String, bool, Value)> = removed
+            .iter()
+            .map(|(name, _)| {
+                let settings = s
+                    .plugins
+                    .get(name)
+                    .and_then(|e| serde_json::from_str(&e.config).ok())
+                    .unwrap_or(Value::Null);
+                (name.clone(), false, settings)
+            })
+            .collect();
+        for (name, config, _) in &to_add {
+            if !s.plugins.contains_key(name) {
+                transitions.push((name.clone(), true, config.clone()));
+            }
+        }
+        self.run_hooks(env, fx, &transitions)?;
         for (name, _) in &removed {
             let before = self
                 .state
@@ -366,6 +459,19 @@ impl VirtualActor for Community {
                     .iter()
                     .map(|(n, e)| (n.clone(), e.config.clone()))
                     .collect();
+                let transitions: Vec<(String, bool, Value)> = enabled
+                    .iter()
+                    .map(|(n, c)| {
+                        (
+                            n.clone(),
+                            false,
+                            serde_json::from_str(c).unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect();
+                if let Err(e) = self.run_hooks(env, fx, &transitions) {
+                    return Reply::Removed(Err(e));
+                }
                 for (name, config) in &enabled {
                     self.audit(
                         env,
@@ -396,7 +502,13 @@ impl VirtualActor for Community {
                 };
                 let (id, changed) = match s.plugins.get(&name) {
                     Some(e) => (e.id, !e.holds(&config)),
-                    None => (new_id, true),
+                    None => {
+                        let transition = [(name.clone(), true, config.clone())];
+                        if let Err(e) = self.run_hooks(env, fx, &transition) {
+                            return Reply::Plugin(Err(e));
+                        }
+                        (new_id, true)
+                    }
                 };
                 if changed {
                     self.add_plugin(env, &name, config, id, fx);
@@ -420,6 +532,10 @@ impl VirtualActor for Community {
                 else {
                     return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
                 };
+                let settings = serde_json::from_str(&before).unwrap_or(Value::Null);
+                if let Err(e) = self.run_hooks(env, fx, &[(name.clone(), false, settings)]) {
+                    return Reply::Removed(Err(e));
+                }
                 self.audit(env, fx, &name, "disable", Some(&before), None, "");
                 let Some(s) = &mut self.state else {
                     return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));

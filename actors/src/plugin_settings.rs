@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::audit::{mask_secrets, AuditEntry};
-use crate::ActorsEnv;
+use crate::{ActorError, ActorsEnv};
 
 const RECORD: &str = "plugin-settings";
 const VERSION: u16 = 1;
@@ -89,7 +89,7 @@ pub enum Command {
     SetSettings(Value),
 }
 
-pub type Reply = GlobalPlugin;
+pub type Reply = Result<GlobalPlugin, ActorError>;
 
 pub struct PluginSettings {
     plugin: String,
@@ -162,8 +162,41 @@ impl VirtualActor for PluginSettings {
             Command::Get => {}
             Command::SetEnabled(enabled) => {
                 if self.state.enabled != enabled {
-                    self.state.enabled = enabled;
+                    // The hook runs before anything changes: a refusal leaves the plugin as it was.
+                    let settings = self.view().settings;
+                    let hooked = env.registry.get(&self.plugin).map(|p| {
+                        if enabled {
+                            p.on_enable(None, &settings)
+                        } else {
+                            p.on_disable(None, &settings)
+                        }
+                    });
                     let action = if enabled { "enable" } else { "disable" };
+                    if let Some(Err(e)) = hooked {
+                        let hook = if enabled { "on_enable" } else { "on_disable" };
+                        let message =
+                            format!("{}'s {hook} hook failed: {}", self.plugin, e.message);
+                        let entry = AuditEntry {
+                            at_ms: fx.now_ms(),
+                            who: env.principal.clone(),
+                            community: None,
+                            plugin: self.plugin.clone(),
+                            action: action.to_string(),
+                            outcome: "error".into(),
+                            message: format!("hook_failed: {message}"),
+                            before: None,
+                            after: None,
+                        };
+                        if let Some(bytes) = entry.encode() {
+                            fx.journal(bytes);
+                        }
+                        return Err(ActorError::Invalid {
+                            code: "hook_failed",
+                            message,
+                            field: None,
+                        });
+                    }
+                    self.state.enabled = enabled;
                     self.commit(env, fx, action, None, None);
                 }
             }
@@ -175,7 +208,7 @@ impl VirtualActor for PluginSettings {
                 }
             }
         }
-        self.view()
+        Ok(self.view())
     }
 
     fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}

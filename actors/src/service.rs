@@ -141,10 +141,36 @@ impl Agora {
             let g = self
                 .rt
                 .ask::<PluginSettings>(&name, plugin_settings::Command::Get)
-                .await?;
+                .await??;
             self.env.globals.update(&name, g);
         }
         Ok(())
+    }
+
+    /// Records, in the audit log, every plugin this node refused to load (once, at start).
+    pub async fn record_refusals(&self) -> Result<()> {
+        for r in self.env.registry.refused() {
+            let entry = AuditEntry {
+                at_ms: self.rt.clock().now_ms(),
+                who: "node".into(),
+                community: None,
+                plugin: r.name.clone(),
+                action: "load".into(),
+                outcome: "error".into(),
+                message: r.reason.clone(),
+                before: None,
+                after: None,
+            };
+            if let Some(bytes) = entry.encode() {
+                self.rt.append_journal(bytes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls every loaded plugin's `on_unload`, once, at shutdown.
+    pub fn unload_plugins(&self) {
+        self.env.registry.unload();
     }
 
     /// A plugin's node-wide state (enabled, global settings).
@@ -161,7 +187,7 @@ impl Agora {
         let g = self
             .rt
             .ask::<PluginSettings>(plugin, plugin_settings::Command::SetEnabled(enabled))
-            .await?;
+            .await??;
         self.env.globals.update(plugin, g.clone());
         Ok(g)
     }
@@ -177,7 +203,7 @@ impl Agora {
         let g = self
             .rt
             .ask::<PluginSettings>(plugin, plugin_settings::Command::SetSettings(settings))
-            .await?;
+            .await??;
         self.env.globals.update(plugin, g.clone());
         Ok(g)
     }
@@ -404,7 +430,9 @@ impl Agora {
         action: &str,
         e: &ActorError,
     ) {
-        if matches!(e, ActorError::Runtime(_)) {
+        // Runtime trouble is not a refusal; a failed hook was recorded by the actor itself, in
+        // the commit that kept everything else unchanged.
+        if matches!(e, ActorError::Runtime(_)) || e.code() == "hook_failed" {
             return;
         }
         let entry = AuditEntry {

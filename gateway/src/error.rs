@@ -75,7 +75,7 @@ impl ApiError {
             ActorError::Invalid { code, .. }
                 if matches!(
                     *code,
-                    "vote_closed" | "ballot_after_deadline" | "already_voted"
+                    "vote_closed" | "ballot_after_deadline" | "already_voted" | "hook_failed"
                 ) =>
             {
                 StatusCode::CONFLICT

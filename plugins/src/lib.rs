@@ -34,6 +34,8 @@ pub struct PluginMeta {
     pub agora_max: Option<&'static str>,
     /// Plugins that must be loaded for this one to load.
     pub depends_on: &'static [&'static str],
+    /// Loaded when a deployment does not name its plugins (false for test kits).
+    pub load_by_default: bool,
     /// `none`, `api_key` or `oauth`, as Metagov reports it.
     pub auth_type: &'static str,
     pub uses_webhook: bool,
@@ -138,4 +140,24 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// The driver closes the process: it must end `completed` with its final outcome.
     fn close_process(&self, ctx: &mut ProcessContext<'_>) -> Result<(), PluginError>;
+
+    /// Lifecycle: the node loads the plugin (once, at start). An error refuses the plugin.
+    fn on_load(&self) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Lifecycle: the plugin is being enabled for `community` with these settings (`None`: on
+    /// the whole node). Called before the change is stored; an error refuses the change.
+    fn on_enable(&self, _community: Option<&str>, _settings: &Value) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Lifecycle: the plugin is being disabled for `community` (`None`: on the whole node).
+    /// Called before the change is stored; an error refuses the change.
+    fn on_disable(&self, _community: Option<&str>, _settings: &Value) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Lifecycle: the node stops (once, at shutdown).
+    fn on_unload(&self) {}
 }

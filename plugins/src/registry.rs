@@ -98,7 +98,11 @@ impl PluginRegistry {
         }
         for p in candidates {
             let meta = p.meta();
-            if wanted.is_some_and(|w| !w.iter().any(|n| n == meta.name)) {
+            let chosen = match wanted {
+                Some(w) => w.iter().any(|n| n == meta.name),
+                None => meta.load_by_default,
+            };
+            if !chosen {
                 continue;
             }
             let here = version(agora_version);
@@ -143,13 +147,59 @@ impl PluginRegistry {
                 ),
             );
         }
-        for p in pending {
-            let name = p.meta().name;
-            if let Err(e) = registry.register(p) {
-                registry.refuse(name, e.to_string());
+        // Load in dependency order: a plugin loads once all it needs has loaded, and is refused
+        // when something it needs was refused (or the needs form a cycle).
+        while !pending.is_empty() {
+            let mut progressed = false;
+            let mut i = 0;
+            while i < pending.len() {
+                let deps = pending[i].meta().depends_on;
+                let refused_dep = deps
+                    .iter()
+                    .find(|d| registry.refused.iter().any(|r| r.name == **d));
+                if let Some(d) = refused_dep {
+                    let p = pending.remove(i);
+                    registry.refuse(
+                        p.meta().name,
+                        format!("needs plugin '{d}', which did not load"),
+                    );
+                    progressed = true;
+                    continue;
+                }
+                if deps.iter().all(|d| registry.get(d).is_some()) {
+                    let p = pending.remove(i);
+                    registry.load(p);
+                    progressed = true;
+                    continue;
+                }
+                i += 1;
+            }
+            if !progressed {
+                for p in pending.drain(..) {
+                    registry.refuse(p.meta().name, "its dependencies form a cycle".into());
+                }
             }
         }
         registry
+    }
+
+    /// Runs `on_load`, then registers; a failure refuses the plugin.
+    fn load(&mut self, p: Arc<dyn Plugin>) {
+        let name = p.meta().name;
+        if let Err(e) = p.on_load() {
+            self.refuse(name, format!("on_load failed: {}", e.message));
+            return;
+        }
+        if let Err(e) = self.register(p) {
+            self.refuse(name, e.to_string());
+        }
+    }
+
+    /// Calls `on_unload` of every loaded plugin, once; at node shutdown.
+    pub fn unload(&self) {
+        for p in self.plugins.values() {
+            p.on_unload();
+        }
     }
 
     fn refuse(&mut self, name: &str, reason: String) {
@@ -220,6 +270,7 @@ mod tests {
             agora_min: min,
             agora_max: max,
             depends_on: deps,
+            load_by_default: true,
             auth_type: "none",
             uses_webhook: false,
             config_schema: json!({"type": "object"}),

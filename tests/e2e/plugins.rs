@@ -514,3 +514,128 @@ async fn global_plugin_state_survives_a_crash() {
     .await
     .expect_error(400, "plugin_disabled");
 }
+
+fn with_testkit() -> NodeConfig {
+    NodeConfig::dev().env("AGORA_PLUGINS", "randomness,vote,testkit")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_lifecycle_hook_rolls_the_transition_back_and_is_audited() {
+    let node = Node::start("plugins-hooks", with_testkit()).await;
+    node.create_community("c").await;
+    let kit = "/api/internal/plugin/testkit";
+
+    // on_enable refuses: nothing is enabled, the failure is recorded.
+    node.post_in("c", kit, &json!({"fail_on_enable": true}))
+        .await
+        .expect_error(409, "hook_failed");
+    assert_eq!(node.community("c").await["plugins"], json!([]));
+
+    // Secrets are masked everywhere the settings appear.
+    let enabled = node
+        .post_in("c", kit, &json!({"token": "s3cret", "label": "x"}))
+        .await
+        .expect_status(201)
+        .json();
+    assert_eq!(enabled["config"]["token"], "********", "{enabled}");
+    let community = node.community("c").await;
+    assert_eq!(community["plugins"][0]["config"]["token"], "********");
+    let v1 = node
+        .get("/api/v1/communities/c/plugins/testkit")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(v1["settings"]["token"], "********", "{v1}");
+    assert!(!v1.to_string().contains("s3cret"), "{v1}");
+    let log = node
+        .get("/api/v1/plugin-audit-log?plugin=testkit")
+        .await
+        .text();
+    assert!(!log.contains("s3cret"), "{log}");
+
+    // on_disable refuses: the plugin stays enabled, and the community cannot be deleted.
+    node.put(
+        "/api/v1/communities/c/plugins/testkit/settings",
+        &json!({"fail_on_disable": true}),
+    )
+    .await
+    .expect_status(200);
+    node.post("/api/v1/communities/c/plugins/testkit/disable", &json!({}))
+        .await
+        .expect_error(409, "hook_failed");
+    node.delete("/api/internal/community/c")
+        .await
+        .expect_error(409, "hook_failed");
+    assert_eq!(node.community("c").await["plugins"][0]["name"], "testkit");
+
+    // A PUT enabling two plugins, one of which refuses, enables neither.
+    node.create_community("d").await;
+    node.put(
+        "/api/internal/community/d",
+        &json!({"plugins": [
+            {"name": "randomness", "config": {}},
+            {"name": "testkit", "config": {"fail_on_enable": true}}
+        ]}),
+    )
+    .await
+    .expect_error(409, "hook_failed");
+    assert_eq!(node.community("d").await["plugins"], json!([]));
+
+    let errors = node
+        .get("/api/v1/plugin-audit-log?plugin=testkit")
+        .await
+        .json();
+    let failed: Vec<(String, Option<String>)> = errors["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["outcome"] == "error")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["community"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("enable".to_string(), Some("c".to_string())),
+            ("disable".to_string(), Some("c".to_string())),
+            ("disable".to_string(), Some("c".to_string())),
+            ("enable".to_string(), Some("d".to_string())),
+        ],
+        "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_whose_on_load_fails_is_refused_and_audited() {
+    let node = Node::start(
+        "plugins-onload",
+        with_testkit().env("AGORA_TESTKIT_FAIL_LOAD", "1"),
+    )
+    .await;
+    let kit = node
+        .get("/api/v1/plugins/testkit")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(kit["status"], "refused", "{kit}");
+    assert!(
+        kit["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("on_load failed"),
+        "{kit}"
+    );
+    let log = node
+        .get("/api/v1/plugin-audit-log?plugin=testkit&action=load")
+        .await
+        .json();
+    assert_eq!(log["entries"].as_array().map(Vec::len), Some(1), "{log}");
+    assert_eq!(log["entries"][0]["outcome"], "error");
+    node.get("/api/v1/plugins/randomness")
+        .await
+        .expect_status(200);
+}

@@ -25,13 +25,18 @@ pub struct CommunityOut {
     plugins: Vec<PluginOut>,
 }
 
-impl From<CommunityView> for CommunityOut {
-    fn from(v: CommunityView) -> Self {
+impl CommunityOut {
+    /// The community as answered, secret settings masked.
+    fn new(v: CommunityView, s: &AppState) -> Self {
         CommunityOut {
             slug: v.slug,
             readable_name: v.readable_name,
             driver_url: v.driver_url,
-            plugins: v.plugins.into_iter().map(PluginOut::from).collect(),
+            plugins: v
+                .plugins
+                .into_iter()
+                .map(|p| PluginOut::masked(p, s.agora.registry()))
+                .collect(),
         }
     }
 }
@@ -69,7 +74,7 @@ pub(crate) async fn create(
     let name = opt_str(obj, "readable_name")?.unwrap_or_default();
     let driver_url = opt_url(obj, "driver_url")?;
     let view = s.agora.create_community(slug, name, driver_url).await?;
-    Ok((StatusCode::CREATED, Json(CommunityOut::from(view))))
+    Ok((StatusCode::CREATED, Json(CommunityOut::new(view, &s))))
 }
 
 #[utoipa::path(get, path = "/api/internal/community/{slug}", tag = "communities",
@@ -79,7 +84,8 @@ pub(crate) async fn get(
     State(s): State<AppState>,
     PathParams(slug): PathParams<String>,
 ) -> Result<Json<CommunityOut>, ApiError> {
-    Ok(Json(s.agora.get_community(&slug).await?.into()))
+    let view = s.agora.get_community(&slug).await?;
+    Ok(Json(CommunityOut::new(view, &s)))
 }
 
 #[utoipa::path(put, path = "/api/internal/community/{slug}", tag = "communities",
@@ -130,7 +136,7 @@ pub(crate) async fn update(
         .agora
         .update_community(&slug, name, driver_url, plugins)
         .await?;
-    Ok(Json(view.into()))
+    Ok(Json(CommunityOut::new(view, &s)))
 }
 
 #[utoipa::path(delete, path = "/api/internal/community/{slug}", tag = "communities",

@@ -24,14 +24,16 @@ pub struct PluginOut {
     auth_type: &'static str,
 }
 
-impl From<PluginView> for PluginOut {
-    fn from(v: PluginView) -> Self {
+impl PluginOut {
+    /// The plugin instance as answered: secret settings masked, the plugin's auth type.
+    pub(crate) fn masked(v: PluginView, registry: &agora_actors::plugins::PluginRegistry) -> Self {
+        let plugin = registry.get(&v.name);
         PluginOut {
+            config: agora_actors::audit::mask_secrets(registry, &v.name, &v.config),
+            auth_type: plugin.map(|p| p.meta().auth_type).unwrap_or("none"),
             id: v.id,
             name: v.name,
-            config: v.config,
             community: v.community,
-            auth_type: "none",
         }
     }
 }
@@ -52,10 +54,7 @@ pub(crate) async fn enable(
         .enable_plugin(&community, &name, config)
         .await
         .map_err(|e| ApiError::from_actor(e, true))?;
-    let mut out = PluginOut::from(view);
-    if let Some(p) = s.agora.registry().get(&out.name) {
-        out.auth_type = p.meta().auth_type;
-    }
+    let out = PluginOut::masked(view, s.agora.registry());
     let status = if changed {
         StatusCode::CREATED
     } else {

@@ -1,25 +1,28 @@
 //! Plugins compiled into Agora. Adding one: a new file here, and one line in [`available`].
 
 mod randomness;
+mod testkit;
 
 use std::sync::Arc;
 
 use crate::{Plugin, PluginRegistry, RegistryError};
 
 pub use randomness::Randomness;
+pub use testkit::Testkit;
 
 /// Every plugin compiled into this build. A new plugin is one line here.
 pub fn available() -> Vec<Arc<dyn Plugin>> {
     vec![
         Arc::new(Randomness::new()),
         Arc::new(crate::vote::VotePlugin::new()),
+        Arc::new(Testkit::new()),
     ]
 }
 
-/// A registry holding every built-in plugin (tests and embedders that want them all).
+/// A registry holding every built-in plugin loaded by default (tests and embedders).
 pub fn all() -> Result<PluginRegistry, RegistryError> {
     let mut r = PluginRegistry::new();
-    for p in available() {
+    for p in available().into_iter().filter(|p| p.meta().load_by_default) {
         r.register(p)?;
     }
     Ok(r)

@@ -35,6 +35,7 @@ impl Randomness {
                 agora_min: "0.1.0",
                 agora_max: None,
                 depends_on: &[],
+                load_by_default: true,
                 description: "Random numbers and a vote decided by chance (Metagov's example plugin).",
                 auth_type: "none",
                 uses_webhook: false,

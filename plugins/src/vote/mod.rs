@@ -491,6 +491,7 @@ impl VotePlugin {
                 agora_min: "0.1.0",
                 agora_max: None,
                 depends_on: &[],
+                load_by_default: true,
                 description: "Votes and polls run by Agora itself, with exact, verifiable tallies.",
                 auth_type: "none",
                 uses_webhook: false,

@@ -1,0 +1,119 @@
+//! `testkit`: a plugin for exercising Agora's plugin machinery from the outside. Never loaded
+//! unless a deployment names it (`AGORA_PLUGINS=...,testkit`).
+//!
+//! Its settings decide whether its lifecycle hooks fail (`fail_on_enable`, `fail_on_disable`),
+//! it has a secret setting (`token`) to show masking, and `AGORA_TESTKIT_FAIL_LOAD=1` makes its
+//! `on_load` fail. Its one action, `echo`, answers its parameters.
+
+use serde_json::{json, Value};
+
+use crate::{ActionContext, ActionSpec, Plugin, PluginError, PluginMeta, ProcessContext};
+
+pub struct Testkit {
+    meta: PluginMeta,
+}
+
+impl Default for Testkit {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Testkit {
+    pub fn new() -> Self {
+        Testkit {
+            meta: PluginMeta {
+                name: "testkit",
+                verbose_name: "Test kit",
+                version: "1.0.0",
+                author: "The Agora developers",
+                agora_min: "0.1.0",
+                agora_max: None,
+                depends_on: &[],
+                load_by_default: false,
+                description: "Exercises plugin lifecycle hooks, settings and masking in tests.",
+                auth_type: "none",
+                uses_webhook: false,
+                config_schema: json!({
+                    "type": "object",
+                    "properties": {
+                        "fail_on_enable": {"type": "boolean", "default": false},
+                        "fail_on_disable": {"type": "boolean", "default": false},
+                        "token": {"type": "string", "x-secret": true},
+                        "label": {"type": "string"}
+                    },
+                    "additionalProperties": false
+                }),
+                actions: vec![ActionSpec {
+                    name: "echo",
+                    description: "Answers its parameters.",
+                    parameters_schema: json!({"type": "object"}),
+                    response_schema: json!({"type": "object"}),
+                    public: false,
+                }],
+                processes: vec![],
+                events: vec![],
+            },
+        }
+    }
+}
+
+fn hook_failure(hook: &str) -> PluginError {
+    PluginError {
+        code: "hook_failed",
+        message: format!("testkit's {hook} hook fails, as its settings ask"),
+        field: None,
+    }
+}
+
+impl Plugin for Testkit {
+    fn meta(&self) -> &PluginMeta {
+        &self.meta
+    }
+
+    fn action(
+        &self,
+        _: &mut ActionContext<'_>,
+        _: &str,
+        params: &Value,
+    ) -> Result<Value, PluginError> {
+        Ok(params.clone())
+    }
+
+    fn start_process(&self, _: &mut ProcessContext<'_>, _: &Value) -> Result<(), PluginError> {
+        Err(PluginError {
+            code: "unsupported",
+            message: "testkit has no processes".into(),
+            field: None,
+        })
+    }
+
+    fn tick(&self, _: &mut ProcessContext<'_>, _: &str) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn close_process(&self, _: &mut ProcessContext<'_>) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn on_load(&self) -> Result<(), PluginError> {
+        match std::env::var("AGORA_TESTKIT_FAIL_LOAD").as_deref() {
+            Ok("1") => Err(hook_failure("on_load")),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_enable(&self, _community: Option<&str>, settings: &Value) -> Result<(), PluginError> {
+        if settings.get("fail_on_enable") == Some(&Value::Bool(true)) {
+            return Err(hook_failure("on_enable"));
+        }
+        Ok(())
+    }
+
+    fn on_disable(&self, _community: Option<&str>, settings: &Value) -> Result<(), PluginError> {
+        if settings.get("fail_on_disable") == Some(&Value::Bool(true)) {
+            return Err(hook_failure("on_disable"));
+        }
+        Ok(())
+    }
+}
