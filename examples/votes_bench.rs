@@ -205,17 +205,7 @@ async fn main() {
             let votes = open_votes(&client, &a, 1, move |_| far).await;
             cast(client, &a, Arc::new(votes)).await;
         }
-        "spread" => {
-            let t = Instant::now();
-            let votes = open_votes(&client, &a, a.votes, move |_| far).await;
-            println!(
-                "opened {} votes in {:.1} s",
-                votes.len(),
-                t.elapsed().as_secs_f64()
-            );
-            cast(client, &a, Arc::new(votes)).await;
-        }
-        "idle" => {
+        "spread" | "idle" => {
             let t = Instant::now();
             let votes = open_votes(&client, &a, a.votes, move |_| far).await;
             println!(
@@ -225,6 +215,9 @@ async fn main() {
             );
             if let Some(out) = &a.out {
                 std::fs::write(out, votes.join("\n")).expect("write --out");
+            }
+            if a.mode == "spread" {
+                cast(client, &a, Arc::new(votes)).await;
             }
         }
         "deadlines" => {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use agora_plugins::{schema, PluginRegistry, WebhookRequest};
 use agora_runtime::{partition_of, Runtime, PARTITIONS};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::community::{self, Community, CommunityView, PluginView, Resolved};
@@ -113,19 +113,24 @@ impl Agora {
     /// `community`: plugin defaults < global settings < community settings, validated. Errors
     /// name the field under `at`.
     fn effective_config(&self, plugin: &str, community: &Value, at: &str) -> Result<Value> {
+        let global = self.env.globals.get(plugin).settings;
+        self.layered(plugin, &global, community, at)
+    }
+
+    /// `settings` laid over `base` and the plugin's defaults, checked against its schema.
+    fn layered(&self, plugin: &str, base: &Value, settings: &Value, at: &str) -> Result<Value> {
         let p = self
             .env
             .registry
             .get(plugin)
             .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
-        if !community.is_object() {
+        if !settings.is_object() {
             return Err(ActorError::schema(
                 at.to_string(),
                 "a plugin's settings are a JSON object".into(),
             ));
         }
-        let global = self.env.globals.get(plugin).settings;
-        check(&p.meta().config_schema, &deep_merge(&global, community), at)
+        check(&p.meta().config_schema, &deep_merge(base, settings), at)
     }
 
     /// Reads every loaded plugin's global state into the shared cache. Call once at start,
@@ -195,7 +200,7 @@ impl Agora {
     /// Replaces `plugin`'s global settings, validated over the plugin's defaults; a refused
     /// change is audited and changes nothing.
     pub async fn set_plugin_settings(&self, plugin: &str, settings: Value) -> Result<GlobalPlugin> {
-        let checked = self.global_settings_check(plugin, &settings);
+        let checked = self.layered(plugin, &json!({}), &settings, "").map(|_| ());
         if let Err(e) = &checked {
             self.audit_refusal(None, plugin, "settings_change", e).await;
             checked?;
@@ -240,21 +245,6 @@ impl Agora {
             Some(v) => self.disable_plugin_instance(v.id).await,
             None => Ok(()),
         }
-    }
-
-    fn global_settings_check(&self, plugin: &str, settings: &Value) -> Result<()> {
-        let p = self
-            .env
-            .registry
-            .get(plugin)
-            .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
-        if !settings.is_object() {
-            return Err(ActorError::schema(
-                String::new(),
-                "a plugin's settings are a JSON object".into(),
-            ));
-        }
-        check(&p.meta().config_schema, settings, "").map(|_| ())
     }
 
     async fn instance_id(&self, community: &str) -> Result<u64> {
@@ -509,8 +499,17 @@ impl Agora {
         if !self.env.globals.get(plugin).enabled {
             return Err(ActorError::PluginDisabled(plugin.to_string()));
         }
+        let global = self.env.globals.get(plugin);
+        if global.version == 0 {
+            // No global settings were ever set: the community's settings were checked over the
+            // (compiled-in) defaults when stored, so only the defaults need filling in.
+            if let Some(p) = self.env.registry.get(plugin) {
+                resolved.config = schema::apply_defaults(&p.meta().config_schema, &resolved.config);
+            }
+            return Ok(resolved);
+        }
         resolved.config = self
-            .effective_config(plugin, &resolved.config, "settings")
+            .layered(plugin, &global.settings, &resolved.config, "settings")
             .map_err(|e| ActorError::Invalid {
                 code: "invalid_settings",
                 message: format!(

@@ -117,15 +117,11 @@ async fn vote_whose_deadline_passes_while_the_node_is_down_completes_after_resta
     assert!(winner == "yes" || winner == "no", "{completed}");
 
     let id = completed["id"].clone();
-    let received = sink
-        .wait_for(WAIT, "the overdue vote's callback", |reqs| {
-            reqs.iter().any(|r| r.is_callback(&id, "completed"))
+    let callback = sink
+        .wait_for_one(WAIT, "the overdue vote's callback", |r| {
+            r.is_callback(&id, "completed")
         })
         .await;
-    let callback = received
-        .iter()
-        .find(|r| r.is_callback(&id, "completed"))
-        .unwrap();
     assert_eq!(callback.json.as_ref(), Some(&completed));
 }
 

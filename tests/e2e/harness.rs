@@ -909,6 +909,20 @@ impl Sink {
         })
         .await
     }
+
+    /// Waits for the first request matching `pred` and returns it.
+    pub async fn wait_for_one<F>(&self, timeout: Duration, what: &str, pred: F) -> Recorded
+    where
+        F: Fn(&Recorded) -> bool,
+    {
+        let requests = self
+            .wait_for(timeout, what, |reqs| reqs.iter().any(&pred))
+            .await;
+        requests
+            .into_iter()
+            .find(|r| pred(r))
+            .expect("wait_for returned once a request matched")
+    }
 }
 
 impl Drop for Sink {

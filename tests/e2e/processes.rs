@@ -78,19 +78,15 @@ async fn closing_a_vote_completes_it_with_a_winner_and_calls_back() {
     assert_eq!(node.get(&location).await.expect_status(200).json(), closed);
 
     let id = closed["id"].clone();
-    let received = sink
-        .wait_for(WAIT, "the completion callback", |reqs| {
-            reqs.iter().any(|r| r.is_callback(&id, "completed"))
+    let callback = sink
+        .wait_for_one(WAIT, "the completion callback", |r| {
+            r.is_callback(&id, "completed")
         })
         .await;
-    let callback = received
-        .iter()
-        .find(|r| r.is_callback(&id, "completed"))
-        .unwrap();
     assert_eq!(callback.method, "POST");
     assert_eq!(callback.path, "/cb");
     assert_eq!(callback.json.as_ref(), Some(&closed), "callback body");
-    assert_delivery_headers(callback);
+    assert_delivery_headers(&callback);
 
     // Closing twice is refused, and the outcome stands.
     node.delete(&location)
@@ -123,17 +119,13 @@ async fn vote_with_a_fractional_delay_completes_by_itself_and_calls_back() {
     assert_winner(&completed);
 
     let id = completed["id"].clone();
-    let received = sink
-        .wait_for(WAIT, "the completion callback", |reqs| {
-            reqs.iter().any(|r| r.is_callback(&id, "completed"))
+    let callback = sink
+        .wait_for_one(WAIT, "the completion callback", |r| {
+            r.is_callback(&id, "completed")
         })
         .await;
-    let callback = received
-        .iter()
-        .find(|r| r.is_callback(&id, "completed"))
-        .unwrap();
     assert_eq!(callback.json.as_ref(), Some(&completed));
-    assert_delivery_headers(callback);
+    assert_delivery_headers(&callback);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,18 +141,14 @@ async fn process_changes_reach_the_driver_as_process_updated_events() {
     let closed = node.close(&location).await;
     let id = closed["id"].clone();
 
-    let received = driver
-        .wait_for(WAIT, "the completed process_updated event", |reqs| {
-            reqs.iter().any(|r| r.is_process_event(&id, "completed"))
+    let event = driver
+        .wait_for_one(WAIT, "the completed process_updated event", |r| {
+            r.is_process_event(&id, "completed")
         })
         .await;
-    let event = received
-        .iter()
-        .find(|r| r.is_process_event(&id, "completed"))
-        .unwrap();
     assert_eq!(event.method, "POST");
     assert_eq!(event.path, "/events");
-    assert_delivery_headers(event);
+    assert_delivery_headers(&event);
     let body = event.json.as_ref().unwrap();
     assert_fields(
         body,

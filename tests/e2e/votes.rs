@@ -1300,22 +1300,20 @@ async fn a_vote_closes_by_itself_at_its_deadline_and_calls_back_once() {
     assert_eq!(callback.json.as_ref(), Some(&completed), "callback body");
 
     // And the driver heard about it as a process_updated event from `vote`.
-    let events = sink
-        .wait_for(WAIT, "the completed process_updated event", |reqs| {
-            reqs.iter().any(|r| r.is_process_event(&id, "completed"))
+    let event = sink
+        .wait_for_one(WAIT, "the completed process_updated event", |r| {
+            r.is_process_event(&id, "completed")
         })
         .await;
-    let event = events
-        .iter()
-        .find(|r| r.is_process_event(&id, "completed"))
-        .unwrap();
     assert_eq!(event.path, "/events");
     let body = event.json.as_ref().unwrap();
     assert_eq!(body["source"], "vote", "{body}");
     assert_eq!(body["community"], TOWN, "{body}");
     assert_eq!(event.event_data(), Some(&completed), "event data");
     assert!(
-        events.iter().any(|r| r.is_process_event(&id, "pending")),
+        sink.requests()
+            .iter()
+            .any(|r| r.is_process_event(&id, "pending")),
         "no pending process_updated event"
     );
 }
