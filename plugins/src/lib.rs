@@ -11,11 +11,13 @@
 pub mod builtin;
 mod context;
 mod registry;
+pub mod remote;
 pub mod schema;
 pub mod vote;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
 pub use registry::{PluginRegistry, Refusal, RegistryError, AGORA_VERSION};
+pub use remote::{BoxFuture, Http, HttpError, HttpRequest, HttpResponse, Remote, RemoteOp};
 
 use serde_json::Value;
 
@@ -95,6 +97,15 @@ impl PluginError {
             field: Some(field.into()),
         }
     }
+
+    /// The platform answered, but not as the plugin needs (the gateway answers 502).
+    pub fn platform(message: impl Into<String>) -> Self {
+        Self {
+            code: "platform_error",
+            message: message.into(),
+            field: None,
+        }
+    }
 }
 
 /// What every plugin implements. Inputs reach these methods already validated against the
@@ -133,6 +144,38 @@ pub trait Plugin: Send + Sync + 'static {
         _req: &WebhookRequest,
     ) -> Result<(), PluginError> {
         Ok(())
+    }
+
+    /// The network half of the plugin (see [`remote`]): for `call.op`, talk to the platform
+    /// through `call.http` and return an observation for the synchronous half. `None` (the
+    /// default): this plugin does no network work for that operation.
+    fn remote<'a>(
+        &'a self,
+        _call: Remote<'a>,
+    ) -> Option<BoxFuture<'a, Result<Value, PluginError>>> {
+        None
+    }
+
+    /// A refresh the process asked for (`ctx.request_refresh()`) read `observation` from the
+    /// platform. Default: ignore.
+    fn observe(
+        &self,
+        _ctx: &mut ProcessContext<'_>,
+        _observation: &Value,
+    ) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// The platform-side identity of a community's instance (a repository, a collective),
+    /// read from the community's settings; `POST /api/hooks/<plugin>` routes by it.
+    fn platform_id(&self, _settings: &Value) -> Option<String> {
+        None
+    }
+
+    /// The platform-side identity a platform-wide webhook is about (matched against
+    /// [`Plugin::platform_id`]). Default: such webhooks are not routable.
+    fn webhook_route(&self, _req: &WebhookRequest) -> Option<String> {
+        None
     }
 
     /// A timer the process set came due.

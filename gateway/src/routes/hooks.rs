@@ -15,6 +15,7 @@ fn request(headers: &HeaderMap, body: Vec<u8>) -> WebhookRequest {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect(),
+        query: None,
         body,
     }
 }

@@ -1,5 +1,9 @@
 //! Plugins compiled into Agora. Adding one: a new file here, and one line in [`available`].
 
+mod discourse;
+mod github;
+mod loomio;
+mod opencollective;
 mod randomness;
 mod testkit;
 
@@ -7,6 +11,10 @@ use std::sync::Arc;
 
 use crate::{Plugin, PluginRegistry, RegistryError};
 
+pub use discourse::Discourse;
+pub use github::Github;
+pub use loomio::Loomio;
+pub use opencollective::OpenCollective;
 pub use randomness::Randomness;
 pub use testkit::Testkit;
 
@@ -16,6 +24,10 @@ pub fn available() -> Vec<Arc<dyn Plugin>> {
         Arc::new(Randomness::new()),
         Arc::new(crate::vote::VotePlugin::new()),
         Arc::new(Testkit::new()),
+        Arc::new(Github::new()),
+        Arc::new(Discourse::new()),
+        Arc::new(Loomio::new()),
+        Arc::new(OpenCollective::new()),
     ]
 }
 

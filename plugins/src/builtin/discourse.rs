@@ -1,0 +1,73 @@
+//! `discourse`: the Discourse platform plugin (being written; not loaded by default yet).
+
+use serde_json::{json, Value};
+
+use crate::{ActionContext, Plugin, PluginError, PluginMeta, ProcessContext};
+
+pub struct Discourse {
+    meta: PluginMeta,
+}
+
+impl Default for Discourse {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Discourse {
+    pub fn new() -> Self {
+        Self {
+            meta: PluginMeta {
+                name: "discourse",
+                verbose_name: "Discourse",
+                version: "0.0.0",
+                author: "The Agora developers",
+                agora_min: "0.1.0",
+                agora_max: None,
+                depends_on: &[],
+                load_by_default: false,
+                description: "Discourse (placeholder).",
+                auth_type: "api_key",
+                uses_webhook: true,
+                config_schema: json!({"type": "object"}),
+                actions: vec![],
+                processes: vec![],
+                events: vec![],
+            },
+        }
+    }
+}
+
+impl Plugin for Discourse {
+    fn meta(&self) -> &PluginMeta {
+        &self.meta
+    }
+
+    fn action(
+        &self,
+        _ctx: &mut ActionContext<'_>,
+        action: &str,
+        _params: &Value,
+    ) -> Result<Value, PluginError> {
+        Err(PluginError::invalid(
+            "action",
+            format!("no action {action}"),
+        ))
+    }
+
+    fn start_process(
+        &self,
+        _ctx: &mut ProcessContext<'_>,
+        _params: &Value,
+    ) -> Result<(), PluginError> {
+        Err(PluginError::invalid("process", "no processes"))
+    }
+
+    fn tick(&self, _ctx: &mut ProcessContext<'_>, _timer: &str) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn close_process(&self, _ctx: &mut ProcessContext<'_>) -> Result<(), PluginError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,1 @@
+//! End-to-end tests of the `opencollective` plugin against its local stand-in (being written).
