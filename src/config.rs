@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use agora_actors::outbound::OutboundPolicy;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -74,6 +75,21 @@ pub struct ServeArgs {
     /// Plugins to load, comma-separated [default: every compiled-in plugin].
     #[arg(long, env = "AGORA_PLUGINS", value_delimiter = ',')]
     pub plugins: Option<Vec<String>>,
+    /// Timeout of one call from a plugin to its platform, in milliseconds [default: 10000].
+    #[arg(long, env = "AGORA_PLUGIN_TIMEOUT_MS")]
+    pub plugin_timeout_ms: Option<u64>,
+    /// Tries per platform call, the first included, on 5xx/429/timeouts [default: 3].
+    #[arg(long, env = "AGORA_PLUGIN_ATTEMPTS")]
+    pub plugin_attempts: Option<u32>,
+    /// Consecutive failed platform calls that open an instance's circuit breaker [default: 5].
+    #[arg(long, env = "AGORA_BREAKER_THRESHOLD")]
+    pub breaker_threshold: Option<u32>,
+    /// How long an open breaker refuses calls, in milliseconds [default: 30000].
+    #[arg(long, env = "AGORA_BREAKER_COOLDOWN_MS")]
+    pub breaker_cooldown_ms: Option<u64>,
+    /// How often every plugin instance is probed for health, in milliseconds [default: 60000].
+    #[arg(long, env = "AGORA_HEALTH_INTERVAL_MS")]
+    pub health_interval_ms: Option<u64>,
 }
 
 /// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
@@ -92,6 +108,11 @@ struct FileConfig {
     actor_threads: Option<usize>,
     http_threads: Option<usize>,
     plugins: Option<Vec<String>>,
+    plugin_timeout_ms: Option<u64>,
+    plugin_attempts: Option<u32>,
+    breaker_threshold: Option<u32>,
+    breaker_cooldown_ms: Option<u64>,
+    health_interval_ms: Option<u64>,
 }
 
 /// The resolved configuration of a node.
@@ -110,6 +131,8 @@ pub struct NodeConfig {
     pub plugins: Option<Vec<String>>,
     pub actor_threads: usize,
     pub http_threads: usize,
+    pub outbound: OutboundPolicy,
+    pub health_interval: Duration,
     /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
@@ -200,6 +223,36 @@ impl NodeConfig {
                     .filter(|p| !p.is_empty())
                     .collect()
             }),
+            outbound: OutboundPolicy {
+                timeout: Duration::from_millis(
+                    args.plugin_timeout_ms
+                        .or(file.plugin_timeout_ms)
+                        .unwrap_or(10_000)
+                        .max(1),
+                ),
+                attempts: args
+                    .plugin_attempts
+                    .or(file.plugin_attempts)
+                    .unwrap_or(3)
+                    .clamp(1, 10),
+                breaker_threshold: args
+                    .breaker_threshold
+                    .or(file.breaker_threshold)
+                    .unwrap_or(5)
+                    .max(1),
+                breaker_cooldown: Duration::from_millis(
+                    args.breaker_cooldown_ms
+                        .or(file.breaker_cooldown_ms)
+                        .unwrap_or(30_000),
+                ),
+                ..OutboundPolicy::default()
+            },
+            health_interval: Duration::from_millis(
+                args.health_interval_ms
+                    .or(file.health_interval_ms)
+                    .unwrap_or(60_000)
+                    .max(100),
+            ),
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
         };
@@ -248,6 +301,8 @@ mod tests {
             plugins: None,
             actor_threads: 1,
             http_threads: 1,
+            outbound: OutboundPolicy::default(),
+            health_interval: Duration::from_secs(60),
             driver_token: None,
             signing_secret: None,
         };

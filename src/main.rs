@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_actors::{ActorsEnv, Agora};
+use agora_actors::{ActorsEnv, Agora, RefreshQueue};
 use agora_gateway::{AppInner, AppState, Auth, HttpMetrics};
 use agora_runtime::{DeliveryConfig, Runtime, RuntimeConfig, SystemClock};
 use agora_storage::{Engine, SledEngine};
@@ -89,6 +89,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         cfg.plugins.as_deref(),
         agora_plugins::AGORA_VERSION,
     );
+    let (refresh, refresh_queue) = RefreshQueue::channel();
     let agora = Agora::new(
         runtime.clone(),
         ActorsEnv {
@@ -96,8 +97,10 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             driver_url: cfg.driver_url.clone(),
             principal: if cfg.dev { "dev" } else { "driver" }.to_string(),
             globals: Default::default(),
+            refresh,
         },
-    );
+    )
+    .with_outbound(cfg.outbound.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState::new(AppInner {
         agora: agora.clone(),
@@ -119,6 +122,8 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .record_refusals()
             .await
             .context("recording refused plugins in the audit log")?;
+        tokio::spawn(agora.clone().run_refreshes(refresh_queue));
+        tokio::spawn(agora.clone().run_health(cfg.health_interval));
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("listening on {}", cfg.listen))?;

@@ -19,6 +19,24 @@ const VERSION: u16 = 1;
 /// Index key prefix: plugin instance id → `slug\0plugin`.
 pub(crate) const INSTANCE_INDEX: &str = "plugin-instance/";
 
+/// Index key prefix for platform-wide webhooks: `route/<plugin>/<platform id>/<slug>`, so one
+/// repository or collective followed by several communities reaches each of them.
+pub(crate) const ROUTE_INDEX: &str = "route/";
+
+/// The route index prefix of `platform_id` for `plugin` (the id escaped, since it may hold `/`).
+pub(crate) fn route_prefix(plugin: &str, platform_id: &str) -> String {
+    let escaped = platform_id.replace('%', "%25").replace('/', "%2F");
+    format!("{ROUTE_INDEX}{plugin}/{escaped}/")
+}
+
+/// The route index key of a community's instance, when its plugin routes webhooks.
+fn route_key(env: &ActorsEnv, plugin: &str, config: &str, slug: &str) -> Option<String> {
+    let p = env.registry.get(plugin)?;
+    let settings: Value = serde_json::from_str(config).ok()?;
+    let id = p.platform_id(&settings)?;
+    Some(format!("{}{slug}", route_prefix(plugin, &id)))
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 struct State {
     readable_name: String,
@@ -146,6 +164,14 @@ impl Community {
 
     fn not_found(&self) -> ActorError {
         ActorError::CommunityNotFound(self.slug.clone())
+    }
+
+    /// Drops the index entries of an instance that is going away.
+    fn unindex(&self, env: &ActorsEnv, fx: &mut Effects, plugin: &str, e: &PluginEntry) {
+        fx.delete_index(format!("{INSTANCE_INDEX}{}", e.id));
+        if let Some(key) = route_key(env, plugin, &e.config, &self.slug) {
+            fx.delete_index(key);
+        }
     }
 
     fn index_value(&self, plugin: &str) -> Vec<u8> {
@@ -280,6 +306,15 @@ impl Community {
         };
         self.audit(env, fx, name, action, before.as_deref(), Some(&config), "");
         let value = self.index_value(name);
+        if let Some(key) = before
+            .as_deref()
+            .and_then(|b| route_key(env, name, b, &self.slug))
+        {
+            fx.delete_index(key);
+        }
+        if let Some(key) = route_key(env, name, &config.to_string(), &self.slug) {
+            fx.put_index(key, Vec::new());
+        }
         if let Some(s) = &mut self.state {
             s.plugins.insert(
                 name.to_string(),
@@ -379,9 +414,11 @@ impl Community {
         if let Some(s) = &mut self.state {
             s.readable_name = readable_name;
             s.driver_url = driver_url;
-            for (name, id) in &removed {
-                s.plugins.remove(name);
-                fx.delete_index(format!("{INSTANCE_INDEX}{id}"));
+        }
+        for (name, _) in &removed {
+            let entry = self.state.as_mut().and_then(|s| s.plugins.remove(name));
+            if let Some(e) = entry {
+                self.unindex(env, fx, name, &e);
             }
         }
         for (name, config, id) in to_add {
@@ -486,8 +523,8 @@ impl VirtualActor for Community {
                 let Some(s) = self.state.take() else {
                     return Reply::Removed(Err(self.not_found()));
                 };
-                for e in s.plugins.values() {
-                    fx.delete_index(format!("{INSTANCE_INDEX}{}", e.id));
+                for (name, e) in &s.plugins {
+                    self.unindex(env, fx, name, e);
                 }
                 fx.delete_state();
                 Reply::Removed(Ok(s.plugins.into_keys().collect()))
@@ -540,8 +577,9 @@ impl VirtualActor for Community {
                 let Some(s) = &mut self.state else {
                     return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
                 };
-                s.plugins.remove(&name);
-                fx.delete_index(format!("{INSTANCE_INDEX}{id}"));
+                if let Some(e) = s.plugins.remove(&name) {
+                    self.unindex(env, fx, &name, &e);
+                }
                 self.save(fx);
                 Reply::Removed(Ok(vec![name]))
             }
@@ -578,6 +616,7 @@ mod tests {
             driver_url: None,
             principal: "test".into(),
             globals: Default::default(),
+            refresh: Default::default(),
         }
     }
 

@@ -11,6 +11,9 @@ pub mod community;
 mod env;
 mod error;
 pub mod events;
+pub mod health;
+pub mod outbound;
+mod platform;
 pub mod plugin_instance;
 pub mod plugin_settings;
 pub mod process;
@@ -19,7 +22,7 @@ mod slug;
 pub mod vote;
 
 pub use community::{CommunityView, PluginView};
-pub use env::ActorsEnv;
+pub use env::{ActorsEnv, RefreshQueue};
 pub use error::ActorError;
 pub use process::ProcessView;
 pub use service::{Agora, BallotCast, CommunityPlugin, ProcessStart};

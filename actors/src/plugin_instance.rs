@@ -27,6 +27,8 @@ pub enum Command {
         params: Value,
         config: Value,
         driver_url: Option<String>,
+        /// What the plugin's network half observed for this action.
+        remote: Option<Value>,
     },
     Webhook {
         request: WebhookRequest,
@@ -119,12 +121,14 @@ impl VirtualActor for PluginInstance {
                 params,
                 config,
                 driver_url,
+                remote,
             } => {
                 let plugin = self.plugin(env)?;
                 // The plugin works on a copy, so a refused action leaves the state untouched.
                 let mut scratch = self.state.clone();
                 let mut ctx =
                     ActionContext::new(&self.community, &config, &mut scratch, fx.now_ms());
+                ctx.remote = remote.as_ref();
                 let result = plugin.action(&mut ctx, &action, &params)?;
                 let emitted = std::mem::take(&mut ctx.events);
                 self.finish(env, scratch, emitted, driver_url, fx);

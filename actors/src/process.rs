@@ -55,6 +55,17 @@ pub struct ProcessView {
     pub status: &'static str,
     pub outcome: Value,
     pub errors: Value,
+    /// Filled only for [`Command::Snapshot`]: what the plugin's network half needs.
+    pub remote_input: Option<Box<RemoteInput>>,
+}
+
+/// A process's plugin, frozen config and plugin state, for `Plugin::remote`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteInput {
+    pub plugin: String,
+    pub process: String,
+    pub config: Value,
+    pub state: Value,
 }
 
 impl ProcessView {
@@ -82,17 +93,26 @@ pub enum Command {
         config: Value,
         callback_url: Option<String>,
         driver_url: Option<String>,
+        /// What the plugin's network half observed before the start.
+        remote: Option<Value>,
     },
     /// Reads the process the caller names `<plugin>.<process>` (another name: not found).
     Get {
         name: String,
     },
+    /// Reads the process with its [`RemoteInput`].
+    Snapshot,
     /// Closes the process the caller names `<plugin>.<process>`.
     Close {
         name: String,
+        remote: Option<Value>,
     },
     Webhook {
         request: WebhookRequest,
+    },
+    /// A refresh the process asked for came back from the platform.
+    Observe {
+        observation: Value,
     },
 }
 
@@ -124,6 +144,7 @@ impl Process {
             status: status_of(&s.status).as_str(),
             outcome: parse(&s.outcome),
             errors: parse(&s.errors),
+            remote_input: None,
         }
     }
 
@@ -141,6 +162,7 @@ impl Process {
         &mut self,
         env: &ActorsEnv,
         fx: &mut Effects,
+        remote: Option<&Value>,
         f: impl FnOnce(&dyn Plugin, &mut ProcessContext<'_>) -> Result<(), agora_plugins::PluginError>,
     ) -> Result<(), ActorError> {
         let Some(s) = &self.state else {
@@ -166,7 +188,9 @@ impl Process {
         ctx.status = before_status;
         ctx.outcome = before_outcome.clone();
         ctx.errors = before_errors.clone();
+        ctx.remote = remote;
         f(plugin.as_ref(), &mut ctx)?;
+        let refresh = ctx.refresh_requested;
         let status = ctx.status;
         let outcome = std::mem::take(&mut ctx.outcome);
         let errors = std::mem::take(&mut ctx.errors);
@@ -242,6 +266,11 @@ impl Process {
             Ok(bytes) => fx.save_state(bytes),
             Err(e) => tracing::error!(error = %e, "process state failed to encode"),
         }
+        if refresh && status != ProcessStatus::Completed {
+            // Queued now, run by the service; its Observe reaches this mailbox after this
+            // message, so it sees the state committed here.
+            env.refresh.request(s.id);
+        }
         Ok(())
     }
 }
@@ -278,6 +307,7 @@ impl VirtualActor for Process {
                 config,
                 callback_url,
                 driver_url,
+                remote,
             } => {
                 if self.state.is_some() {
                     // Ids are never reused; a second start is a caller bug, not a new process.
@@ -300,7 +330,9 @@ impl VirtualActor for Process {
                     created_ms: fx.now_ms(),
                     updated_ms: fx.now_ms(),
                 });
-                let started = self.run(env, fx, |p, ctx| p.start_process(ctx, &params));
+                let started = self.run(env, fx, remote.as_ref(), |p, ctx| {
+                    p.start_process(ctx, &params)
+                });
                 if let Err(e) = started {
                     // Nothing was committed: the process never existed.
                     self.state = None;
@@ -317,7 +349,31 @@ impl VirtualActor for Process {
                 .filter(|s| s.named(&name))
                 .map(Self::view)
                 .ok_or_else(|| self.not_found()),
-            Command::Close { name } => {
+            Command::Snapshot => {
+                let s = self.state.as_ref().ok_or_else(|| self.not_found())?;
+                let mut view = Self::view(s);
+                view.remote_input = Some(Box::new(RemoteInput {
+                    plugin: s.plugin.clone(),
+                    process: s.process.clone(),
+                    config: parse(&s.config),
+                    state: parse(&s.plugin_state),
+                }));
+                Ok(view)
+            }
+            Command::Observe { observation } => {
+                let Some(s) = &self.state else {
+                    return Err(self.not_found());
+                };
+                if s.status == "completed" {
+                    return Ok(Self::view(s));
+                }
+                self.run(env, fx, None, |p, ctx| p.observe(ctx, &observation))?;
+                self.state
+                    .as_ref()
+                    .map(Self::view)
+                    .ok_or_else(|| self.not_found())
+            }
+            Command::Close { name, remote } => {
                 let Some(s) = self.state.as_ref().filter(|s| s.named(&name)) else {
                     return Err(self.not_found());
                 };
@@ -325,7 +381,7 @@ impl VirtualActor for Process {
                     return Err(ActorError::ProcessCompleted(s.id));
                 }
                 // The contract: a closed process is completed, whatever the plugin did.
-                self.run(env, fx, |p, ctx| {
+                self.run(env, fx, remote.as_ref(), |p, ctx| {
                     p.close_process(ctx)?;
                     ctx.status = ProcessStatus::Completed;
                     Ok(())
@@ -342,7 +398,7 @@ impl VirtualActor for Process {
                 if s.status == "completed" {
                     return Ok(Self::view(s));
                 }
-                self.run(env, fx, |p, ctx| p.process_webhook(ctx, &request))?;
+                self.run(env, fx, None, |p, ctx| p.process_webhook(ctx, &request))?;
                 self.state
                     .as_ref()
                     .map(Self::view)
@@ -363,7 +419,7 @@ impl VirtualActor for Process {
         {
             return;
         }
-        if let Err(e) = self.run(env, fx, |p, ctx| p.tick(ctx, &timer)) {
+        if let Err(e) = self.run(env, fx, None, |p, ctx| p.tick(ctx, &timer)) {
             tracing::warn!(timer = %timer, error = %e, "process tick failed");
         }
     }

@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
-use agora_plugins::{schema, PluginRegistry, WebhookRequest};
+use agora_plugins::{schema, PluginRegistry, RemoteOp, WebhookRequest};
 use agora_runtime::{partition_of, Runtime, PARTITIONS};
 use serde_json::{json, Value};
 
 use crate::audit::{AuditEntry, AuditFilter};
 use crate::community::{self, Community, CommunityView, PluginView, Resolved};
+use crate::health::HealthBoard;
+use crate::outbound::{Outbound, OutboundPolicy};
 use crate::plugin_instance::{self, PluginInstance};
 use crate::plugin_settings::{self, GlobalPlugin, PluginSettings};
 use crate::process::{self, Process, ProcessView};
@@ -58,13 +60,16 @@ pub struct BallotCast {
 
 #[derive(Clone)]
 pub struct Agora {
-    rt: Runtime,
-    env: ActorsEnv,
+    pub(crate) rt: Runtime,
+    pub(crate) env: ActorsEnv,
+    /// Guarded HTTP clients for plugins that call platforms, one breaker per instance.
+    pub(crate) outbound: Arc<Outbound>,
+    pub(crate) health: Arc<HealthBoard>,
 }
 
-type Result<T> = std::result::Result<T, ActorError>;
+pub(crate) type Result<T> = std::result::Result<T, ActorError>;
 
-fn unexpected() -> ActorError {
+pub(crate) fn unexpected() -> ActorError {
     ActorError::Runtime(agora_runtime::AskError::Internal(
         "an actor answered with an unexpected reply".into(),
     ))
@@ -86,7 +91,7 @@ fn check(schema_doc: &Value, value: &Value, at: &str) -> Result<Value> {
     Ok(filled)
 }
 
-fn split_name(name: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_name(name: &str) -> Option<(&str, &str)> {
     name.split_once('.')
 }
 
@@ -98,7 +103,18 @@ impl Agora {
         rt.register::<Process>(env.clone());
         rt.register::<Vote>(env.clone());
         rt.register::<PluginSettings>(env.clone());
-        Agora { rt, env }
+        Agora {
+            rt,
+            env,
+            outbound: Arc::new(Outbound::new(OutboundPolicy::default())),
+            health: Arc::new(HealthBoard::default()),
+        }
+    }
+
+    /// Replaces the policy of calls to platforms (timeouts, retries, breakers).
+    pub fn with_outbound(mut self, policy: OutboundPolicy) -> Self {
+        self.outbound = Arc::new(Outbound::new(policy));
+        self
     }
 
     pub fn registry(&self) -> &Arc<PluginRegistry> {
@@ -370,6 +386,8 @@ impl Agora {
     }
 
     async fn purge_instance(&self, slug: &str, plugin: &str) -> Result<()> {
+        self.outbound.forget(&format!("{slug}/{plugin}"));
+        self.health.remove(slug, plugin);
         self.rt
             .ask::<PluginInstance>(&format!("{slug}/{plugin}"), plugin_instance::Command::Purge)
             .await??;
@@ -413,7 +431,7 @@ impl Agora {
 
     /// Records a refused plugin change in the audit log. Best effort: the refusal is what the
     /// caller must hear about, so a failure to record it is logged, not returned.
-    async fn audit_refusal(
+    pub(crate) async fn audit_refusal(
         &self,
         community: Option<&str>,
         plugin: &str,
@@ -487,7 +505,7 @@ impl Agora {
 
     /// The plugin as it runs for this community: enabled globally and for the community, with
     /// its effective configuration.
-    async fn resolve(&self, slug: &str, plugin: &str) -> Result<Resolved> {
+    pub(crate) async fn resolve(&self, slug: &str, plugin: &str) -> Result<Resolved> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
         let cmd = community::Command::Resolve {
             plugin: plugin.to_string(),
@@ -538,11 +556,20 @@ impl Agora {
         }
         let params = check(&spec.parameters_schema, &params, "parameters")?;
         let resolved = self.resolve(slug, plugin).await?;
+        let op = RemoteOp::Action {
+            action,
+            params: &params,
+        };
+        let remote = self
+            .call_platform(slug, plugin, &resolved.config, op)
+            .await
+            .map_err(|e| self.platform_failure(slug, plugin, name, e))?;
         let cmd = plugin_instance::Command::Action {
             action: action.to_string(),
             params,
             config: resolved.config,
             driver_url: resolved.driver_url,
+            remote,
         };
         self.rt
             .ask::<PluginInstance>(&format!("{slug}/{plugin}"), cmd)
@@ -560,6 +587,14 @@ impl Agora {
         let spec = p.meta().process(process).ok_or_else(unknown)?;
         let params = check(&spec.parameters_schema, &start.params, "")?;
         let resolved = self.resolve(&start.community, plugin).await?;
+        let op = RemoteOp::StartProcess {
+            process,
+            params: &params,
+        };
+        let remote = self
+            .call_platform(&start.community, plugin, &resolved.config, op)
+            .await
+            .map_err(|e| self.platform_failure(&start.community, plugin, &start.name, e))?;
         let n = self.rt.next_id("process").await?;
         let id = n * u64::from(PARTITIONS) + u64::from(partition_of(&start.community));
         let cmd = process::Command::Start {
@@ -571,6 +606,7 @@ impl Agora {
             config: resolved.config,
             callback_url: start.callback_url,
             driver_url: resolved.driver_url,
+            remote,
         };
         self.rt.ask::<Process>(&id.to_string(), cmd).await??;
         Ok(id)
@@ -592,11 +628,16 @@ impl Agora {
                 _ => Err(unexpected()),
             };
         }
-        let name = name.to_string();
         let cmd = if close {
-            process::Command::Close { name }
+            let remote = self.close_on_platform(name, n).await?;
+            process::Command::Close {
+                name: name.to_string(),
+                remote,
+            }
         } else {
-            process::Command::Get { name }
+            process::Command::Get {
+                name: name.to_string(),
+            }
         };
         match self.rt.ask::<Process>(&n.to_string(), cmd).await? {
             Err(ActorError::ProcessNotFound(_)) => Err(not_found()),

@@ -140,6 +140,7 @@ impl Vote {
             },
             outcome,
             errors: json!({}),
+            remote_input: None,
         })
     }
 

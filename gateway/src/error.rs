@@ -46,6 +46,12 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
+    /// The same error answered as 404 (an unknown name in the path).
+    pub fn not_found(mut self) -> Self {
+        self.status = StatusCode::NOT_FOUND;
+        self
+    }
+
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
@@ -79,6 +85,21 @@ impl ApiError {
                 ) =>
             {
                 StatusCode::CONFLICT
+            }
+            ActorError::Invalid { code, .. } if *code == "invalid_signature" => {
+                StatusCode::UNAUTHORIZED
+            }
+            ActorError::Invalid { code, .. } if *code == "webhook_not_routable" => {
+                StatusCode::NOT_FOUND
+            }
+            // The platform refused or answered nonsense: the driver's request was fine.
+            ActorError::Invalid { code, .. } if *code == "platform_error" => {
+                StatusCode::BAD_GATEWAY
+            }
+            ActorError::Invalid { code, .. }
+                if matches!(*code, "platform_unavailable" | "circuit_open") =>
+            {
+                StatusCode::SERVICE_UNAVAILABLE
             }
             ActorError::InvalidSlug(_)
             | ActorError::CommunityExists(_)

@@ -4,7 +4,9 @@ use std::sync::OnceLock;
 
 use utoipa::OpenApi;
 
-use crate::routes::{actions, audit, communities, hooks, plugin_registry, plugins, processes};
+use crate::routes::{
+    actions, audit, communities, health, hooks, plugin_registry, plugins, processes,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +26,7 @@ use crate::routes::{actions, audit, communities, hooks, plugin_registry, plugins
         plugin_registry::community_list, plugin_registry::community_get,
         plugin_registry::community_enable, plugin_registry::community_disable,
         plugin_registry::community_settings,
+        health::plugin, health::community,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(

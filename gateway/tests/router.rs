@@ -25,6 +25,7 @@ fn app(auth: Auth) -> Router {
             driver_url: None,
             principal: "driver".into(),
             globals: Default::default(),
+            refresh: Default::default(),
         },
     );
     router(AppState::new(AppInner {

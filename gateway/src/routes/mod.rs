@@ -4,6 +4,7 @@
 pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod communities;
+pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod ops;
 pub(crate) mod plugin_registry;
@@ -48,6 +49,11 @@ pub(crate) fn internal() -> Router<AppState> {
         .route(
             "/api/v1/plugins/{name}/settings",
             axum::routing::put(plugin_registry::settings),
+        )
+        .route("/api/v1/plugins/{name}/health", get(health::plugin))
+        .route(
+            "/api/v1/communities/{slug}/plugins/{name}/health",
+            get(health::community),
         )
         .route(
             "/api/v1/communities/{slug}/plugins",
