@@ -15,6 +15,7 @@ mod concurrency;
 mod durability;
 mod ops;
 mod outbox;
+mod platform_calls;
 mod platform_discourse;
 mod platform_github;
 mod platform_loomio;

@@ -3,11 +3,16 @@
 //!
 //! Its settings decide whether its lifecycle hooks fail (`fail_on_enable`, `fail_on_disable`),
 //! it has a secret setting (`token`) to show masking, and `AGORA_TESTKIT_FAIL_LOAD=1` makes its
-//! `on_load` fail. Its one action, `echo`, answers its parameters.
+//! `on_load` fail. Its action `echo` answers its parameters; `fetch` calls the URL in its
+//! `fetch_url` setting through the guarded client (and its health probe GETs `probe_url`), so
+//! tests can prove retries, `Retry-After` and the circuit breaker against a scripted server.
 
 use serde_json::{json, Value};
 
-use crate::{ActionContext, ActionSpec, Plugin, PluginError, PluginMeta, ProcessContext};
+use crate::{
+    ActionContext, ActionSpec, BoxFuture, HttpRequest, Plugin, PluginError, PluginMeta,
+    ProcessContext, Remote, RemoteOp,
+};
 
 pub struct Testkit {
     meta: PluginMeta,
@@ -40,17 +45,34 @@ impl Testkit {
                         "fail_on_enable": {"type": "boolean", "default": false},
                         "fail_on_disable": {"type": "boolean", "default": false},
                         "token": {"type": "string", "x-secret": true},
+                        "fetch_url": {"type": "string"},
+                        "probe_url": {"type": "string"},
                         "label": {"type": "string"}
                     },
                     "additionalProperties": false
                 }),
-                actions: vec![ActionSpec {
-                    name: "echo",
-                    description: "Answers its parameters.",
-                    parameters_schema: json!({"type": "object"}),
-                    response_schema: json!({"type": "object"}),
-                    public: false,
-                }],
+                actions: vec![
+                    ActionSpec {
+                        name: "echo",
+                        description: "Answers its parameters.",
+                        parameters_schema: json!({"type": "object"}),
+                        response_schema: json!({"type": "object"}),
+                        public: false,
+                    },
+                    ActionSpec {
+                        name: "fetch",
+                        description: "Calls `fetch_url` and answers the status and body it got.",
+                        parameters_schema: json!({
+                            "type": "object",
+                            "properties": {
+                                "method": {"type": "string", "enum": ["GET", "POST"], "default": "GET"}
+                            },
+                            "additionalProperties": false
+                        }),
+                        response_schema: json!({"type": "object"}),
+                        public: false,
+                    },
+                ],
                 processes: vec![],
                 events: vec![],
             },
@@ -73,11 +95,42 @@ impl Plugin for Testkit {
 
     fn action(
         &self,
-        _: &mut ActionContext<'_>,
-        _: &str,
+        ctx: &mut ActionContext<'_>,
+        action: &str,
         params: &Value,
     ) -> Result<Value, PluginError> {
-        Ok(params.clone())
+        match action {
+            "fetch" => Ok(ctx.observation()?.clone()),
+            _ => Ok(params.clone()),
+        }
+    }
+
+    fn remote<'a>(&'a self, call: Remote<'a>) -> Option<BoxFuture<'a, Result<Value, PluginError>>> {
+        let (method, url_setting) = match call.op {
+            RemoteOp::Action {
+                action: "fetch",
+                params,
+            } => match params.get("method").and_then(Value::as_str) {
+                Some("POST") => ("POST", "fetch_url"),
+                _ => ("GET", "fetch_url"),
+            },
+            RemoteOp::Probe if call.config.get("probe_url").is_some() => ("GET", "probe_url"),
+            _ => return None,
+        };
+        Some(Box::pin(async move {
+            let url = call.setting(url_setting)?;
+            let resp = call.http.send(HttpRequest::new(method, url)).await?;
+            if matches!(call.op, RemoteOp::Probe) && !resp.is_success() {
+                return Err(PluginError::platform(format!(
+                    "probe answered {}",
+                    resp.status
+                )));
+            }
+            Ok(json!({
+                "status": resp.status,
+                "body": String::from_utf8_lossy(&resp.body),
+            }))
+        }))
     }
 
     fn start_process(&self, _: &mut ProcessContext<'_>, _: &Value) -> Result<(), PluginError> {
