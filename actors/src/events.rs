@@ -1,7 +1,7 @@
 //! The JSON drivers receive: Metagov's event envelope, and the outbox messages carrying it.
 
 use agora_plugins::Event;
-use agora_runtime::OutboxMessage;
+use agora_runtime::{Effects, OutboxMessage};
 use serde_json::{json, Value};
 
 /// Metagov's timestamp format: epoch seconds as a decimal string.
@@ -20,7 +20,19 @@ pub fn parse_instant_ms(text: &str) -> Option<u64> {
     u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// `{"community","source","event_type","timestamp","data","initiator"}` for the driver URL.
+/// `{"community","source","event_type","timestamp","data","initiator"}`.
+pub fn envelope(community: &str, source: &str, event: &Event, now_ms: u64) -> Value {
+    json!({
+        "community": community,
+        "source": source,
+        "event_type": event.event_type,
+        "timestamp": timestamp(now_ms),
+        "data": event.data,
+        "initiator": event.initiator,
+    })
+}
+
+/// The outbox message carrying `event` to the driver URL.
 pub fn driver_event(
     url: &str,
     community: &str,
@@ -28,18 +40,30 @@ pub fn driver_event(
     event: &Event,
     now_ms: u64,
 ) -> OutboxMessage {
-    let body = json!({
-        "community": community,
-        "source": source,
-        "event_type": event.event_type,
-        "timestamp": timestamp(now_ms),
-        "data": event.data,
-        "initiator": event.initiator,
-    });
     OutboxMessage {
         url: url.to_string(),
-        body: body.to_string(),
+        body: envelope(community, source, event, now_ms).to_string(),
         ordering_key: format!("events/{community}"),
+    }
+}
+
+/// Emits `event` in the commit being built: to the driver URL through the outbox (when there
+/// is one) and to the node's event stream (`/api/internal/events`) once durable.
+pub fn emit(
+    fx: &mut Effects,
+    driver_url: Option<&str>,
+    community: &str,
+    source: &str,
+    event: &Event,
+) {
+    let body = envelope(community, source, event, fx.now_ms()).to_string();
+    fx.publish(community, &event.event_type, body.clone());
+    if let Some(url) = driver_url {
+        fx.send(OutboxMessage {
+            url: url.to_string(),
+            body,
+            ordering_key: format!("events/{community}"),
+        });
     }
 }
 

@@ -74,16 +74,9 @@ impl PluginInstance {
                 Err(e) => tracing::error!(error = %e, "plugin state failed to encode"),
             }
         }
-        if let Some(url) = driver_url.or_else(|| env.driver_url.clone()) {
-            for ev in &emitted {
-                fx.send(events::driver_event(
-                    &url,
-                    &self.community,
-                    &self.plugin,
-                    ev,
-                    fx.now_ms(),
-                ));
-            }
+        let url = driver_url.or_else(|| env.driver_url.clone());
+        for ev in &emitted {
+            events::emit(fx, url.as_deref(), &self.community, &self.plugin, ev);
         }
     }
 }

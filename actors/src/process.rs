@@ -241,26 +241,16 @@ impl Process {
                     ordering_key: format!("process/{}", s.id),
                 });
             }
-            if let Some(url) = &driver_url {
-                fx.send(events::driver_event(
-                    url,
-                    &s.community,
-                    &s.plugin,
-                    &events::process_updated(body),
-                    fx.now_ms(),
-                ));
-            }
+            events::emit(
+                fx,
+                driver_url.as_deref(),
+                &s.community,
+                &s.plugin,
+                &events::process_updated(body),
+            );
         }
-        if let Some(url) = &driver_url {
-            for ev in &emitted {
-                fx.send(events::driver_event(
-                    url,
-                    &s.community,
-                    &s.plugin,
-                    ev,
-                    fx.now_ms(),
-                ));
-            }
+        for ev in &emitted {
+            events::emit(fx, driver_url.as_deref(), &s.community, &s.plugin, ev);
         }
         match encode_record(RECORD, VERSION, &*s) {
             Ok(bytes) => fx.save_state(bytes),

@@ -169,15 +169,14 @@ impl Vote {
                 ordering_key: format!("process/{}", s.id),
             });
         }
-        if let Some(url) = s.driver_url.clone().or_else(|| env.driver_url.clone()) {
-            fx.send(events::driver_event(
-                &url,
-                &s.community,
-                "vote",
-                &events::process_updated(body),
-                fx.now_ms(),
-            ));
-        }
+        let url = s.driver_url.clone().or_else(|| env.driver_url.clone());
+        events::emit(
+            fx,
+            url.as_deref(),
+            &s.community,
+            "vote",
+            &events::process_updated(body),
+        );
     }
 
     /// Closes the vote: final tally, commitment, one commit with the callback and the event.

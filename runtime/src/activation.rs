@@ -203,11 +203,13 @@ impl<A: VirtualActor> Activation<A> {
                 None => batch.delete(keys::index(&k)),
             }
         }
-        let on_durable = if sched.is_empty() && outbox.is_empty() {
+        let published = fx.published;
+        let on_durable = if sched.is_empty() && outbox.is_empty() && published.is_empty() {
             None
         } else {
             let scheduler = shared.scheduler.sender();
             let deliverer = shared.outbox.clone();
+            let events = shared.events.clone();
             Some(Box::new(move |r: Result<(), agora_storage::StorageError>| {
                 if r.is_ok() {
                     for ev in sched {
@@ -215,6 +217,10 @@ impl<A: VirtualActor> Activation<A> {
                     }
                     for (seq, rec) in outbox {
                         deliverer.enqueue(seq, rec);
+                    }
+                    for p in published {
+                        // No subscriber is not an error: the stream is live-only.
+                        let _ = events.send(Arc::new(p));
                     }
                 }
             }) as agora_storage::OnDurable)

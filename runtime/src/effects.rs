@@ -32,6 +32,16 @@ pub struct OutboxMessage {
     pub ordering_key: String,
 }
 
+/// An event for the node's event stream, published once its commit is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The community it belongs to (subscribers filter on it).
+    pub community: String,
+    pub event_type: String,
+    /// The JSON envelope, as drivers receive it.
+    pub body: String,
+}
+
 /// The change record under construction for one message.
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -43,6 +53,7 @@ pub struct Effects {
     pub(crate) outbox: Vec<OutboxMessage>,
     pub(crate) index: Vec<(String, Option<Vec<u8>>)>,
     pub(crate) journal: Vec<Vec<u8>>,
+    pub(crate) published: Vec<Published>,
 }
 
 impl Effects {
@@ -114,8 +125,19 @@ impl Effects {
         self.journal.push(entry);
     }
 
+    /// Publishes an event to subscribers of the node's event stream after this change is
+    /// durable (never before: a subscriber must not see what a crash could undo).
+    pub fn publish(&mut self, community: &str, event_type: &str, body: String) {
+        self.published.push(Published {
+            community: community.to_string(),
+            event_type: event_type.to_string(),
+            body,
+        });
+    }
+
     pub fn is_empty(&self) -> bool {
         self.journal.is_empty()
+            && self.published.is_empty()
             && self.state.is_none()
             && self.aux.is_empty()
             && self.set_reminders.is_empty()

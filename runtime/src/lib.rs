@@ -19,6 +19,8 @@ mod reminders;
 
 pub use actor_id::{partition_of, ActorId, PARTITIONS};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use effects::{Effects, OutboxMessage, Reminder, Stored};
-pub use node::{AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor};
+pub use effects::{Effects, OutboxMessage, Published, Reminder, Stored};
+pub use node::{
+    AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor, EVENT_BUFFER,
+};
 pub use outbox::DeliveryConfig;

@@ -18,11 +18,14 @@ use crate::activation::{ActMsg, Activation};
 use crate::actor_id::{stable_hash, ActorId};
 use crate::clock::Clock;
 use crate::directory::{Directory, Lookup};
-use crate::effects::{Effects, Reminder, Stored};
+use crate::effects::{Effects, Published, Reminder, Stored};
 use crate::ids::IdAllocator;
 use crate::keys;
 use crate::outbox::{DeliveryConfig, Outbox};
 use crate::reminders::Scheduler;
+
+/// Events a slow event-stream subscriber may fall behind by before it misses some.
+pub const EVENT_BUFFER: usize = 4096;
 
 /// An actor the runtime can activate, passivate and restore.
 ///
@@ -130,6 +133,8 @@ pub(crate) struct Shared {
     pub outbox_seq: AtomicU64,
     pub journal_seq: AtomicU64,
     pub ids: IdAllocator,
+    /// Durable events, live, for `/api/internal/events` subscribers.
+    pub events: tokio::sync::broadcast::Sender<Arc<Published>>,
     actix_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     actix_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -168,6 +173,7 @@ impl Runtime {
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(config.reminder_concurrency),
             ids: IdAllocator::new(committer.clone()),
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             config,
             clock,
             committer,
@@ -221,6 +227,12 @@ impl Runtime {
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
+    }
+
+    /// Every event published from now on, once durable. A subscriber that falls more than
+    /// `EVENT_BUFFER` events behind is told how many it missed (`Lagged`).
+    pub fn subscribe_events(&self) -> tokio::sync::broadcast::Receiver<Arc<Published>> {
+        self.shared.events.subscribe()
     }
 
     /// Sends `cmd` to the actor `A` keyed `key`, activating it if needed, and returns its reply

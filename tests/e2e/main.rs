@@ -13,6 +13,7 @@ mod bad_input;
 mod communities;
 mod concurrency;
 mod durability;
+mod events;
 mod ops;
 mod outbox;
 mod platform_calls;

@@ -4,6 +4,7 @@
 pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod communities;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod ops;
@@ -76,6 +77,7 @@ pub(crate) fn internal() -> Router<AppState> {
             axum::routing::put(plugin_registry::community_settings),
         )
         .route("/api/v1/plugin-audit-log", get(audit::log))
+        .route("/api/internal/events", get(events::stream))
         .route("/api/internal/action/{name}", post(actions::internal))
         .route("/api/internal/process/{name}", post(processes::start))
         .route(
