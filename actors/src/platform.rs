@@ -66,7 +66,7 @@ impl Agora {
 
     /// Records a failed platform call in the audit log (errors are part of a plugin's
     /// history) and hands the error back.
-    pub(crate) fn platform_failure(
+    pub(crate) async fn platform_failure(
         &self,
         community: &str,
         plugin: &str,
@@ -74,20 +74,26 @@ impl Agora {
         e: ActorError,
     ) -> ActorError {
         if e.code().starts_with("platform_") || e.code() == "circuit_open" {
-            let this = self.clone();
-            let (community, plugin, what, err) = (
-                community.to_string(),
-                plugin.to_string(),
-                what.to_string(),
-                e.clone(),
-            );
-            tokio::spawn(async move {
-                let action = format!("platform_call:{what}");
-                this.audit_refusal(Some(&community), &plugin, &action, &err)
-                    .await;
-            });
+            let action = format!("platform_call:{what}");
+            self.audit_refusal(Some(community), plugin, &action, &e)
+                .await;
         }
         e
+    }
+
+    /// [`Self::call_platform`], with failures audited.
+    pub(crate) async fn call_platform_audited(
+        &self,
+        community: &str,
+        plugin: &str,
+        config: &Value,
+        op: RemoteOp<'_>,
+        what: &str,
+    ) -> Result<Option<Value>> {
+        match self.call_platform(community, plugin, config, op).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.platform_failure(community, plugin, what, e).await),
+        }
     }
 
     /// Before a driver closes process `id`: the plugin's network half for the close (e.g.
@@ -108,9 +114,8 @@ impl Agora {
             process: &input.process,
             state: &input.state,
         };
-        self.call_platform(&view.community, &input.plugin, &input.config, op)
+        self.call_platform_audited(&view.community, &input.plugin, &input.config, op, name)
             .await
-            .map_err(|e| self.platform_failure(&view.community, &input.plugin, name, e))
     }
 
     /// Drains refresh requests from processes: reads the platform, then hands the observation
@@ -254,7 +259,7 @@ impl Agora {
     pub fn communities_with(&self, plugin: &str) -> Result<Vec<String>> {
         let mut slugs: Vec<String> = self
             .rt
-            .scan_index(community::INSTANCE_INDEX)?
+            .scan_index(None, community::INSTANCE_INDEX)?
             .into_iter()
             .filter_map(|(_, v)| {
                 let text = String::from_utf8(v).ok()?;
@@ -340,7 +345,7 @@ impl Agora {
         let prefix = route_prefix(plugin, &platform_id);
         let slugs: Vec<String> = self
             .rt
-            .scan_index(&prefix)?
+            .scan_index(None, &prefix)?
             .into_iter()
             .map(|(k, _)| k.rsplit('/').next().unwrap_or_default().to_string())
             .collect();

@@ -87,6 +87,11 @@ impl VirtualActor for PluginInstance {
     type Command = Command;
     type Reply = Reply;
 
+    /// An instance (`community/plugin`) lives with its community.
+    fn partition(key: &str) -> u32 {
+        agora_runtime::partition_of(key.split_once('/').map_or(key, |(slug, _)| slug))
+    }
+
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let (community, plugin) = id
             .key

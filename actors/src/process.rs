@@ -271,6 +271,13 @@ impl VirtualActor for Process {
     type Command = Command;
     type Reply = Reply;
 
+    /// A process lives with its community: its id embeds the community's partition.
+    fn partition(key: &str) -> u32 {
+        key.parse::<u64>()
+            .map(|id| (id % u64::from(agora_runtime::PARTITIONS)) as u32)
+            .unwrap_or_else(|_| agora_runtime::partition_of(key))
+    }
+
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let state = match stored.state {
             Some(bytes) => Some(

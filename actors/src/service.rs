@@ -484,7 +484,7 @@ impl Agora {
         let key = format!("{}{id}", community::INSTANCE_INDEX);
         let entry = self
             .rt
-            .read_index(&key)?
+            .read_index((id % u64::from(PARTITIONS)) as u32, &key)?
             .ok_or(ActorError::PluginInstanceNotFound(id))?;
         let entry = String::from_utf8_lossy(&entry).into_owned();
         let (slug, plugin) = entry
@@ -561,9 +561,8 @@ impl Agora {
             params: &params,
         };
         let remote = self
-            .call_platform(slug, plugin, &resolved.config, op)
-            .await
-            .map_err(|e| self.platform_failure(slug, plugin, name, e))?;
+            .call_platform_audited(slug, plugin, &resolved.config, op, name)
+            .await?;
         let cmd = plugin_instance::Command::Action {
             action: action.to_string(),
             params,
@@ -592,9 +591,8 @@ impl Agora {
             params: &params,
         };
         let remote = self
-            .call_platform(&start.community, plugin, &resolved.config, op)
-            .await
-            .map_err(|e| self.platform_failure(&start.community, plugin, &start.name, e))?;
+            .call_platform_audited(&start.community, plugin, &resolved.config, op, &start.name)
+            .await?;
         let n = self.rt.next_id("process").await?;
         let id = n * u64::from(PARTITIONS) + u64::from(partition_of(&start.community));
         let cmd = process::Command::Start {
@@ -668,7 +666,7 @@ impl Agora {
             .ask::<PluginInstance>(&format!("{slug}/{plugin}"), cmd)
             .await??;
         let prefix = format!("{}{slug}/{plugin}/", process::PENDING_INDEX);
-        for (key, _) in self.rt.scan_index(&prefix)? {
+        for (key, _) in self.rt.scan_index(Some(partition_of(slug)), &prefix)? {
             let Some(id) = key.rsplit('/').next() else {
                 continue;
             };

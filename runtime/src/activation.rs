@@ -190,8 +190,9 @@ impl<A: VirtualActor> Activation<A> {
             let bytes = rec
                 .encode()
                 .map_err(|e| AskError::Internal(e.to_string()))?;
-            batch.put(keys::outbox(seq), bytes);
-            outbox.push((seq, rec));
+            let key = keys::outbox(self.id.partition, seq);
+            batch.put(key.clone(), bytes);
+            outbox.push((key, rec));
         }
         for entry in fx.journal {
             let seq = shared.journal_seq.fetch_add(1, Ordering::Relaxed);
@@ -199,8 +200,8 @@ impl<A: VirtualActor> Activation<A> {
         }
         for (k, v) in fx.index {
             match v {
-                Some(v) => batch.put(keys::index(&k), v),
-                None => batch.delete(keys::index(&k)),
+                Some(v) => batch.put(keys::index(self.id.partition, &k), v),
+                None => batch.delete(keys::index(self.id.partition, &k)),
             }
         }
         let published = fx.published;
@@ -215,8 +216,8 @@ impl<A: VirtualActor> Activation<A> {
                     for ev in sched {
                         scheduler.notify(ev);
                     }
-                    for (seq, rec) in outbox {
-                        deliverer.enqueue(seq, rec);
+                    for (key, rec) in outbox {
+                        deliverer.enqueue(key, rec);
                     }
                     for p in published {
                         // No subscriber is not an error: the stream is live-only.

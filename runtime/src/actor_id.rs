@@ -12,14 +12,25 @@ pub const PARTITIONS: u32 = 256;
 pub struct ActorId {
     pub kind: &'static str,
     pub key: String,
+    /// Where the actor's records live (see `VirtualActor::partition`).
+    pub partition: u32,
 }
 
 impl ActorId {
+    /// An id placed by hashing its key (what most actor kinds do).
     pub fn new(kind: &'static str, key: impl Into<String>) -> Self {
+        let key = key.into();
+        let partition = partition_of(&key);
         Self {
             kind,
-            key: key.into(),
+            key,
+            partition,
         }
+    }
+
+    pub fn in_partition(mut self, partition: u32) -> Self {
+        self.partition = partition % PARTITIONS;
+        self
     }
 }
 

@@ -2,6 +2,11 @@
 //!
 //! Actor keys may contain `/` (a plugin instance is `community/plugin`), so parts are joined
 //! with NUL, which slugs, ids and reminder names never contain (the gateway rejects it).
+//!
+//! Everything an actor writes (state, auxiliary records, reminders, outbox entries, index
+//! entries) lives under its partition's prefix `P<partition u16 BE>`, so a partition can be
+//! listed, copied or dropped as one key range (the cluster moves partitions between nodes).
+//! Node-wide records (id blocks, the journal) have no partition.
 
 use crate::actor_id::ActorId;
 
@@ -13,6 +18,35 @@ pub(crate) const OUTBOX: &[u8] = b"o/";
 pub(crate) const INDEX: &[u8] = b"i/";
 pub(crate) const IDS: &[u8] = b"n/";
 pub(crate) const JOURNAL: &[u8] = b"j/";
+const PARTITION: u8 = b'P';
+
+/// `P<p>`: the start of every key of partition `p`.
+pub fn partition(p: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(64);
+    k.push(PARTITION);
+    k.extend_from_slice(&(p as u16).to_be_bytes());
+    k
+}
+
+/// `P<p><section>`, e.g. every due reminder of partition `p`.
+pub(crate) fn section(p: u32, section: &[u8]) -> Vec<u8> {
+    let mut k = partition(p);
+    k.extend_from_slice(section);
+    k
+}
+
+/// The partition a key belongs to, if it is partitioned.
+pub fn partition_of_key(k: &[u8]) -> Option<u32> {
+    match k {
+        [PARTITION, hi, lo, ..] => Some(u32::from(u16::from_be_bytes([*hi, *lo]))),
+        _ => None,
+    }
+}
+
+/// The key without its partition prefix.
+fn unpartitioned(k: &[u8]) -> Option<&[u8]> {
+    partition_of_key(k).map(|_| &k[3..])
+}
 
 fn actor_part(out: &mut Vec<u8>, id: &ActorId) {
     out.extend_from_slice(id.kind.as_bytes());
@@ -21,13 +55,13 @@ fn actor_part(out: &mut Vec<u8>, id: &ActorId) {
 }
 
 pub(crate) fn state(id: &ActorId) -> Vec<u8> {
-    let mut k = STATE.to_vec();
+    let mut k = section(id.partition, STATE);
     actor_part(&mut k, id);
     k
 }
 
 pub(crate) fn aux_prefix(id: &ActorId) -> Vec<u8> {
-    let mut k = AUX.to_vec();
+    let mut k = section(id.partition, AUX);
     actor_part(&mut k, id);
     k.push(0);
     k
@@ -40,7 +74,7 @@ pub(crate) fn aux(id: &ActorId, sub: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn actor_reminders_prefix(id: &ActorId) -> Vec<u8> {
-    let mut k = ACTOR_REMINDER.to_vec();
+    let mut k = section(id.partition, ACTOR_REMINDER);
     actor_part(&mut k, id);
     k.push(0);
     k
@@ -53,7 +87,7 @@ pub(crate) fn actor_reminder(id: &ActorId, name: &str) -> Vec<u8> {
 }
 
 pub(crate) fn due(due_ms: u64, id: &ActorId, name: &str) -> Vec<u8> {
-    let mut k = DUE.to_vec();
+    let mut k = section(id.partition, DUE);
     k.extend_from_slice(&due_ms.to_be_bytes());
     actor_part(&mut k, id);
     k.push(0);
@@ -63,7 +97,7 @@ pub(crate) fn due(due_ms: u64, id: &ActorId, name: &str) -> Vec<u8> {
 
 /// Splits a `q/` key back into (due, kind, key, name).
 pub(crate) fn parse_due(k: &[u8]) -> Option<(u64, String, String, String)> {
-    let rest = k.strip_prefix(DUE)?;
+    let rest = unpartitioned(k)?.strip_prefix(DUE)?;
     if rest.len() < 8 {
         return None;
     }
@@ -75,14 +109,14 @@ pub(crate) fn parse_due(k: &[u8]) -> Option<(u64, String, String, String)> {
     Some((due, kind, key, name))
 }
 
-pub(crate) fn outbox(seq: u64) -> Vec<u8> {
-    let mut k = OUTBOX.to_vec();
+pub(crate) fn outbox(p: u32, seq: u64) -> Vec<u8> {
+    let mut k = section(p, OUTBOX);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
 pub(crate) fn parse_outbox(k: &[u8]) -> Option<u64> {
-    let rest = k.strip_prefix(OUTBOX)?;
+    let rest = unpartitioned(k)?.strip_prefix(OUTBOX)?;
     Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
@@ -98,8 +132,8 @@ pub(crate) fn parse_journal(k: &[u8]) -> Option<u64> {
     ))
 }
 
-pub(crate) fn index(key: &str) -> Vec<u8> {
-    let mut k = INDEX.to_vec();
+pub(crate) fn index(p: u32, key: &str) -> Vec<u8> {
+    let mut k = section(p, INDEX);
     k.extend_from_slice(key.as_bytes());
     k
 }
@@ -116,14 +150,20 @@ mod tests {
 
     #[test]
     fn due_keys_sort_by_time_and_parse_back() {
-        let id = ActorId::new("process", "42");
+        let id = ActorId::new("process", "42").in_partition(9);
         let a = due(5, &id, "close");
-        let b = due(300, &ActorId::new("community", "a/b"), "x");
+        let b = due(300, &ActorId::new("community", "a/b").in_partition(9), "x");
         assert!(a < b);
         assert_eq!(
             parse_due(&b),
             Some((300, "community".into(), "a/b".into(), "x".into()))
         );
-        assert_eq!(parse_outbox(&outbox(77)), Some(77));
+        assert_eq!(parse_outbox(&outbox(3, 77)), Some(77));
+        assert_eq!(partition_of_key(&outbox(3, 77)), Some(3));
+        assert_eq!(partition_of_key(&b), Some(9));
+        assert_eq!(partition_of_key(&journal(1)), None);
+        // Every key of a partition shares its prefix, and partitions do not interleave.
+        assert!(state(&id).starts_with(&partition(9)));
+        assert!(index(9, "zz") < partition(10));
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::activation::{ActMsg, Activation};
-use crate::actor_id::{stable_hash, ActorId};
+use crate::actor_id::{partition_of, stable_hash, ActorId, PARTITIONS};
 use crate::clock::Clock;
 use crate::directory::{Directory, Lookup};
 use crate::effects::{Effects, Published, Reminder, Stored};
@@ -48,6 +48,18 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
 
     /// A durable reminder came due. Its removal is committed with whatever this records.
     fn on_reminder(&mut self, env: &Self::Env, reminder: Reminder, fx: &mut Effects);
+
+    /// The partition an actor keyed `key` lives in. Default: the key's hash. Actors that
+    /// belong with another (a community's processes and plugin instances) answer that one's
+    /// partition, so they move between nodes together.
+    fn partition(key: &str) -> u32 {
+        partition_of(key)
+    }
+}
+
+/// The id of actor `A` keyed `key`, in `A`'s partition.
+pub(crate) fn actor_id<A: VirtualActor>(key: &str) -> ActorId {
+    ActorId::new(A::KIND, key).in_partition(A::partition(key))
 }
 
 /// Why a message did not get an answer from its actor.
@@ -159,12 +171,26 @@ impl Runtime {
         engine: Arc<dyn Engine>,
         clock: Arc<dyn Clock>,
     ) -> Result<Runtime, StorageError> {
+        // Before partitions, actor records sat at the top level; reading such a database with
+        // this layout would silently show it empty.
+        for old in [&b"s/"[..], b"q/", b"o/"] {
+            if engine.last_with_prefix(old)?.is_some() {
+                return Err(StorageError::Io(
+                    "this data directory was written by an Agora before 0.2's partitioned layout; start with an empty directory".into(),
+                ));
+            }
+        }
         let (arbiters, stop_tx, thread) = start_arbiters(config.arbiters.max(1));
         let committer = Committer::start(engine.clone());
-        let next_outbox = match engine.last_with_prefix(keys::OUTBOX)? {
-            Some(k) => keys::parse_outbox(&k).map(|s| s + 1).unwrap_or(0),
-            None => 0,
-        };
+        // Outbox sequences are node-wide, so the next one follows the highest in any partition.
+        let mut next_outbox = 0;
+        for p in 0..PARTITIONS {
+            if let Some(k) = engine.last_with_prefix(&keys::section(p, keys::OUTBOX))? {
+                if let Some(seq) = keys::parse_outbox(&k) {
+                    next_outbox = next_outbox.max(seq + 1);
+                }
+            }
+        }
         let next_journal = match engine.last_with_prefix(keys::JOURNAL)? {
             Some(k) => keys::parse_journal(&k).map(|s| s + 1).unwrap_or(1),
             None => 1,
@@ -204,6 +230,8 @@ impl Runtime {
                 let shared = weak
                     .upgrade()
                     .ok_or_else(|| AskError::Unavailable("runtime stopped".into()))?;
+                // The scheduler knows kind and key; the partition is the kind's to say.
+                let id = actor_id::<A>(&id.key);
                 Runtime { shared }.fire::<A>(id, name, due).await
             }) as FireFuture
         });
@@ -242,7 +270,7 @@ impl Runtime {
         key: &str,
         cmd: A::Command,
     ) -> Result<A::Reply, AskError> {
-        let id = ActorId::new(A::KIND, key);
+        let id = actor_id::<A>(key);
         let (tx, rx) = oneshot::channel();
         self.send::<A>(&id, ActMsg::Ask { cmd, reply: tx })?;
         let (reply, seq) = rx
@@ -341,22 +369,35 @@ impl Runtime {
             .ok_or_else(|| AskError::Internal(format!("actor kind {} is not registered", A::KIND)))
     }
 
-    /// Reads a node-wide index entry written through [`Effects::put_index`].
-    pub fn read_index(&self, key: &str) -> Result<Option<Vec<u8>>, AskError> {
-        Ok(self.shared.engine().get(&keys::index(key))?)
+    /// Reads an index entry an actor of `partition` wrote through [`Effects::put_index`].
+    pub fn read_index(&self, partition: u32, key: &str) -> Result<Option<Vec<u8>>, AskError> {
+        Ok(self.shared.engine().get(&keys::index(partition, key))?)
     }
 
-    /// Every index entry whose key starts with `prefix`, with the prefix-relative key.
-    pub fn scan_index(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, AskError> {
-        let full = keys::index(prefix);
-        let strip = keys::INDEX.len();
-        Ok(self
-            .shared
-            .engine()
-            .scan_prefix(&full)?
-            .into_iter()
-            .map(|(k, v)| (String::from_utf8_lossy(&k[strip..]).into_owned(), v))
-            .collect())
+    /// Every index entry whose key starts with `prefix` (the full index key with its value),
+    /// in one partition or, with `None`, in all of them.
+    pub fn scan_index(
+        &self,
+        partition: Option<u32>,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, AskError> {
+        let strip = keys::section(0, keys::INDEX).len();
+        let partitions = match partition {
+            Some(p) => p..p + 1,
+            None => 0..PARTITIONS,
+        };
+        let mut out = Vec::new();
+        for p in partitions {
+            let full = keys::index(p, prefix);
+            out.extend(
+                self.shared
+                    .engine()
+                    .scan_prefix(&full)?
+                    .into_iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(&k[strip..]).into_owned(), v)),
+            );
+        }
+        Ok(out)
     }
 
     /// Appends a journal entry outside any actor (for example a refused request worth

@@ -20,6 +20,7 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use crate::keys;
+use crate::PARTITIONS;
 
 /// How deliveries are made and retried.
 #[derive(Debug, Clone)]
@@ -71,11 +72,14 @@ pub(crate) struct OutboxStats {
     pub failed_attempts: u64,
 }
 
+/// One ordering key's undelivered entries, with their storage keys, in commit order.
+type Queue = VecDeque<(Vec<u8>, OutboxRecord)>;
+
 pub(crate) struct Outbox {
     config: DeliveryConfig,
     committer: Committer,
     client: reqwest::Client,
-    queues: Mutex<HashMap<String, VecDeque<(u64, OutboxRecord)>>>,
+    queues: Mutex<HashMap<String, Queue>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
     semaphore: Arc<Semaphore>,
     depth: AtomicI64,
@@ -121,31 +125,39 @@ impl Outbox {
     pub fn load_and_start(self: &Arc<Self>, engine: &Arc<dyn Engine>) -> Result<(), StorageError> {
         *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(tokio::runtime::Handle::current());
-        let mut n = 0;
-        for (k, v) in engine.scan_prefix(keys::OUTBOX)? {
-            let Some(seq) = keys::parse_outbox(&k) else {
-                continue;
-            };
-            match decode_record::<OutboxRecord>(KIND, VERSION, &v) {
-                Ok((_, rec)) => {
-                    self.enqueue(seq, rec);
-                    n += 1;
+        let mut entries = Vec::new();
+        for p in 0..PARTITIONS {
+            for (k, v) in engine.scan_prefix(&keys::section(p, keys::OUTBOX))? {
+                let Some(seq) = keys::parse_outbox(&k) else {
+                    continue;
+                };
+                match decode_record::<OutboxRecord>(KIND, VERSION, &v) {
+                    Ok((_, rec)) => entries.push((seq, k, rec)),
+                    Err(e) => {
+                        tracing::error!(seq, error = %e, "unreadable outbox entry left in place")
+                    }
                 }
-                Err(e) => tracing::error!(seq, error = %e, "unreadable outbox entry left in place"),
             }
+        }
+        // Commit order across partitions, so every ordering key's queue is in commit order.
+        entries.sort_by_key(|(seq, _, _)| *seq);
+        let n = entries.len();
+        for (_, key, rec) in entries {
+            self.enqueue(key, rec);
         }
         tracing::info!(pending = n, "outbox loaded");
         Ok(())
     }
 
     /// Called once the entry is durable. Safe from any thread.
-    pub fn enqueue(self: &Arc<Self>, seq: u64, rec: OutboxRecord) {
+    pub fn enqueue(self: &Arc<Self>, key: Vec<u8>, rec: OutboxRecord) {
         self.depth.fetch_add(1, Ordering::Relaxed);
+        let storage_key = key;
         let key = rec.ordering_key.clone();
         let start_worker = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
             let q = queues.entry(key.clone()).or_default();
-            q.push_back((seq, rec));
+            q.push_back((storage_key, rec));
             q.len() == 1
         };
         if start_worker {
@@ -168,14 +180,14 @@ impl Outbox {
                 let queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
                 queues.get(&key).and_then(|q| q.front().cloned())
             };
-            let Some((seq, rec)) = front else {
+            let Some((storage_key, rec)) = front else {
                 return;
             };
             if !self.deliver_until_done(&rec).await {
                 return;
             }
             let mut batch = WriteBatch::new();
-            batch.delete(keys::outbox(seq));
+            batch.delete(storage_key);
             // Losing this delete in a crash only means one more (idempotent) delivery.
             let _ = self.committer.submit(batch);
             self.depth.fetch_sub(1, Ordering::Relaxed);

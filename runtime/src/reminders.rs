@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::actor_id::ActorId;
 use crate::keys;
 use crate::node::{FireFn, Shared};
+use crate::PARTITIONS;
 
 pub(crate) enum SchedulerEvent {
     Schedule {
@@ -108,16 +109,18 @@ impl Scheduler {
             entries: BTreeMap::new(),
             index: HashMap::new(),
         };
-        for (k, _) in engine.scan_prefix(keys::DUE)? {
-            let Some((due, kind, key, name)) = keys::parse_due(&k) else {
-                tracing::warn!("skipping a malformed reminder key");
-                continue;
-            };
-            let Some(kind) = kinds.iter().find(|k| **k == kind) else {
-                tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
-                continue;
-            };
-            state.schedule(key_of(&ActorId::new(kind, key), &name), due, due, 0);
+        for p in 0..PARTITIONS {
+            for (k, _) in engine.scan_prefix(&keys::section(p, keys::DUE))? {
+                let Some((due, kind, key, name)) = keys::parse_due(&k) else {
+                    tracing::warn!("skipping a malformed reminder key");
+                    continue;
+                };
+                let Some(kind) = kinds.iter().find(|k| **k == kind) else {
+                    tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
+                    continue;
+                };
+                state.schedule(key_of(&ActorId::new(kind, key), &name), due, due, 0);
+            }
         }
         tracing::info!(reminders = state.entries.len(), "reminder scheduler loaded");
         self.pending

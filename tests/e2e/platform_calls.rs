@@ -13,10 +13,13 @@ use serde_json::{json, Value};
 
 use crate::harness::{eventually, free_port, Node, NodeConfig};
 
+/// Statuses to answer, each with an optional `Retry-After`.
+type Script = VecDeque<(u16, Option<&'static str>)>;
+
 /// A server answering a script of (status, Retry-After) one request at a time, then 200.
 #[derive(Clone, Default)]
 struct Scripted {
-    script: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    script: Arc<Mutex<Script>>,
     /// (method, when) of each request.
     seen: Arc<Mutex<Vec<(String, Instant)>>>,
 }
