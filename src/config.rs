@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agora_actors::outbound::OutboundPolicy;
+use agora_runtime::ClusterConfig;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -90,6 +91,20 @@ pub struct ServeArgs {
     /// How often every plugin instance is probed for health, in milliseconds [default: 60000].
     #[arg(long, env = "AGORA_HEALTH_INTERVAL_MS")]
     pub health_interval_ms: Option<u64>,
+    /// Cluster mode: the Redis every node shares (`redis://host:6379/0`). Without it the node
+    /// runs alone on its embedded storage.
+    #[arg(long, env = "AGORA_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Cluster mode: this node's id, unique and stable across restarts [default: the host
+    /// name and port].
+    #[arg(long, env = "AGORA_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Cluster mode: where other nodes and operators reach this node [default: --listen].
+    #[arg(long, env = "AGORA_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Cluster mode: partition lease length in milliseconds [default: 3000].
+    #[arg(long, env = "AGORA_LEASE_MS")]
+    pub lease_ms: Option<u64>,
 }
 
 /// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
@@ -113,6 +128,10 @@ struct FileConfig {
     breaker_threshold: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
     health_interval_ms: Option<u64>,
+    redis_url: Option<String>,
+    node_id: Option<String>,
+    advertise: Option<String>,
+    lease_ms: Option<u64>,
 }
 
 /// The resolved configuration of a node.
@@ -133,6 +152,8 @@ pub struct NodeConfig {
     pub http_threads: usize,
     pub outbound: OutboundPolicy,
     pub health_interval: Duration,
+    /// Cluster mode, when a Redis URL is given.
+    pub cluster: Option<ClusterConfig>,
     /// `AGORA_DRIVER_TOKEN` or the file named by `AGORA_DRIVER_TOKEN_FILE`.
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
@@ -253,9 +274,35 @@ impl NodeConfig {
                     .unwrap_or(60_000)
                     .max(100),
             ),
+            cluster: None,
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
         };
+        let mut cfg = cfg;
+        if let Some(url) = args.redis_url.or(file.redis_url).filter(|u| !u.is_empty()) {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                bail!("--redis-url must be a redis:// or rediss:// URL, not {url:?}");
+            }
+            let node_id = args.node_id.or(file.node_id).unwrap_or_else(|| {
+                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "agora".into());
+                format!("{host}-{}", cfg.listen.port())
+            });
+            if node_id.is_empty() || node_id.contains(char::is_whitespace) || node_id.contains(':')
+            {
+                bail!("--node-id must be non-empty, without spaces or ':', not {node_id:?}");
+            }
+            let advertise = args
+                .advertise
+                .or(file.advertise)
+                .unwrap_or_else(|| cfg.listen.to_string());
+            let mut c = ClusterConfig::new(url, node_id, advertise);
+            if let Some(ms) = args.lease_ms.or(file.lease_ms) {
+                c.lease_ttl = Duration::from_millis(ms.clamp(500, 60_000));
+                c.tick = c.lease_ttl / 6;
+                c.node_ttl = c.lease_ttl;
+            }
+            cfg.cluster = Some(c);
+        }
         cfg.check()?;
         Ok(cfg)
     }
@@ -303,6 +350,7 @@ mod tests {
             http_threads: 1,
             outbound: OutboundPolicy::default(),
             health_interval: Duration::from_secs(60),
+            cluster: None,
             driver_token: None,
             signing_secret: None,
         };

@@ -79,6 +79,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
                 max_backoff: cfg.delivery_max_backoff,
                 ..DeliveryConfig::default()
             },
+            cluster: cfg.cluster.clone(),
             ..RuntimeConfig::default()
         },
         engine,
@@ -140,7 +141,9 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .await
             .context("serving HTTP")
     });
-    // In-flight requests have drained; now stop timers and deliveries and flush storage.
+    // In-flight requests have drained; hand partitions over, then stop timers and deliveries
+    // and flush storage.
+    tokio.block_on(runtime.leave_cluster());
     tracing::info!("draining: stopping reminders and deliveries, flushing storage");
     agora.unload_plugins();
     runtime.shutdown();

@@ -59,6 +59,7 @@ impl ActorError {
             ActorError::Runtime(AskError::Overloaded) => "overloaded",
             ActorError::Runtime(AskError::Unavailable(_)) => "unavailable",
             ActorError::Runtime(AskError::Internal(_)) => "internal",
+            ActorError::Runtime(AskError::NotOwner(_)) => "not_owner",
         }
     }
 

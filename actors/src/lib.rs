@@ -25,7 +25,7 @@ pub use community::{CommunityView, PluginView};
 pub use env::{ActorsEnv, RefreshQueue};
 pub use error::ActorError;
 pub use process::ProcessView;
-pub use service::{Agora, BallotCast, CommunityPlugin, ProcessStart};
+pub use service::{uuid_v4, Agora, BallotCast, CommunityPlugin, ProcessStart};
 pub use slug::{validate_slug, SLUG_MAX};
 
 pub use agora_plugins as plugins;

@@ -159,10 +159,20 @@ impl Agora {
             .map(|p| p.meta().name.to_string())
             .collect();
         for name in names {
-            let g = self
+            let g = match self
                 .rt
                 .ask::<PluginSettings>(&name, plugin_settings::Command::Get)
-                .await??;
+                .await
+            {
+                Ok(g) => g?,
+                // Cluster mode: another node serves this plugin's settings; this node runs
+                // with the compiled-in defaults (node-wide settings are per node for now).
+                Err(agora_runtime::AskError::NotOwner(_)) => {
+                    tracing::info!(plugin = %name, "global plugin settings are served elsewhere; using defaults");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             self.env.globals.update(&name, g);
         }
         Ok(())
@@ -778,7 +788,7 @@ fn deep_merge(base: &Value, over: &Value) -> Value {
 }
 
 /// A random (version 4) UUID in its hyphenated form, as Metagov gives slug-less communities.
-fn uuid_v4() -> String {
+pub fn uuid_v4() -> String {
     let mut b = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
     b[6] = (b[6] & 0x0f) | 0x40;

@@ -109,6 +109,7 @@ impl ApiError {
             | ActorError::ProcessCompleted(_)
             | ActorError::Invalid { .. } => StatusCode::BAD_REQUEST,
             ActorError::Runtime(agora_runtime::AskError::Overloaded)
+            | ActorError::Runtime(agora_runtime::AskError::NotOwner(_))
             | ActorError::Runtime(agora_runtime::AskError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -150,7 +151,11 @@ impl IntoResponse for ApiError {
                 field: self.field,
             },
         };
+        let not_owner = self.code == "not_owner";
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if not_owner {
+            resp.extensions_mut().insert(crate::cluster::NotOwner);
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE
             || self.status == StatusCode::TOO_MANY_REQUESTS
         {

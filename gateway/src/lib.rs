@@ -5,6 +5,7 @@
 //! operation, map the result. [`router`] builds the whole API; serving it is the binary's job.
 
 mod auth;
+mod cluster;
 mod error;
 mod extract;
 mod metrics;
@@ -56,15 +57,22 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         auth::require_driver,
     ));
-    Router::new()
+    let app = Router::new()
         .merge(internal)
         .merge(routes::public())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        // Cluster mode: a partition's requests run on the node serving it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::route,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone());
+    cluster::install_handler(&state, app.clone());
+    app
 }

@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use crate::routes::{
-    actions, audit, communities, events, health, hooks, plugin_registry, plugins, processes,
+    actions, audit, cluster_info, communities, events, health, hooks, plugin_registry, plugins,
+    processes,
 };
 
 #[derive(OpenApi)]
@@ -26,13 +27,13 @@ use crate::routes::{
         plugin_registry::community_list, plugin_registry::community_get,
         plugin_registry::community_enable, plugin_registry::community_disable,
         plugin_registry::community_settings,
-        health::plugin, health::community, events::stream,
+        health::plugin, health::community, events::stream, cluster_info::get,
     ),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
     tags(
         (name = "communities"), (name = "plugins"), (name = "actions"),
         (name = "processes"), (name = "votes"), (name = "webhooks"), (name = "plugin registry"),
-        (name = "events")
+        (name = "events"), (name = "cluster")
     )
 )]
 struct ApiDoc;

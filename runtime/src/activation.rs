@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::actor_id::ActorId;
+use crate::cluster::Serving;
 use crate::effects::{Effects, Reminder, Stored};
 use crate::keys;
 use crate::node::{AskError, Shared, VirtualActor};
@@ -66,6 +67,11 @@ pub(crate) struct Activation<A: VirtualActor> {
     last_seq: CommitSeq,
     last_active: Instant,
     pending: Arc<AtomicUsize>,
+    /// The commit epoch and the partition's lease generation when state was last read from
+    /// storage: when either moves on, memory may hold what storage never accepted (or what
+    /// another node changed since), so the actor reads storage again.
+    restored_epoch: u64,
+    restored_lease: u64,
 }
 
 impl<A: VirtualActor> Activation<A> {
@@ -86,10 +92,14 @@ impl<A: VirtualActor> Activation<A> {
             last_seq: 0,
             last_active: Instant::now(),
             pending,
+            restored_epoch: 0,
+            restored_lease: 0,
         }
     }
 
     fn restore(&mut self, shared: &Shared) {
+        self.restored_epoch = shared.committer.epoch();
+        self.reminders.clear();
         let engine = shared.engine();
         let loaded = (|| -> Result<A, String> {
             let state = engine
@@ -226,7 +236,9 @@ impl<A: VirtualActor> Activation<A> {
                 }
             }) as agora_storage::OnDurable)
         };
-        self.last_seq = shared.committer.submit_with(batch, on_durable)?;
+        self.last_seq = shared
+            .committer
+            .submit_fenced(batch, self.restored_epoch, on_durable)?;
         Ok(())
     }
 
@@ -285,6 +297,34 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
         // every warning or error an actor logs names the actor itself.
         let span = tracing::debug_span!("actor", actor = %self.id);
         let _enter = span.enter();
+        if let Some(cluster) = &shared.cluster {
+            match cluster.serving(self.id.partition) {
+                Serving::No => {
+                    // The partition moved (or its lease lapsed): this activation is done.
+                    let err = AskError::NotOwner(self.id.partition);
+                    match msg {
+                        ActMsg::Ask { reply, .. } => {
+                            let _ = reply.send(Err(err));
+                        }
+                        ActMsg::Fire { reply, .. } => {
+                            let _ = reply.send(Err(err));
+                        }
+                    }
+                    shared.directory.remove(&self.id, self.generation);
+                    ctx.stop();
+                    return;
+                }
+                Serving::Yes { generation } => {
+                    if generation != self.restored_lease {
+                        self.restored_lease = generation;
+                        self.life = Life::Unrestored;
+                    }
+                }
+            }
+        }
+        if shared.committer.epoch() != self.restored_epoch && matches!(self.life, Life::Ready(_)) {
+            self.life = Life::Unrestored;
+        }
         if matches!(self.life, Life::Unrestored) {
             self.restore(&shared);
         }

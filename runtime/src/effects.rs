@@ -40,6 +40,8 @@ pub struct Published {
     pub event_type: String,
     /// The JSON envelope, as drivers receive it.
     pub body: String,
+    /// Published by another node (and relayed here), not by this one.
+    pub remote: bool,
 }
 
 /// The change record under construction for one message.
@@ -132,6 +134,7 @@ impl Effects {
             community: community.to_string(),
             event_type: event_type.to_string(),
             body,
+            remote: false,
         });
     }
 

@@ -9,6 +9,7 @@
 mod activation;
 mod actor_id;
 mod clock;
+pub mod cluster;
 mod directory;
 mod effects;
 mod ids;
@@ -19,6 +20,7 @@ mod reminders;
 
 pub use actor_id::{partition_of, ActorId, PARTITIONS};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cluster::{ClusterConfig, ClusterView};
 pub use effects::{Effects, OutboxMessage, Published, Reminder, Stored};
 pub use node::{
     AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor, EVENT_BUFFER,

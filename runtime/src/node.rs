@@ -10,13 +10,15 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
-use agora_storage::{CommitSeq, Committer, Engine, StorageError};
+use agora_storage::{CommitSeq, Committer, Engine, Replicator, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::activation::{ActMsg, Activation};
 use crate::actor_id::{partition_of, stable_hash, ActorId, PARTITIONS};
 use crate::clock::Clock;
+use crate::cluster::replica::ClusterReplicator;
+use crate::cluster::{self, Cluster, ClusterConfig, ClusterView, Serving};
 use crate::directory::{Directory, Lookup};
 use crate::effects::{Effects, Published, Reminder, Stored};
 use crate::ids::IdAllocator;
@@ -74,6 +76,9 @@ pub enum AskError {
     /// The actor's stored state cannot be read by this build.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Cluster mode: another node serves (or is about to serve) this partition.
+    #[error("partition {0} is served by another node")]
+    NotOwner(u32),
 }
 
 impl From<StorageError> for AskError {
@@ -94,6 +99,8 @@ pub struct RuntimeConfig {
     /// Reminders fired concurrently (bounds the burst after a restart).
     pub reminder_concurrency: usize,
     pub delivery: DeliveryConfig,
+    /// Cluster mode; `None`: a single node that owns every partition.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for RuntimeConfig {
@@ -106,6 +113,7 @@ impl Default for RuntimeConfig {
                 .unwrap_or(2),
             reminder_concurrency: 256,
             delivery: DeliveryConfig::default(),
+            cluster: None,
         }
     }
 }
@@ -147,6 +155,7 @@ pub(crate) struct Shared {
     pub ids: IdAllocator,
     /// Durable events, live, for `/api/internal/events` subscribers.
     pub events: tokio::sync::broadcast::Sender<Arc<Published>>,
+    pub cluster: Option<Arc<Cluster>>,
     actix_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     actix_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -180,8 +189,15 @@ impl Runtime {
                 ));
             }
         }
+        let cluster = match &config.cluster {
+            Some(c) => Some(Arc::new(Cluster::new(c.clone()).map_err(StorageError::Io)?)),
+            None => None,
+        };
+        let replicator = cluster
+            .as_ref()
+            .map(|c| Arc::new(ClusterReplicator::new(c.clone())) as Arc<dyn Replicator>);
         let (arbiters, stop_tx, thread) = start_arbiters(config.arbiters.max(1));
-        let committer = Committer::start(engine.clone());
+        let committer = Committer::start_with(engine.clone(), replicator);
         // Outbox sequences are node-wide, so the next one follows the highest in any partition.
         let mut next_outbox = 0;
         for p in 0..PARTITIONS {
@@ -198,7 +214,11 @@ impl Runtime {
         let outbox = Arc::new(Outbox::new(config.delivery.clone(), committer.clone()));
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(config.reminder_concurrency),
-            ids: IdAllocator::new(committer.clone()),
+            ids: IdAllocator::new(
+                committer.clone(),
+                cluster.as_ref().map(|c| c.client.clone()),
+            ),
+            cluster,
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             config,
             clock,
@@ -246,11 +266,88 @@ impl Runtime {
     /// Must run inside the tokio runtime that should carry that work.
     pub fn run_background(&self) -> Result<(), StorageError> {
         let engine = self.shared.engine().clone();
-        self.shared.outbox.load_and_start(&engine)?;
+        let single = self.shared.cluster.is_none();
+        self.shared.outbox.load_and_start(&engine, single)?;
         self.shared
             .scheduler
-            .load_and_start(&engine, Arc::downgrade(&self.shared))?;
+            .load_and_start(&engine, Arc::downgrade(&self.shared), single)?;
+        if let Some(cluster) = &self.shared.cluster {
+            tokio::spawn(cluster::run(Arc::downgrade(&self.shared), cluster.clone()));
+            tokio::spawn(
+                cluster
+                    .rpc
+                    .clone()
+                    .listen(cluster.client.clone(), self.shared.events.clone()),
+            );
+            // Durable local events go to every other node too.
+            let mut local = self.shared.events.subscribe();
+            let c = cluster.clone();
+            tokio::spawn(async move {
+                loop {
+                    match local.recv().await {
+                        Ok(p) if !p.remote => c.rpc.publish_event(&c.client, &p).await,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "events not fanned out: relay fell behind")
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
         Ok(())
+    }
+
+    /// Cluster mode: how the cluster looks from this node (`None` on a single node).
+    pub fn cluster_view(&self) -> Option<ClusterView> {
+        self.shared.cluster.as_ref().map(|c| c.view())
+    }
+
+    /// Where requests for `partition` should run: `Ok(None)` here, `Ok(Some(node))` on
+    /// another node, `Err` when no node serves it right now.
+    pub fn route(&self, partition: u32) -> Result<Option<String>, AskError> {
+        let Some(c) = &self.shared.cluster else {
+            return Ok(None);
+        };
+        if let Serving::Yes { .. } = c.serving(partition) {
+            return Ok(None);
+        }
+        match c.owner_of(partition) {
+            Some(node) if node != c.config.node_id => Ok(Some(node)),
+            _ => Err(AskError::NotOwner(partition)),
+        }
+    }
+
+    /// Sends `payload` to `node`'s forwarded-request handler and answers its reply.
+    pub async fn forward(
+        &self,
+        node: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, AskError> {
+        let c = self
+            .shared
+            .cluster
+            .as_ref()
+            .ok_or_else(|| AskError::Internal("not in cluster mode".into()))?;
+        c.rpc
+            .call(&c.client, node, payload, timeout)
+            .await
+            .map_err(|e| AskError::Unavailable(e.to_string()))
+    }
+
+    /// Installs what runs requests other nodes forward here.
+    pub fn serve_forwarded(&self, handler: cluster::rpc::Handler) {
+        if let Some(c) = &self.shared.cluster {
+            c.rpc.set_handler(handler);
+        }
+    }
+
+    /// SIGTERM in cluster mode: hands every partition over before the node stops.
+    pub async fn leave_cluster(&self) {
+        if let Some(c) = &self.shared.cluster {
+            cluster::leave(&self.shared, c).await;
+        }
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -271,6 +368,7 @@ impl Runtime {
         cmd: A::Command,
     ) -> Result<A::Reply, AskError> {
         let id = actor_id::<A>(key);
+        self.check_serving(id.partition)?;
         let (tx, rx) = oneshot::channel();
         self.send::<A>(&id, ActMsg::Ask { cmd, reply: tx })?;
         let (reply, seq) = rx
@@ -280,12 +378,20 @@ impl Runtime {
         Ok(reply)
     }
 
+    fn check_serving(&self, partition: u32) -> Result<(), AskError> {
+        match &self.shared.cluster {
+            Some(c) if c.serving(partition) == Serving::No => Err(AskError::NotOwner(partition)),
+            _ => Ok(()),
+        }
+    }
+
     async fn fire<A: VirtualActor>(
         &self,
         id: ActorId,
         name: String,
         due_ms: u64,
     ) -> Result<(), AskError> {
+        self.check_serving(id.partition)?;
         let (tx, rx) = oneshot::channel();
         self.send::<A>(
             &id,

@@ -121,12 +121,43 @@ impl Outbox {
         self.stopped.store(true, Ordering::Relaxed);
     }
 
-    /// Reloads undelivered entries (in commit order) and starts delivering.
-    pub fn load_and_start(self: &Arc<Self>, engine: &Arc<dyn Engine>) -> Result<(), StorageError> {
+    /// Queues the undelivered entries of partition `p` (just taken over), and moves this
+    /// node's sequence past theirs so its own entries sort after them.
+    pub fn load_partition(
+        self: &Arc<Self>,
+        engine: &Arc<dyn Engine>,
+        p: u32,
+        next_seq: &AtomicU64,
+    ) -> Result<usize, StorageError> {
+        let mut n = 0;
+        for (k, v) in engine.scan_prefix(&keys::section(p, keys::OUTBOX))? {
+            let Some(seq) = keys::parse_outbox(&k) else {
+                continue;
+            };
+            next_seq.fetch_max(seq + 1, Ordering::AcqRel);
+            match decode_record::<OutboxRecord>(KIND, VERSION, &v) {
+                Ok((_, rec)) => {
+                    self.enqueue(k, rec);
+                    n += 1;
+                }
+                Err(e) => tracing::error!(seq, error = %e, "unreadable outbox entry left in place"),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Starts delivering; with `load_all`, every undelivered entry is reloaded first, in
+    /// commit order (a cluster node loads partitions as it takes them over).
+    pub fn load_and_start(
+        self: &Arc<Self>,
+        engine: &Arc<dyn Engine>,
+        load_all: bool,
+    ) -> Result<(), StorageError> {
         *self.runtime.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(tokio::runtime::Handle::current());
         let mut entries = Vec::new();
-        for p in 0..PARTITIONS {
+        let partitions = if load_all { 0..PARTITIONS } else { 0..0 };
+        for p in partitions {
             for (k, v) in engine.scan_prefix(&keys::section(p, keys::OUTBOX))? {
                 let Some(seq) = keys::parse_outbox(&k) else {
                     continue;

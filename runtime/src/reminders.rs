@@ -87,10 +87,40 @@ impl Scheduler {
         self.stop.notify_one();
     }
 
+    /// Schedules every reminder stored in partition `p` (a partition this node just took over).
+    pub fn load_partition(
+        &self,
+        engine: &Arc<dyn Engine>,
+        p: u32,
+        kinds: &[&'static str],
+    ) -> Result<usize, StorageError> {
+        let sender = self.sender();
+        let mut n = 0;
+        for (k, _) in engine.scan_prefix(&keys::section(p, keys::DUE))? {
+            let Some((due_ms, kind, key, name)) = keys::parse_due(&k) else {
+                continue;
+            };
+            let Some(kind) = kinds.iter().find(|k| **k == kind) else {
+                tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
+                continue;
+            };
+            sender.notify(SchedulerEvent::Schedule {
+                id: ActorId::new(kind, key),
+                name,
+                due_ms,
+            });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Starts the scheduler; with `load_all`, every stored reminder is loaded first (a single
+    /// node owns every partition; a cluster node loads partitions as it takes them over).
     pub fn load_and_start(
         &self,
         engine: &Arc<dyn Engine>,
         shared: Weak<Shared>,
+        load_all: bool,
     ) -> Result<(), StorageError> {
         let Some(rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return Ok(());
@@ -109,7 +139,8 @@ impl Scheduler {
             entries: BTreeMap::new(),
             index: HashMap::new(),
         };
-        for p in 0..PARTITIONS {
+        let partitions = if load_all { 0..PARTITIONS } else { 0..0 };
+        for p in partitions {
             for (k, _) in engine.scan_prefix(&keys::section(p, keys::DUE))? {
                 let Some((due, kind, key, name)) = keys::parse_due(&k) else {
                     tracing::warn!("skipping a malformed reminder key");
@@ -285,7 +316,9 @@ impl Worker {
             let attempts = entry.attempts;
             tokio::spawn(async move {
                 let result = fire(id.clone(), name.clone(), due_ms).await;
-                if let Err(e) = &result {
+                // Another node serves the partition now and fires its reminders itself.
+                let moved = matches!(result, Err(crate::AskError::NotOwner(_)));
+                if let (Err(e), false) = (&result, moved) {
                     tracing::warn!(actor = %id, reminder = %name, error = %e, "reminder not taken; will retry");
                 }
                 let _ = tx.send(SchedulerEvent::Fired {
@@ -293,7 +326,7 @@ impl Worker {
                     name,
                     due_ms,
                     attempts,
-                    retry: result.is_err(),
+                    retry: result.is_err() && !moved,
                 });
             });
         }

@@ -22,10 +22,25 @@ pub type CommitSeq = u64;
 /// Work to run on the committer thread once a batch is flushed (or failed).
 pub type OnDurable = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 
+/// Somewhere every batch must reach before it counts (the cluster's replica in Redis). Runs on
+/// the committer thread, once per group, before the engine sees the group.
+pub trait Replicator: Send + Sync {
+    /// An error rejects every replicated batch of the group: none is applied, their callbacks
+    /// and waiters get [`StorageError::Rejected`], and the commit epoch moves on.
+    fn replicate(&self, batch: &WriteBatch) -> Result<(), String>;
+}
+
+/// Rejected sequences remembered for waiters; a waiter looks within moments of rejection.
+const REJECTED_KEPT: usize = 100_000;
+
 struct Request {
     seq: CommitSeq,
     batch: WriteBatch,
     on_durable: Option<OnDurable>,
+    /// The commit epoch the batch was built in (`None`: valid in any epoch).
+    epoch: Option<u64>,
+    /// Whether the batch goes through the replicator (imports from the replica do not).
+    replicate: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +56,11 @@ struct Sender {
 
 struct Inner {
     engine: Arc<dyn Engine>,
+    replicator: Option<Arc<dyn Replicator>>,
+    /// Moves on whenever a replicated group is rejected: batches built in an older epoch may
+    /// rest on a rejected change, so they are rejected too.
+    epoch: AtomicU64,
+    rejected: Mutex<std::collections::BTreeMap<CommitSeq, String>>,
     sender: Mutex<Sender>,
     watermark: watch::Sender<Watermark>,
     failure: Mutex<Option<String>>,
@@ -71,6 +91,14 @@ const MAX_GROUP: usize = 4096;
 
 impl Committer {
     pub fn start(engine: Arc<dyn Engine>) -> Committer {
+        Self::start_with(engine, None)
+    }
+
+    /// A committer whose batches must first reach `replicator`.
+    pub fn start_with(
+        engine: Arc<dyn Engine>,
+        replicator: Option<Arc<dyn Replicator>>,
+    ) -> Committer {
         let (tx, rx) = mpsc::channel::<Request>();
         let (watermark, _) = watch::channel(Watermark {
             durable: 0,
@@ -78,6 +106,9 @@ impl Committer {
         });
         let inner = Arc::new(Inner {
             engine,
+            replicator,
+            epoch: AtomicU64::new(1),
+            rejected: Mutex::new(std::collections::BTreeMap::new()),
             sender: Mutex::new(Sender {
                 next_seq: 1,
                 tx: Some(tx),
@@ -115,6 +146,42 @@ impl Committer {
         batch: WriteBatch,
         on_durable: Option<OnDurable>,
     ) -> Result<CommitSeq, StorageError> {
+        self.enqueue(batch, on_durable, None, true)
+    }
+
+    /// Queues a batch built on state read in commit epoch `epoch`; rejected if the epoch has
+    /// moved on by the time it commits.
+    pub fn submit_fenced(
+        &self,
+        batch: WriteBatch,
+        epoch: u64,
+        on_durable: Option<OnDurable>,
+    ) -> Result<CommitSeq, StorageError> {
+        self.enqueue(batch, on_durable, Some(epoch), true)
+    }
+
+    /// Queues a batch that is applied locally only (a copy of what the replica already holds).
+    pub fn submit_local(&self, batch: WriteBatch) -> Result<CommitSeq, StorageError> {
+        self.enqueue(batch, None, None, false)
+    }
+
+    /// The last sequence handed out (0: none yet).
+    pub fn last_submitted(&self) -> CommitSeq {
+        lock(&self.inner.sender).next_seq - 1
+    }
+
+    /// The current commit epoch.
+    pub fn epoch(&self) -> u64 {
+        self.inner.epoch.load(Ordering::Acquire)
+    }
+
+    fn enqueue(
+        &self,
+        batch: WriteBatch,
+        on_durable: Option<OnDurable>,
+        epoch: Option<u64>,
+        replicate: bool,
+    ) -> Result<CommitSeq, StorageError> {
         if let Some(msg) = lock(&self.inner.failure).clone() {
             return Err(StorageError::Failed(msg));
         }
@@ -125,6 +192,8 @@ impl Committer {
             seq,
             batch,
             on_durable,
+            epoch,
+            replicate,
         })
         .map_err(|_| StorageError::Stopped)?;
         s.next_seq += 1;
@@ -145,7 +214,10 @@ impl Committer {
             .await
             .map_err(|_| StorageError::Stopped)?;
         if w.durable >= seq {
-            Ok(())
+            match lock(&self.inner.rejected).get(&seq) {
+                Some(why) => Err(StorageError::Rejected(why.clone())),
+                None => Ok(()),
+            }
         } else {
             Err(StorageError::Failed(
                 lock(&self.inner.failure).clone().unwrap_or_default(),
@@ -192,9 +264,47 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
         }
         let last_seq = group.last().map(|r| r.seq).unwrap_or(0);
         let n = group.len() as u64;
+        // Per position in the group: why that batch was rejected, if it was.
+        let mut rejections: Vec<Option<String>> = vec![None; group.len()];
+        if let Some(replicator) = &inner.replicator {
+            let epoch = inner.epoch.load(Ordering::Acquire);
+            let mut outgoing = WriteBatch::new();
+            let mut members = Vec::new();
+            for (i, r) in group.iter().enumerate() {
+                if r.epoch.is_some_and(|e| e != epoch) {
+                    rejections[i] =
+                        Some("written on state a rejected commit may have changed".into());
+                } else if r.replicate {
+                    outgoing.extend(r.batch.clone());
+                    members.push(i);
+                }
+            }
+            if !outgoing.is_empty() {
+                if let Err(why) = replicator.replicate(&outgoing) {
+                    tracing::warn!(error = %why, batches = members.len(), "commit rejected");
+                    inner.epoch.fetch_add(1, Ordering::AcqRel);
+                    for i in members {
+                        rejections[i] = Some(why.clone());
+                    }
+                }
+            }
+        }
         let mut merged = WriteBatch::new();
-        for r in group.iter_mut() {
-            merged.extend(std::mem::take(&mut r.batch));
+        for (i, r) in group.iter_mut().enumerate() {
+            if rejections[i].is_none() {
+                merged.extend(std::mem::take(&mut r.batch));
+            }
+        }
+        if rejections.iter().any(Option::is_some) {
+            let mut rejected = lock(&inner.rejected);
+            for (r, why) in group.iter().zip(&rejections) {
+                if let Some(why) = why {
+                    rejected.insert(r.seq, why.clone());
+                }
+            }
+            while rejected.len() > REJECTED_KEPT {
+                rejected.pop_first();
+            }
         }
         let started = Instant::now();
         let result = if merged.is_empty() {
@@ -213,9 +323,12 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
         inner.queued.fetch_sub(n, Ordering::Relaxed);
         // Callbacks run before the watermark moves, so whoever sees a batch durable also sees
         // its follow-up work (reminder scheduling, outbox delivery) already queued.
-        for r in group.drain(..) {
+        for (i, r) in group.drain(..).enumerate() {
             if let Some(cb) = r.on_durable {
-                cb(result.clone());
+                match &rejections[i] {
+                    Some(why) => cb(Err(StorageError::Rejected(why.clone()))),
+                    None => cb(result.clone()),
+                }
             }
         }
         match &result {
@@ -284,6 +397,52 @@ mod tests {
         let (ok, seen) = rx.await.unwrap();
         assert!(ok);
         assert_eq!(seen, Some(b"1".to_vec()));
+    }
+
+    struct Gate(std::sync::atomic::AtomicBool);
+
+    impl Replicator for Gate {
+        fn replicate(&self, _: &WriteBatch) -> Result<(), String> {
+            if self.0.load(Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("replica down".into())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rejected_commit_writes_nothing_and_fences_batches_of_its_epoch() {
+        let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
+        let gate = Arc::new(Gate(std::sync::atomic::AtomicBool::new(false)));
+        let c = Committer::start_with(engine.clone(), Some(gate.clone()));
+        let epoch = c.epoch();
+        let put = |k: &str| {
+            let mut b = WriteBatch::new();
+            b.put(k.as_bytes().to_vec(), b"1".to_vec());
+            b
+        };
+        let seq = c.submit_fenced(put("a"), epoch, None).unwrap();
+        assert!(matches!(
+            c.wait_durable(seq).await,
+            Err(StorageError::Rejected(_))
+        ));
+        assert_eq!(engine.get(b"a").unwrap(), None);
+        assert!(c.epoch() > epoch, "a rejection moves the epoch on");
+
+        // The replica is back, but a batch built before the rejection is still refused...
+        gate.0.store(true, Ordering::SeqCst);
+        let stale = c.submit_fenced(put("b"), epoch, None).unwrap();
+        assert!(c.wait_durable(stale).await.is_err());
+        assert_eq!(engine.get(b"b").unwrap(), None);
+        // ...while one built in the new epoch, and local imports, go through.
+        let fresh = c.submit_fenced(put("c"), c.epoch(), None).unwrap();
+        c.wait_durable(fresh).await.unwrap();
+        let local = c.submit_local(put("d")).unwrap();
+        c.wait_durable(local).await.unwrap();
+        assert_eq!(engine.get(b"c").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(engine.get(b"d").unwrap(), Some(b"1".to_vec()));
+        c.shutdown();
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ mod committer;
 mod engine;
 mod record;
 
-pub use committer::{CommitSeq, Committer, CommitterStats, OnDurable};
+pub use committer::{CommitSeq, Committer, CommitterStats, OnDurable, Replicator};
 pub use engine::{Engine, MemEngine, Pairs, SledEngine, WriteBatch};
 pub use record::{decode_record, encode_record, RecordError};
 
@@ -22,6 +22,9 @@ pub enum StorageError {
     Stopped,
     #[error("an earlier commit failed; the node refuses writes until restarted: {0}")]
     Failed(String),
+    /// The replica refused the commit (lease lost, replica unreachable); nothing was written.
+    #[error("the commit was not accepted: {0}")]
+    Rejected(String),
 }
 
 impl From<sled::Error> for StorageError {

@@ -3,6 +3,7 @@
 
 pub(crate) mod actions;
 pub(crate) mod audit;
+pub(crate) mod cluster_info;
 pub(crate) mod communities;
 pub(crate) mod events;
 pub(crate) mod health;
@@ -78,6 +79,7 @@ pub(crate) fn internal() -> Router<AppState> {
         )
         .route("/api/v1/plugin-audit-log", get(audit::log))
         .route("/api/internal/events", get(events::stream))
+        .route("/api/v1/cluster", get(cluster_info::get))
         .route("/api/internal/action/{name}", post(actions::internal))
         .route("/api/internal/process/{name}", post(processes::start))
         .route(

@@ -1,0 +1,346 @@
+//! Routing in cluster mode: a request about one partition (a community, its processes and
+//! plugin instances) runs on the node serving that partition. Any node accepts any request;
+//! one that does not serve the partition forwards it over Redis pub/sub and relays the
+//! answer, so the driver sees no difference. When ownership moves while a request is in
+//! flight, the request is retried on the new owner rather than failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agora_actors::runtime::cluster::rpc::serde_bytes_compat;
+use agora_actors::runtime::{partition_of, AskError, PARTITIONS};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tower::ServiceExt;
+
+use crate::extract::COMMUNITY_HEADER;
+use crate::{ApiError, AppState, MAX_BODY};
+
+/// Marks a request that already travelled once: it runs where it lands or is refused, so a
+/// request never bounces between nodes that disagree about an owner.
+const FORWARDED: &str = "x-agora-forwarded";
+/// How long a forwarded request may take, end to end.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
+/// Tries across owner changes before the caller hears 503.
+const ATTEMPTS: u32 = 6;
+
+/// Set on a response whose partition this node turned out not to serve.
+#[derive(Clone, Copy)]
+pub(crate) struct NotOwner;
+
+#[derive(Serialize, Deserialize)]
+struct Forwarded {
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    #[serde(with = "serde_bytes_compat")]
+    body: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    #[serde(with = "serde_bytes_compat")]
+    body: Vec<u8>,
+}
+
+fn id_partition(id: &str) -> Option<u32> {
+    id.parse::<u64>()
+        .ok()
+        .map(|n| (n % u64::from(PARTITIONS)) as u32)
+}
+
+/// The partition a request is about, if it is about one; `None`: node-wide, runs here.
+fn partition_of_request(method: &Method, path: &str, headers: &HeaderMap) -> Option<u32> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let header_slug = || {
+        headers
+            .get(COMMUNITY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(partition_of)
+    };
+    match parts.as_slice() {
+        ["api", "internal", "community", slug] => Some(partition_of(slug)),
+        ["api", "internal", "plugin", _, id] if method == Method::DELETE => id_partition(id),
+        ["api", "internal", "plugin", _name] if method == Method::POST => header_slug(),
+        ["api", "internal", "action", _] | ["api", "action", _] => header_slug(),
+        ["api", "internal", "process", _] => header_slug(),
+        ["api", "internal", "process", _, id, ..] => id_partition(id),
+        ["api", "v1", "communities", slug, ..] => Some(partition_of(slug)),
+        ["api", "v1", "plugins", name, "enable" | "disable" | "settings"] => {
+            Some(partition_of(name))
+        }
+        ["api", "hooks", community, _plugin] => Some(partition_of(community)),
+        _ => None,
+    }
+}
+
+/// A community created without a slug gets its UUID here, so it can be routed by it.
+fn with_slug(path: &str, method: &Method, body: Bytes) -> (Bytes, Option<String>) {
+    if method != Method::POST || path.trim_end_matches('/') != "/api/internal/community" {
+        return (body, None);
+    }
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(&body) else {
+        return (body, None);
+    };
+    match obj.get("slug") {
+        Some(serde_json::Value::String(s)) => {
+            let s = s.clone();
+            (body, Some(s))
+        }
+        None | Some(serde_json::Value::Null) => {
+            let slug = agora_actors::uuid_v4();
+            obj.insert("slug".into(), serde_json::Value::String(slug.clone()));
+            let body = serde_json::to_vec(&obj).map(Bytes::from).unwrap_or(body);
+            (body, Some(slug))
+        }
+        Some(_) => (body, None),
+    }
+}
+
+/// The middleware: runs a partition's request where the partition is served.
+pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let rt = s.agora.runtime().clone();
+    if rt.cluster_view().is_none() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request bodies are limited to {MAX_BODY} bytes"),
+            )
+            .into_response()
+        }
+    };
+    let (body, created_slug) = with_slug(parts.uri.path(), &parts.method, body);
+    let partition = match created_slug {
+        Some(slug) => Some(partition_of(&slug)),
+        None => partition_of_request(&parts.method, parts.uri.path(), &parts.headers),
+    };
+    let Some(partition) = partition else {
+        return next.run(Request::from_parts(parts, Body::from(body))).await;
+    };
+    let forwarded = parts.headers.contains_key(FORWARDED);
+    let mut last = None;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+        }
+        match rt.route(partition) {
+            Ok(None) => {
+                let resp = next
+                    .clone()
+                    .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+                    .await;
+                if resp.extensions().get::<NotOwner>().is_none() || forwarded {
+                    return resp;
+                }
+                last = Some(resp);
+            }
+            Ok(Some(_)) if forwarded => break,
+            Ok(Some(node)) => {
+                match forward(&rt, &node, &parts.method, &parts.uri, &parts.headers, &body).await {
+                    Ok(resp) if resp.extensions().get::<NotOwner>().is_none() => return resp,
+                    Ok(resp) => last = Some(resp),
+                    Err(e) => {
+                        tracing::debug!(node = %node, partition, error = %e, "forwarding failed; retrying");
+                    }
+                }
+            }
+            Err(_) if forwarded => break,
+            Err(_) => {}
+        }
+    }
+    last.unwrap_or_else(|| {
+        let mut resp = ApiError::from(agora_actors::ActorError::Runtime(AskError::NotOwner(
+            partition,
+        )))
+        .into_response();
+        resp.extensions_mut().insert(NotOwner);
+        resp
+    })
+}
+
+async fn forward(
+    rt: &agora_actors::runtime::Runtime,
+    node: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, AskError> {
+    let req = Forwarded {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        headers: headers
+            .iter()
+            .filter(|(k, _)| *k != axum::http::header::HOST)
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let bytes = rmp_serde::to_vec_named(&req).map_err(|e| AskError::Internal(e.to_string()))?;
+    let reply = rt.forward(node, bytes, FORWARD_TIMEOUT).await?;
+    let answer: Answer =
+        rmp_serde::from_slice(&reply).map_err(|e| AskError::Internal(e.to_string()))?;
+    let mut resp = Response::new(Body::from(answer.body));
+    *resp.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in answer.headers {
+        if k == "x-agora-not-owner" {
+            resp.extensions_mut().insert(NotOwner);
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            resp.headers_mut().append(k, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// What runs requests other nodes forward here: the same router, marked as forwarded.
+pub(crate) fn install_handler(s: &AppState, router: Router) {
+    let router = Arc::new(router);
+    s.agora
+        .runtime()
+        .serve_forwarded(Arc::new(move |bytes: Vec<u8>| {
+            let router = router.clone();
+            Box::pin(async move {
+                let answer = match run_forwarded(&router, bytes).await {
+                    Ok(a) => a,
+                    Err(e) => Answer {
+                        status: 500,
+                        headers: vec![],
+                        body: format!(
+                            "{{\"error\":{{\"code\":\"internal\",\"message\":\"{e}\"}}}}"
+                        )
+                        .into_bytes(),
+                    },
+                };
+                rmp_serde::to_vec_named(&answer).unwrap_or_default()
+            })
+        }));
+}
+
+async fn run_forwarded(router: &Router, bytes: Vec<u8>) -> Result<Answer, String> {
+    let req: Forwarded = rmp_serde::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let mut builder = Request::builder()
+        .method(req.method.as_str())
+        .uri(req.uri.as_str());
+    for (k, v) in &req.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder = builder.header(FORWARDED, "1");
+    let request = builder
+        .body(Body::from(req.body))
+        .map_err(|e| e.to_string())?;
+    let resp = router
+        .clone()
+        .oneshot(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let not_owner = resp.extensions().get::<NotOwner>().is_some();
+    let status = resp.status().as_u16();
+    let mut headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    if not_owner {
+        headers.push(("x-agora-not-owner".into(), "1".into()));
+    }
+    let body = axum::body::to_bytes(resp.into_body(), 16 << 20)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Answer {
+        status,
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_their_community_partition() {
+        let mut h = HeaderMap::new();
+        h.insert(COMMUNITY_HEADER, HeaderValue::from_static("acme"));
+        let acme = Some(partition_of("acme"));
+        let post = Method::POST;
+        assert_eq!(
+            partition_of_request(&Method::GET, "/api/internal/community/acme", &h),
+            acme
+        );
+        assert_eq!(
+            partition_of_request(&post, "/api/internal/action/x.y", &h),
+            acme
+        );
+        assert_eq!(
+            partition_of_request(&post, "/api/internal/process/vote.choice", &h),
+            acme
+        );
+        let id = 77 * u64::from(PARTITIONS) + 5;
+        assert_eq!(
+            partition_of_request(
+                &Method::GET,
+                &format!("/api/internal/process/vote.choice/{id}"),
+                &h
+            ),
+            Some(5)
+        );
+        assert_eq!(
+            partition_of_request(
+                &post,
+                &format!("/api/internal/process/vote.choice/{id}/ballots"),
+                &h
+            ),
+            Some(5)
+        );
+        assert_eq!(
+            partition_of_request(&post, "/api/hooks/acme/github", &h),
+            acme
+        );
+        assert_eq!(
+            partition_of_request(&Method::GET, "/api/v1/communities/acme/plugins", &h),
+            acme
+        );
+        assert_eq!(
+            partition_of_request(&Method::GET, "/api/v1/plugins", &h),
+            None
+        );
+        assert_eq!(partition_of_request(&Method::GET, "/metrics", &h), None);
+        assert_eq!(partition_of_request(&post, "/api/hooks/github", &h), None);
+    }
+
+    #[test]
+    fn a_slugless_community_gets_its_slug_before_routing() {
+        let (body, slug) = with_slug("/api/internal/community", &Method::POST, Bytes::from("{}"));
+        let slug = slug.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["slug"], slug.as_str());
+        let (_, given) = with_slug(
+            "/api/internal/community",
+            &Method::POST,
+            Bytes::from(r#"{"slug":"x"}"#),
+        );
+        assert_eq!(given.as_deref(), Some("x"));
+        let (raw, none) = with_slug(
+            "/api/internal/community",
+            &Method::POST,
+            Bytes::from("nope"),
+        );
+        assert_eq!((raw.as_ref(), none), (&b"nope"[..], None));
+    }
+}
