@@ -124,6 +124,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .await
             .context("recording refused plugins in the audit log")?;
         tokio::spawn(agora.clone().run_refreshes(refresh_queue));
+        tokio::spawn(agora.clone().run_global_sync());
         tokio::spawn(agora.clone().run_health(cfg.health_interval));
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await

@@ -54,6 +54,16 @@ impl Default for GlobalPlugin {
     }
 }
 
+/// A plugin's node-wide state from its stored record (a replica read in cluster mode).
+pub fn decode_global(bytes: &[u8]) -> Option<GlobalPlugin> {
+    let (_, s) = decode_record::<State>(RECORD, VERSION, bytes).ok()?;
+    Some(GlobalPlugin {
+        enabled: s.enabled,
+        settings: serde_json::from_str(&s.settings).unwrap_or_else(|_| json!({})),
+        version: s.version,
+    })
+}
+
 /// The read side every request consults: filled at start, updated after each durable change.
 #[derive(Default)]
 pub struct GlobalPlugins {

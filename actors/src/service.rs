@@ -165,10 +165,10 @@ impl Agora {
                 .await
             {
                 Ok(g) => g?,
-                // Cluster mode: another node serves this plugin's settings; this node runs
-                // with the compiled-in defaults (node-wide settings are per node for now).
+                // Cluster mode: another node serves this plugin's settings; read what it
+                // committed from the replica.
                 Err(agora_runtime::AskError::NotOwner(_)) => {
-                    tracing::info!(plugin = %name, "global plugin settings are served elsewhere; using defaults");
+                    self.reload_global(&name).await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -176,6 +176,47 @@ impl Agora {
             self.env.globals.update(&name, g);
         }
         Ok(())
+    }
+
+    /// Refreshes the cache of `plugin`'s node-wide state from what was committed (in cluster
+    /// mode, wherever its actor lives). Best effort: a failure keeps the cached state.
+    async fn reload_global(&self, plugin: &str) {
+        match self.rt.committed_state::<PluginSettings>(plugin).await {
+            Ok(Some(bytes)) => match plugin_settings::decode_global(&bytes) {
+                Some(g) => self.env.globals.update(plugin, g),
+                None => tracing::warn!(plugin, "unreadable global plugin settings"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(plugin, error = %e, "global plugin settings not refreshed"),
+        }
+    }
+
+    /// Keeps this node's cache of node-wide plugin settings in step with changes made through
+    /// any node of the cluster. Runs until the node stops.
+    pub async fn run_global_sync(self) {
+        let mut notices = self.rt.subscribe_notices();
+        loop {
+            match notices.recv().await {
+                Ok(n) => {
+                    if let Some(plugin) = n.strip_prefix("globals ") {
+                        self.reload_global(plugin).await;
+                    }
+                }
+                // Missed some: refresh everything.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let names: Vec<String> = self
+                        .env
+                        .registry
+                        .all()
+                        .map(|p| p.meta().name.to_string())
+                        .collect();
+                    for n in names {
+                        self.reload_global(&n).await;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
     }
 
     /// Records, in the audit log, every plugin this node refused to load (once, at start).
@@ -220,6 +261,7 @@ impl Agora {
             .ask::<PluginSettings>(plugin, plugin_settings::Command::SetEnabled(enabled))
             .await??;
         self.env.globals.update(plugin, g.clone());
+        self.rt.notify_cluster(&format!("globals {plugin}")).await;
         Ok(g)
     }
 
@@ -236,6 +278,7 @@ impl Agora {
             .ask::<PluginSettings>(plugin, plugin_settings::Command::SetSettings(settings))
             .await??;
         self.env.globals.update(plugin, g.clone());
+        self.rt.notify_cluster(&format!("globals {plugin}")).await;
         Ok(g)
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agora_actors::runtime::cluster::rpc::serde_bytes_compat;
-use agora_actors::runtime::{partition_of, AskError, PARTITIONS};
+use agora_actors::runtime::{partition_of, AskError, PARTITIONS, STALE_READS_OK};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
@@ -158,6 +158,14 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
                 }
             }
             Err(_) if forwarded => break,
+            Err(_) if parts.method == Method::GET && rt.stale_readable(partition) => {
+                // Redis is unreachable: answer reads from this node's last copy, marked stale.
+                let req = Request::from_parts(parts.clone(), Body::from(body.clone()));
+                let mut resp = STALE_READS_OK.scope(true, next.clone().run(req)).await;
+                resp.headers_mut()
+                    .insert("x-agora-stale", HeaderValue::from_static("true"));
+                return resp;
+            }
             Err(_) => {}
         }
     }

@@ -29,6 +29,9 @@ pub(crate) enum ActMsg<A: VirtualActor> {
     Ask {
         cmd: A::Command,
         reply: oneshot::Sender<Result<(A::Reply, CommitSeq), AskError>>,
+        /// A read that may be answered from this node's last copy of a partition it can no
+        /// longer confirm it serves (Redis unreachable).
+        stale_ok: bool,
     },
     Fire {
         name: String,
@@ -298,7 +301,10 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
         let span = tracing::debug_span!("actor", actor = %self.id);
         let _enter = span.enter();
         if let Some(cluster) = &shared.cluster {
+            let stale_read = matches!(msg, ActMsg::Ask { stale_ok: true, .. })
+                && cluster.stale_readable(self.id.partition);
             match cluster.serving(self.id.partition) {
+                Serving::No if stale_read => {}
                 Serving::No => {
                     // The partition moved (or its lease lapsed): this activation is done.
                     let err = AskError::NotOwner(self.id.partition);
@@ -330,7 +336,7 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
         }
         let mut fx = Effects::new(shared.clock.now_ms());
         match msg {
-            ActMsg::Ask { cmd, reply } => {
+            ActMsg::Ask { cmd, reply, .. } => {
                 let actor = match &mut self.life {
                     Life::Ready(a) => a,
                     Life::Broken(e) => {

@@ -24,5 +24,6 @@ pub use cluster::{ClusterConfig, ClusterView};
 pub use effects::{Effects, OutboxMessage, Published, Reminder, Stored};
 pub use node::{
     AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor, EVENT_BUFFER,
+    STALE_READS_OK,
 };
 pub use outbox::DeliveryConfig;

@@ -59,6 +59,12 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
     }
 }
 
+tokio::task_local! {
+    /// Set (by the gateway, for reads) to let asks be answered from a partition this node last
+    /// served while Redis is unreachable. Writes never are: they cannot be fenced.
+    pub static STALE_READS_OK: bool;
+}
+
 /// The id of actor `A` keyed `key`, in `A`'s partition.
 pub(crate) fn actor_id<A: VirtualActor>(key: &str) -> ActorId {
     ActorId::new(A::KIND, key).in_partition(A::partition(key))
@@ -156,6 +162,7 @@ pub(crate) struct Shared {
     /// Durable events, live, for `/api/internal/events` subscribers.
     pub events: tokio::sync::broadcast::Sender<Arc<Published>>,
     pub cluster: Option<Arc<Cluster>>,
+    pub notices: tokio::sync::broadcast::Sender<String>,
     actix_stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     actix_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -218,6 +225,10 @@ impl Runtime {
                 committer.clone(),
                 cluster.as_ref().map(|c| c.client.clone()),
             ),
+            notices: cluster
+                .as_ref()
+                .map(|c| c.rpc.notices.clone())
+                .unwrap_or_else(|| tokio::sync::broadcast::channel(64).0),
             cluster,
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
             config,
@@ -318,6 +329,46 @@ impl Runtime {
         }
     }
 
+    /// The stored state record of actor `A` keyed `key`, as committed: from the Redis replica
+    /// in cluster mode (wherever the actor lives), from local storage otherwise.
+    pub async fn committed_state<A: VirtualActor>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, AskError> {
+        let id = actor_id::<A>(key);
+        let field = keys::state(&id);
+        match &self.shared.cluster {
+            None => Ok(self.shared.engine().get(&field)?),
+            Some(c) => c
+                .hget(&cluster::data_key(id.partition), &field)
+                .await
+                .map_err(AskError::Unavailable),
+        }
+    }
+
+    /// Tells every node of the cluster (this one included) `notice`; nothing on a single node.
+    pub async fn notify_cluster(&self, notice: &str) {
+        if let Some(c) = &self.shared.cluster {
+            c.rpc.notify(&c.client, notice).await;
+        } else {
+            let _ = self.shared.notices.send(notice.to_string());
+        }
+    }
+
+    /// Notices sent with [`Runtime::notify_cluster`] from any node.
+    pub fn subscribe_notices(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.shared.notices.subscribe()
+    }
+
+    /// Whether reads of `partition` may be answered here from a copy this node served until
+    /// Redis became unreachable.
+    pub fn stale_readable(&self, partition: u32) -> bool {
+        self.shared
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.stale_readable(partition))
+    }
+
     /// Sends `payload` to `node`'s forwarded-request handler and answers its reply.
     pub async fn forward(
         &self,
@@ -368,9 +419,24 @@ impl Runtime {
         cmd: A::Command,
     ) -> Result<A::Reply, AskError> {
         let id = actor_id::<A>(key);
-        self.check_serving(id.partition)?;
+        let stale_ok = STALE_READS_OK.try_with(|ok| *ok).unwrap_or(false)
+            && self
+                .shared
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.stale_readable(id.partition));
+        if !stale_ok {
+            self.check_serving(id.partition)?;
+        }
         let (tx, rx) = oneshot::channel();
-        self.send::<A>(&id, ActMsg::Ask { cmd, reply: tx })?;
+        self.send::<A>(
+            &id,
+            ActMsg::Ask {
+                cmd,
+                reply: tx,
+                stale_ok,
+            },
+        )?;
         let (reply, seq) = rx
             .await
             .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;

@@ -79,6 +79,10 @@ struct Slot {
     generation: AtomicU64,
     /// The partition's records are loaded and the node may serve it.
     serving: AtomicBool,
+    /// This node served the partition until it lost touch with Redis: nobody can have taken
+    /// it over through an unreachable Redis... unless only this node lost touch, so only
+    /// reads are answered from it, and only until Redis answers again.
+    stale_readable: AtomicBool,
 }
 
 /// What the cluster looks like from here, for routing and `/api/v1/cluster`.
@@ -210,6 +214,12 @@ impl Cluster {
         }
     }
 
+    pub fn stale_readable(&self, p: u32) -> bool {
+        self.slots
+            .get(p as usize)
+            .is_some_and(|s| s.stale_readable.load(Ordering::Acquire))
+    }
+
     /// The lease token to fence a commit to `p` with, while the lease is surely ours.
     pub fn token(&self, p: u32) -> Option<String> {
         let slot = self.slots.get(p as usize)?;
@@ -227,6 +237,26 @@ impl Cluster {
     pub fn owner_of(&self, p: u32) -> Option<String> {
         let v = self.view.read().unwrap_or_else(|e| e.into_inner());
         v.owners.get(&p).map(|(n, _)| n.clone())
+    }
+
+    /// One field of a Redis hash (a replica read), within a short deadline.
+    pub async fn hget(&self, key: &str, field: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let work = async {
+            let mut con = self
+                .client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
+            redis::cmd("HGET")
+                .arg(key)
+                .arg(field)
+                .query_async::<Option<Vec<u8>>>(&mut con)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(Duration::from_secs(2), work)
+            .await
+            .map_err(|_| "Redis did not answer in time".to_string())?
     }
 
     fn stop_serving(&self, p: u32, why: &str) {
@@ -310,6 +340,13 @@ pub(crate) async fn run(shared: Weak<Shared>, cluster: Arc<Cluster>) {
                 && now >= slot.valid_until.load(Ordering::Acquire)
             {
                 cluster.stop_serving(p, "lease not renewed in time");
+                if !ok {
+                    slot.stale_readable.store(true, Ordering::Release);
+                }
+            }
+            if ok {
+                // Redis answers again: reads go to whoever serves the partition now.
+                slot.stale_readable.store(false, Ordering::Release);
             }
         }
         if cluster.leaving.load(Ordering::Acquire) && cluster.held().is_empty() {

@@ -97,28 +97,36 @@ impl Replicator for ClusterReplicator {
             }
         }
         let mut guard = self.con.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            let con = self
-                .cluster
-                .client
-                .get_connection_with_timeout(IO_TIMEOUT)
-                .map_err(|e| format!("Redis is unreachable: {e}"))?;
-            con.set_read_timeout(Some(IO_TIMEOUT))
-                .and_then(|_| con.set_write_timeout(Some(IO_TIMEOUT)))
-                .map_err(|e| format!("Redis is unreachable: {e}"))?;
-            *guard = Some(con);
-        }
-        let con = guard.as_mut().ok_or("no Redis connection")?;
-        match inv.invoke::<i64>(con) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                if !e.to_string().contains("FENCED") {
-                    // The connection may be broken: open a fresh one next time.
-                    *guard = None;
+        // A connection broken while Redis restarted fails once; a fresh one may not.
+        for attempt in 0..2 {
+            if guard.is_none() {
+                let con = self
+                    .cluster
+                    .client
+                    .get_connection_with_timeout(IO_TIMEOUT)
+                    .map_err(|e| format!("Redis is unreachable: {e}"))?;
+                con.set_read_timeout(Some(IO_TIMEOUT))
+                    .and_then(|_| con.set_write_timeout(Some(IO_TIMEOUT)))
+                    .map_err(|e| format!("Redis is unreachable: {e}"))?;
+                *guard = Some(con);
+            }
+            let con = guard.as_mut().ok_or("no Redis connection")?;
+            match inv.invoke::<i64>(con) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.to_string().contains("FENCED") => {
+                    return Err(format!("the replica refused the commit: {e}"))
                 }
-                Err(format!("the replica refused the commit: {e}"))
+                Err(e) => {
+                    *guard = None;
+                    // Only a connection-level failure is worth a second try; the script only
+                    // sets and deletes fields, so repeating one that did run is harmless.
+                    if attempt == 1 || !(e.is_io_error() || e.is_connection_dropped()) {
+                        return Err(format!("the replica refused the commit: {e}"));
+                    }
+                }
             }
         }
+        Err("the replica could not be reached".into())
     }
 }
 

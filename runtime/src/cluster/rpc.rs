@@ -106,6 +106,8 @@ pub(crate) struct Rpc {
     handler: OnceLock<Handler>,
     publisher: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     members: broadcast::Sender<()>,
+    /// Application notices from any node (`notify`).
+    pub notices: broadcast::Sender<String>,
 }
 
 impl Rpc {
@@ -117,6 +119,7 @@ impl Rpc {
             handler: OnceLock::new(),
             publisher: tokio::sync::Mutex::new(None),
             members: broadcast::channel(16).0,
+            notices: broadcast::channel(64).0,
         }
     }
 
@@ -208,6 +211,14 @@ impl Rpc {
         }
     }
 
+    /// Sends `notice` to every node, this one included.
+    pub async fn notify(&self, client: &redis::Client, notice: &str) {
+        let msg = format!("notice {notice}");
+        if let Err(e) = self.publish(client, MEMBERS, msg.into_bytes()).await {
+            tracing::warn!(error = %e, notice, "cluster notice not sent");
+        }
+    }
+
     /// Publishes a durable local event to every node's event stream.
     pub async fn publish_event(&self, client: &redis::Client, p: &Published) {
         let env = EventEnvelope {
@@ -296,7 +307,17 @@ impl Rpc {
                     }
                 });
             } else if channel == MEMBERS {
-                let _ = self.members.send(());
+                match std::str::from_utf8(&payload)
+                    .ok()
+                    .and_then(|m| m.strip_prefix("notice "))
+                {
+                    Some(notice) => {
+                        let _ = self.notices.send(notice.to_string());
+                    }
+                    None => {
+                        let _ = self.members.send(());
+                    }
+                }
             } else if channel == EVENTS {
                 if let Ok(env) = rmp_serde::from_slice::<EventEnvelope>(&payload) {
                     if env.origin != self.node_id {
