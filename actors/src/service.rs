@@ -516,15 +516,18 @@ impl Agora {
 
     /// Audit entries matching `filter`, oldest first, after `cursor`; at most `limit`; with the
     /// cursor of the next page when there may be more.
-    pub fn audit_log(
+    pub async fn audit_log(
         &self,
         filter: &AuditFilter,
         cursor: Option<u64>,
         limit: usize,
     ) -> Result<AuditPage> {
-        let (rows, next) = self.rt.read_journal(cursor, limit, |bytes| {
-            AuditEntry::decode(bytes).is_some_and(|e| filter.matches(&e))
-        })?;
+        let (rows, next) = self
+            .rt
+            .read_journal(cursor, limit, |bytes| {
+                AuditEntry::decode(bytes).is_some_and(|e| filter.matches(&e))
+            })
+            .await?;
         let entries = rows
             .into_iter()
             .filter_map(|(seq, b)| AuditEntry::decode(&b).map(|e| (seq, e)))

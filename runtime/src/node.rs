@@ -547,7 +547,7 @@ impl Runtime {
     }
 
     /// Every index entry whose key starts with `prefix` (the full index key with its value),
-    /// in one partition or, with `None`, in all of them.
+    /// in one partition or, with `None`, in every partition this node serves.
     pub fn scan_index(
         &self,
         partition: Option<u32>,
@@ -560,6 +560,11 @@ impl Runtime {
         };
         let mut out = Vec::new();
         for p in partitions {
+            // A cluster node may keep a stale copy of a partition it served before; only what
+            // it serves now counts.
+            if partition.is_none() && self.check_serving(p).is_err() {
+                continue;
+            }
             let full = keys::index(p, prefix);
             out.extend(
                 self.shared
@@ -586,13 +591,19 @@ impl Runtime {
     /// Journal entries after `after` (all when `None`) that `keep` accepts, oldest first, at
     /// most `limit`; with the sequence to pass as `after` for the next page, when there may be
     /// more.
-    pub fn read_journal(
+    pub async fn read_journal(
         &self,
         after: Option<u64>,
         limit: usize,
         keep: impl Fn(&[u8]) -> bool,
     ) -> Result<JournalPage, AskError> {
         const PAGE: usize = 1024;
+        if let Some(c) = &self.shared.cluster {
+            return c
+                .read_journal(after, limit, PAGE, keep)
+                .await
+                .map_err(AskError::Unavailable);
+        }
         let mut out = Vec::new();
         let mut from = keys::journal(after.map(|a| a.saturating_add(1)).unwrap_or(0));
         loop {

@@ -72,7 +72,7 @@ pub(crate) async fn log(
         action: q.action,
         since_ms,
     };
-    let (entries, next) = s.agora.audit_log(&filter, cursor, limit)?;
+    let (entries, next) = s.agora.audit_log(&filter, cursor, limit).await?;
     let parse = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())

@@ -259,6 +259,64 @@ impl Cluster {
             .map_err(|_| "Redis did not answer in time".to_string())?
     }
 
+    /// The cluster's journal (see [`crate::Runtime::read_journal`]): entries are stream ids
+    /// `ms-seq`, numbered `ms << 20 | seq` so cursors stay plain numbers.
+    pub async fn read_journal(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+        page: usize,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<crate::node::JournalPage, String> {
+        type Entry = (String, Vec<(String, Vec<u8>)>);
+        let mut con = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.client.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "Redis did not answer in time".to_string())?
+        .map_err(|e| e.to_string())?;
+        let mut start = match after {
+            Some(n) => format!("({}-{}", n >> 20, n & 0xF_FFFF),
+            None => "-".to_string(),
+        };
+        let mut out = Vec::new();
+        loop {
+            let rows: Vec<Entry> = redis::cmd("XRANGE")
+                .arg(replica::JOURNAL_STREAM)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(page)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| e.to_string())?;
+            let full = rows.len() == page;
+            for (id, fields) in rows {
+                let Some((ms, seq)) = id.split_once('-') else {
+                    continue;
+                };
+                let (Ok(ms), Ok(seq)) = (ms.parse::<u64>(), seq.parse::<u64>()) else {
+                    continue;
+                };
+                start = format!("({id}");
+                let n = (ms << 20) | seq.min(0xF_FFFF);
+                let Some((_, v)) = fields.into_iter().find(|(f, _)| f == "e") else {
+                    continue;
+                };
+                if keep(&v) {
+                    out.push((n, v));
+                    if out.len() == limit {
+                        return Ok((out, Some(n)));
+                    }
+                }
+            }
+            if !full {
+                return Ok((out, None));
+            }
+        }
+    }
+
     fn stop_serving(&self, p: u32, why: &str) {
         let slot = &self.slots[p as usize];
         if slot.serving.swap(false, Ordering::AcqRel) {

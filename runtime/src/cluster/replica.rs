@@ -13,16 +13,18 @@ use crate::keys;
 use crate::node::Shared;
 
 /// Checks the token of every partition first (`KEYS[2i-1]` its lease), then applies the writes
-/// to each partition's hash (`KEYS[2i]`). `ARGV`: n, n tokens, then per partition a count and
-/// that many (op, field, value) triples, op `P` (put) or `D` (delete).
+/// to each partition's hash (`KEYS[2i]`) and appends journal entries (the audit log) to the
+/// stream `KEYS[2n+1]`. `ARGV`: n, m, n tokens, then per partition a count and that many
+/// (op, field, value) triples, op `P` (put) or `D` (delete), then m journal entries.
 const COMMIT: &str = r"
 local n = tonumber(ARGV[1])
+local m = tonumber(ARGV[2])
 for p = 1, n do
-  if redis.call('GET', KEYS[2 * p - 1]) ~= ARGV[1 + p] then
+  if redis.call('GET', KEYS[2 * p - 1]) ~= ARGV[2 + p] then
     return redis.error_reply('FENCED ' .. KEYS[2 * p - 1])
   end
 end
-local i = n + 2
+local i = n + 3
 for p = 1, n do
   local count = tonumber(ARGV[i])
   i = i + 1
@@ -35,7 +37,14 @@ for p = 1, n do
     i = i + 3
   end
 end
+for j = 1, m do
+  redis.call('XADD', KEYS[2 * n + 1], '*', 'e', ARGV[i])
+  i = i + 1
+end
 return n";
+
+/// The cluster's audit log: one stream, in commit order across nodes.
+pub(crate) const JOURNAL_STREAM: &str = "agora:journal";
 
 /// One partition's writes in a batch: key, and value (`None`: delete).
 type Writes<'a> = Vec<(&'a [u8], Option<&'a [u8]>)>;
@@ -65,12 +74,15 @@ impl Replicator for ClusterReplicator {
     fn replicate(&self, batch: &WriteBatch) -> Result<(), String> {
         // Partition → its writes, in batch order (a later write to a key wins in Redis too).
         let mut parts: BTreeMap<u32, Writes<'_>> = BTreeMap::new();
+        let mut journal: Vec<&[u8]> = Vec::new();
         for (k, v) in &batch.ops {
             if let Some(p) = keys::partition_of_key(k) {
                 parts.entry(p).or_default().push((k, v.as_deref()));
+            } else if let (true, Some(v)) = (keys::parse_journal(k).is_some(), v) {
+                journal.push(v);
             }
         }
-        if parts.is_empty() {
+        if parts.is_empty() && journal.is_empty() {
             return Ok(());
         }
         let mut inv = self.script.prepare_invoke();
@@ -83,7 +95,8 @@ impl Replicator for ClusterReplicator {
             inv.key(lease_key(*p)).key(data_key(*p));
             tokens.push(token);
         }
-        inv.arg(parts.len());
+        inv.key(JOURNAL_STREAM);
+        inv.arg(parts.len()).arg(journal.len());
         for t in &tokens {
             inv.arg(t.as_str());
         }
@@ -95,6 +108,9 @@ impl Replicator for ClusterReplicator {
                     None => inv.arg("D").arg(*k).arg(""),
                 };
             }
+        }
+        for entry in &journal {
+            inv.arg(*entry);
         }
         let mut guard = self.con.lock().unwrap_or_else(|e| e.into_inner());
         // A connection broken while Redis restarted fails once; a fresh one may not.
