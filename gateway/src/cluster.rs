@@ -148,6 +148,8 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
                 last = Some(resp);
             }
             Ok(Some(_)) if forwarded => break,
+            // Without Redis nothing can be forwarded: say so now rather than after retries.
+            Ok(Some(_)) if !rt.redis_ok() => break,
             Ok(Some(node)) => {
                 match forward(&rt, &node, &parts.method, &parts.uri, &parts.headers, &body).await {
                     Ok(resp) if resp.extensions().get::<NotOwner>().is_none() => return resp,
@@ -166,8 +168,17 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
                     .insert("x-agora-stale", HeaderValue::from_static("true"));
                 return resp;
             }
+            Err(_) if !rt.redis_ok() => break,
             Err(_) => {}
         }
+    }
+    if !rt.redis_ok() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_unavailable",
+            "the cluster's Redis is unreachable; writes resume when it returns",
+        )
+        .into_response();
     }
     last.unwrap_or_else(|| {
         let mut resp = ApiError::from(agora_actors::ActorError::Runtime(AskError::NotOwner(

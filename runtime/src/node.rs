@@ -360,6 +360,11 @@ impl Runtime {
         self.shared.notices.subscribe()
     }
 
+    /// Cluster mode: whether Redis answered this node's last round (always true alone).
+    pub fn redis_ok(&self) -> bool {
+        self.shared.cluster.as_ref().is_none_or(|c| c.redis_ok())
+    }
+
     /// Whether reads of `partition` may be answered here from a copy this node served until
     /// Redis became unreachable.
     pub fn stale_readable(&self, partition: u32) -> bool {
@@ -476,6 +481,10 @@ impl Runtime {
     async fn wait_durable(&self, seq: CommitSeq) -> Result<(), AskError> {
         if seq > self.shared.committer.durable() {
             self.shared.committer.wait_durable(seq).await?;
+        } else {
+            // In a cluster the watermark also moves past batches the replica rejected; only
+            // the committer knows which.
+            self.shared.committer.rejection(seq)?;
         }
         Ok(())
     }

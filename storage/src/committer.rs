@@ -165,6 +165,17 @@ impl Committer {
         self.enqueue(batch, None, None, false)
     }
 
+    /// Whether the batch `seq`, already past the watermark, was rejected by the replica.
+    pub fn rejection(&self, seq: CommitSeq) -> Result<(), StorageError> {
+        if self.inner.replicator.is_none() {
+            return Ok(());
+        }
+        match lock(&self.inner.rejected).get(&seq) {
+            Some(why) => Err(StorageError::Rejected(why.clone())),
+            None => Ok(()),
+        }
+    }
+
     /// The last sequence handed out (0: none yet).
     pub fn last_submitted(&self) -> CommitSeq {
         lock(&self.inner.sender).next_seq - 1
@@ -429,6 +440,9 @@ mod tests {
         ));
         assert_eq!(engine.get(b"a").unwrap(), None);
         assert!(c.epoch() > epoch, "a rejection moves the epoch on");
+        // Asked again once the watermark is past it, the answer is still "rejected".
+        assert!(c.durable() >= seq);
+        assert!(matches!(c.rejection(seq), Err(StorageError::Rejected(_))));
 
         // The replica is back, but a batch built before the rejection is still refused...
         gate.0.store(true, Ordering::SeqCst);

@@ -10,6 +10,7 @@ mod harness;
 mod actions;
 mod auth;
 mod bad_input;
+mod cluster;
 mod communities;
 mod concurrency;
 mod durability;

@@ -229,6 +229,11 @@ impl Cluster {
         slot.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Whether Redis answered the last round.
+    pub fn redis_ok(&self) -> bool {
+        self.view.read().unwrap_or_else(|e| e.into_inner()).redis_ok
+    }
+
     pub fn view(&self) -> ClusterView {
         self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -598,6 +603,9 @@ async fn round(
         })
         .collect();
     let mut view = cluster.view.write().unwrap_or_else(|e| e.into_inner());
+    for gone in view.nodes.keys().filter(|n| !nodes.contains_key(*n)) {
+        cluster.rpc.fail_pending_to(gone);
+    }
     view.nodes = nodes;
     view.owners = owners;
     Ok(())

@@ -21,6 +21,8 @@ use crate::effects::Published;
 pub type Handler = Arc<dyn Fn(Vec<u8>) -> BoxFuture<'static, Vec<u8>> + Send + Sync>;
 
 const EVENTS: &str = "agora:events";
+/// A publish that takes longer means Redis is in trouble; callers answer 503 rather than wait.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 const MEMBERS: &str = "agora:members";
 
 fn requests_of(node: &str) -> String {
@@ -102,7 +104,8 @@ pub enum RpcError {
 pub(crate) struct Rpc {
     node_id: String,
     next_id: AtomicU64,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Vec<u8>>>>,
+    /// Calls awaiting a reply: the node asked, and where the reply goes.
+    pending: Mutex<HashMap<u64, (String, oneshot::Sender<Vec<u8>>)>>,
     handler: OnceLock<Handler>,
     publisher: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     members: broadcast::Sender<()>,
@@ -138,23 +141,26 @@ impl Rpc {
         channel: &str,
         payload: Vec<u8>,
     ) -> Result<i64, RpcError> {
-        let mut guard = self.publisher.lock().await;
-        if guard.is_none() {
-            let con = tokio::time::timeout(Duration::from_secs(2), client.get_connection_manager())
-                .await
-                .map_err(|_| RpcError::Redis("timed out".into()))?
-                .map_err(|e| RpcError::Redis(e.to_string()))?;
-            *guard = Some(con);
-        }
-        let con = guard
-            .as_mut()
-            .ok_or_else(|| RpcError::Redis("no connection".into()))?;
+        // The lock only guards the shared connection handle, never a network wait: callers
+        // must not queue behind one another while Redis is slow or gone.
+        let cached = self.publisher.lock().await.clone();
+        let mut con = match cached {
+            Some(c) => c,
+            None => {
+                let c = tokio::time::timeout(PUBLISH_TIMEOUT, client.get_connection_manager())
+                    .await
+                    .map_err(|_| RpcError::Redis("timed out".into()))?
+                    .map_err(|e| RpcError::Redis(e.to_string()))?;
+                *self.publisher.lock().await = Some(c.clone());
+                c
+            }
+        };
         let result = tokio::time::timeout(
-            Duration::from_secs(2),
+            PUBLISH_TIMEOUT,
             redis::cmd("PUBLISH")
                 .arg(channel)
                 .arg(payload)
-                .query_async(con),
+                .query_async(&mut con),
         )
         .await;
         match result {
@@ -162,6 +168,15 @@ impl Rpc {
             Ok(Err(e)) => Err(RpcError::Redis(e.to_string())),
             Err(_) => Err(RpcError::Redis("timed out".into())),
         }
+    }
+
+    /// Fails every call waiting on `node` (it left the cluster): its callers retry elsewhere
+    /// at once instead of waiting out their deadline.
+    pub fn fail_pending_to(&self, node: &str) {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (n, _)| n != node);
     }
 
     /// Sends `payload` to `node`'s handler and waits up to `timeout` for its reply.
@@ -177,7 +192,7 @@ impl Rpc {
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
+            .insert(id, (node.to_string(), tx));
         let req = Request {
             id,
             from: self.node_id.clone(),
@@ -278,7 +293,7 @@ impl Rpc {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&reply.id);
-                    if let Some(w) = waiter {
+                    if let Some((_, w)) = waiter {
                         let _ = w.send(reply.payload);
                     }
                 }

@@ -1,0 +1,1454 @@
+//! Cluster mode end to end: a real `redis-server` and three real `agora serve` processes sharing
+//! it. Any node must accept any request and reach the actor on the partition's owner; losing
+//! the owner (SIGKILL), pausing it past its lease (SIGSTOP) or losing Redis itself must never
+//! lose an acknowledged write, never let a stale owner write, and must heal without help.
+//!
+//! Leases are 1.5 s here (`--lease-ms 1500`) so takeovers fit a short test; every wait polls
+//! with [`eventually`] except where the point of the test is to let a given time pass (a pause
+//! longer than the lease, an outage, a quiet period proving a second callback never comes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::net::TcpStream as StdTcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::harness::{eventually, free_port, Node, NodeConfig, Recorded, Sink};
+
+/// Partitions in a cluster (ids and slugs map onto them).
+const PARTITIONS: u64 = 256;
+/// Lease length every node of these tests runs with.
+const LEASE_MS: u64 = 1500;
+/// How long a cluster may take to form or re-form: a few lease lengths.
+const CONVERGE: Duration = Duration::from_secs(15);
+/// The redis-server binary; `AGORA_E2E_REDIS_SERVER` may point elsewhere.
+const REDIS_DEFAULT: &str = "redis-server";
+
+// ----- time -----
+
+fn now_ms() -> u64 {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    u64::try_from(since.as_millis()).expect("epoch milliseconds fit u64")
+}
+
+/// Epoch milliseconds as RFC 3339 UTC with milliseconds.
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let millis = ms % 1000;
+    let days = i64::try_from(secs / 86_400).expect("days fit i64");
+    let rem = secs % 86_400;
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// A `closing_at` this far ahead: (epoch milliseconds, RFC 3339 text).
+fn closing_in(after: Duration) -> (u64, String) {
+    let ms = now_ms() + u64::try_from(after.as_millis()).expect("a short duration");
+    (ms, rfc3339(ms))
+}
+
+/// `closed_at` as the node writes it (epoch seconds, maybe as text).
+fn epoch_seconds(value: &Value) -> f64 {
+    match value {
+        Value::String(s) => s
+            .parse()
+            .unwrap_or_else(|_| panic!("not epoch seconds: {value}")),
+        Value::Number(n) => n.as_f64().expect("a finite number"),
+        other => panic!("not a timestamp: {other}"),
+    }
+}
+
+// ----- a real redis-server -----
+
+/// One `redis-server` on a free port with AOF on and fsync on every write, so a SIGKILL loses
+/// nothing it acknowledged and [`RedisServer::restart`] comes back with the same data.
+struct RedisServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    async fn start() -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("agora-e2e-redis-")
+            .tempdir()
+            .expect("create redis's tempdir");
+        let mut redis = RedisServer {
+            port: redis_port(),
+            dir,
+            child: None,
+        };
+        redis.launch();
+        redis.wait_ping().await;
+        redis
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    fn launch(&mut self) {
+        assert!(self.child.is_none(), "redis-server is already running");
+        let bin = std::env::var("AGORA_E2E_REDIS_SERVER").unwrap_or_else(|_| REDIS_DEFAULT.into());
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open redis's log");
+        let stderr = log.try_clone().expect("clone the log handle");
+        let spawned = Command::new(&bin)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "yes"])
+            .args(["--appendfsync", "always"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(["--daemonize", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(stderr))
+            .spawn();
+        match spawned {
+            Ok(child) => self.child = Some(child),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "`{bin}` is not installed: the cluster end-to-end tests need a real Redis \
+                 (install the redis-server package, or point AGORA_E2E_REDIS_SERVER at the binary)"
+            ),
+            Err(e) => panic!("spawn `{bin}`: {e}"),
+        }
+    }
+
+    /// Polls with a raw inline `PING` until Redis answers `+PONG` (not `-LOADING` while the
+    /// AOF replays).
+    async fn wait_ping(&mut self) {
+        let port = self.port;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    panic!(
+                        "redis-server exited before answering PING: {status}\n{}",
+                        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+                    );
+                }
+            }
+            let answer = tokio::task::spawn_blocking(move || ping(port))
+                .await
+                .expect("the ping task");
+            match answer {
+                Ok(reply) if reply.starts_with("+PONG") => return,
+                last => {
+                    if Instant::now() >= deadline {
+                        panic!("redis-server on port {port} did not answer PING: {last:?}");
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// SIGKILL: Redis gets no chance to do anything (every write is already fsynced).
+    fn kill9(&mut self) {
+        let mut child = self.child.take().expect("redis-server is running");
+        child.kill().expect("SIGKILL redis-server");
+        child.wait().expect("reap redis-server");
+    }
+
+    /// Starts Redis again on the same port with the same directory (and so the same AOF).
+    async fn restart(&mut self) {
+        self.launch();
+        self.wait_ping().await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "\n===== tail of redis-server's log (port {}) =====",
+                self.port
+            );
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// A free port below the kernel's ephemeral range. Redis is restarted on its port after being
+/// killed, and meanwhile the nodes keep reconnecting to it: a port inside the ephemeral range
+/// could be taken as the local end of one of those connections (even a self-connection), and
+/// the restart would then fail to bind.
+fn redis_port() -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if low <= 11_000 {
+        return free_port();
+    }
+    // Spread tests running at once over the range; probe from a per-call starting point.
+    let seed = u64::from(std::process::id()) * 7919 + u64::from(now_ms() as u32);
+    let span = u64::from(low - 10_000);
+    for k in 0..span {
+        let port = 10_000 + ((seed + k * 104_729) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
+}
+
+fn ping(port: u16) -> Result<String, String> {
+    let mut stream = StdTcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(b"PING\r\n").map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 256];
+    let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+// ----- three nodes behind it -----
+
+/// Partition → (owner node id, lease epoch), as one node's `/api/v1/cluster` shows it.
+type Owners = BTreeMap<u64, (String, u64)>;
+
+struct Cluster {
+    redis: RedisServer,
+    nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Redis and three nodes `n1`..`n3`, each with its own data dir; waits until they formed
+    /// one cluster that owns every partition.
+    async fn start(name: &str) -> Cluster {
+        let redis = RedisServer::start().await;
+        let mut nodes = Vec::new();
+        for i in 1..=3 {
+            nodes.push(start_node(&format!("cluster-{name}-n{i}"), &redis.url(), i).await);
+        }
+        let cluster = Cluster { redis, nodes };
+        cluster.converged(&[0, 1, 2]).await;
+        cluster
+    }
+
+    /// Waits until every node in `among` answers `/api/v1/cluster` with exactly those nodes
+    /// alive, Redis reachable, no partition unowned, and the same owners and epochs as the
+    /// others: they all see one cluster. Answers that common view.
+    async fn converged(&self, among: &[usize]) -> Owners {
+        let wanted: BTreeSet<String> = among.iter().map(|i| format!("n{}", i + 1)).collect();
+        eventually(CONVERGE, "the cluster to converge", || {
+            let wanted = wanted.clone();
+            async move {
+                let mut common: Option<Owners> = None;
+                for &i in among {
+                    let resp = self.nodes[i].get("/api/v1/cluster").await;
+                    if resp.status != 200 {
+                        return Err(resp.describe());
+                    }
+                    let view = resp.json();
+                    let ids: BTreeSet<String> = view["nodes"]
+                        .as_array()
+                        .map(|ns| {
+                            ns.iter()
+                                .filter_map(|n| n["id"].as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    if view["mode"] != "cluster"
+                        || view["redis_ok"] != true
+                        || view["partitions"] != PARTITIONS
+                        || view["node_id"] != format!("n{}", i + 1)
+                        || ids != wanted
+                        || view["unowned"] != json!([])
+                    {
+                        return Err(format!("n{} sees {}", i + 1, summary(&view)));
+                    }
+                    let owners = owners(&view);
+                    if owners.len() as u64 != PARTITIONS {
+                        return Err(format!("n{} sees {}", i + 1, summary(&view)));
+                    }
+                    match &common {
+                        None => common = Some(owners),
+                        Some(c) if *c == owners => {}
+                        Some(_) => return Err(format!("n{} disagrees: {}", i + 1, summary(&view))),
+                    }
+                }
+                Ok(common.expect("at least one node"))
+            }
+        })
+        .await
+    }
+
+    /// The node index serving partition `p` and its epoch, as node `via` sees it now.
+    async fn owner_of(&self, p: u64, via: usize) -> (usize, u64) {
+        let view = self.nodes[via]
+            .get("/api/v1/cluster")
+            .await
+            .expect_status(200)
+            .json();
+        let (node, epoch) = owners(&view)
+            .get(&p)
+            .cloned()
+            .unwrap_or_else(|| panic!("partition {p} unowned: {view}"));
+        (node_index(&node), epoch)
+    }
+}
+
+/// Starts node `n<i>` and waits until it is ready, one node at a time so a running node's
+/// fresh connections to Redis rarely overlap the next node's port choice. A node's port is
+/// picked free a moment before the process binds it, and an outgoing connection may take it in
+/// between ("Address already in use"): the node then exits, and a new one on another port is
+/// started (up to three tries).
+async fn start_node(name: &str, redis_url: &str, i: usize) -> Node {
+    for attempt in 1..=3 {
+        let config = NodeConfig::dev()
+            .arg("--redis-url")
+            .arg(redis_url)
+            .arg("--node-id")
+            .arg(&format!("n{i}"))
+            .arg("--lease-ms")
+            .arg(&LEASE_MS.to_string());
+        let name = name.to_string();
+        // A task, so the harness's panic on an early exit ends the task, not the test.
+        let started = tokio::spawn(async move {
+            let mut node = Node::spawn(&name, config);
+            node.wait_ready().await;
+            node
+        })
+        .await;
+        match started {
+            Ok(node) => return node,
+            Err(e) if attempt < 3 => eprintln!("node n{i} did not start (try {attempt}): {e}"),
+            Err(e) => panic!("node n{i} did not start in three tries: {e}"),
+        }
+    }
+    unreachable!("the last try returns or panics")
+}
+
+/// `nX` → index X-1.
+fn node_index(id: &str) -> usize {
+    id.strip_prefix('n')
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| n.checked_sub(1))
+        .unwrap_or_else(|| panic!("unexpected node id {id:?}"))
+}
+
+fn owners(view: &Value) -> Owners {
+    let mut out = Owners::new();
+    for node in view["nodes"].as_array().into_iter().flatten() {
+        let id = node["id"].as_str().unwrap_or_default().to_string();
+        for p in node["partitions"].as_array().into_iter().flatten() {
+            let p = p.as_u64().expect("a partition number");
+            let epoch = node["epochs"][p.to_string()]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no epoch for partition {p}: {view}"));
+            let previous = out.insert(p, (id.clone(), epoch));
+            assert!(previous.is_none(), "partition {p} listed twice: {view}");
+        }
+    }
+    out
+}
+
+/// A short description of a cluster view for failure messages (not 256 partition numbers).
+fn summary(view: &Value) -> String {
+    let nodes: Vec<String> = view["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            format!(
+                "{}:{}",
+                n["id"],
+                n["partitions"].as_array().map_or(0, Vec::len)
+            )
+        })
+        .collect();
+    format!(
+        "mode={} redis_ok={} nodes=[{}] unowned={}",
+        view["mode"],
+        view["redis_ok"],
+        nodes.join(" "),
+        view["unowned"].as_array().map_or(0, Vec::len)
+    )
+}
+
+// ----- votes -----
+
+/// Starts a `vote.choice` over a/b in `community` through `node`; answers its Location.
+async fn start_vote(node: &Node, community: &str, closing_at: &str, callback: &str) -> String {
+    let resp = node
+        .post_in(
+            community,
+            "/api/internal/process/vote.choice",
+            &json!({"options": ["a", "b"], "closing_at": closing_at, "callback_url": callback}),
+        )
+        .await
+        .expect_status(202);
+    resp.header("location")
+        .unwrap_or_else(|| panic!("no Location: {}", resp.describe()))
+}
+
+/// The partition of the process at `location` (its id modulo the partition count).
+fn partition_of_location(location: &str) -> u64 {
+    let id = location
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("Location {location:?} does not end in a numeric id"));
+    id % PARTITIONS
+}
+
+fn completed_callbacks(requests: &[Recorded], id: &Value) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.is_callback(id, "completed"))
+        .count()
+}
+
+/// The voters in a `GET <Location>/ballots` answer.
+fn voters(list: &Value) -> Vec<String> {
+    list["ballots"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no ballot list: {list}"))
+        .iter()
+        .map(|b| {
+            b["voter"]
+                .as_str()
+                .unwrap_or_else(|| panic!("ballot without a voter: {b}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// A client with a patience above the gateway's own forwarding timeout (15 s), so the answer
+/// seen is the node's, not ours.
+fn patient_client() -> reqwest::Client {
+    client_with(Duration::from_secs(20))
+}
+
+/// A client that gives up on an answer after `patience`.
+fn client_with(patience: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(patience)
+        .build()
+        .expect("build the HTTP client")
+}
+
+/// What one ballot attempt got.
+#[derive(Debug, Clone)]
+struct Attempt {
+    voter: String,
+    /// Through which node (index).
+    via: usize,
+    sent: Instant,
+    answered: Instant,
+    /// `Err`: no HTTP answer (timeout, connection).
+    status: Result<u16, String>,
+    retry_after: bool,
+    body: String,
+}
+
+impl Attempt {
+    fn acknowledged(&self) -> bool {
+        matches!(self.status, Ok(s) if (200..300).contains(&s))
+    }
+}
+
+async fn try_cast(
+    client: &reqwest::Client,
+    base: &str,
+    location: &str,
+    voter: &str,
+    via: usize,
+) -> Attempt {
+    let sent = Instant::now();
+    let result = client
+        .post(format!("{base}{location}/ballots"))
+        .json(&json!({"voter": voter, "choice": ["a"]}))
+        .send()
+        .await;
+    let (status, retry_after, body) = match result {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp.headers().contains_key("retry-after");
+            let body = resp.text().await.unwrap_or_default();
+            (Ok(status), retry_after, body)
+        }
+        Err(e) => (Err(e.to_string()), false, String::new()),
+    };
+    Attempt {
+        voter: voter.to_string(),
+        via,
+        sent,
+        answered: Instant::now(),
+        status,
+        retry_after,
+        body,
+    }
+}
+
+/// Casts a fresh voter after another through `base` until `stop` is set or `until` passes;
+/// answers every attempt. A fresh voter per attempt: a ballot whose answer was lost may still
+/// have counted, and must not make the next one a refused change.
+fn spawn_caster(
+    base: String,
+    location: String,
+    prefix: String,
+    via: usize,
+    until: Instant,
+    stop: Arc<AtomicBool>,
+    patience: Duration,
+) -> tokio::task::JoinHandle<Vec<Attempt>> {
+    tokio::spawn(async move {
+        let client = client_with(patience);
+        let mut attempts = Vec::new();
+        let mut n = 0;
+        while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+            let voter = format!("{prefix}-{n}");
+            n += 1;
+            let attempt = try_cast(&client, &base, &location, &voter, via).await;
+            let failed = !attempt.acknowledged();
+            attempts.push(attempt);
+            if failed {
+                // Give a takeover room instead of hammering a node that just said 503.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        attempts
+    })
+}
+
+/// Statuses seen, counted, for the report and for failure messages.
+fn histogram(attempts: &[Attempt]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for a in attempts {
+        let key = match &a.status {
+            Ok(s) => format!("n{}:{s}", a.via + 1),
+            Err(_) => format!("n{}:no answer", a.via + 1),
+        };
+        *out.entry(key).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Fails on any answer a cluster must never give a ballot while nodes come and go: a 5xx other
+/// than 503, a 503 without Retry-After, or any 4xx (every voter is new) except `vote_closed`
+/// answered after the vote's deadline `closes` (a ballot sent in time may be answered late).
+#[track_caller]
+fn assert_clean(attempts: &[Attempt], closes: Option<Instant>) {
+    for a in attempts {
+        match a.status {
+            Ok(s) if (200..300).contains(&s) => {}
+            Ok(503) => assert!(a.retry_after, "503 without Retry-After: {a:?}"),
+            Ok(409)
+                if closes.is_some_and(|c| a.answered >= c) && a.body.contains("vote_closed") => {}
+            Ok(s) => panic!(
+                "unexpected answer {s} to a ballot through n{}: {}\n{a:?}",
+                a.via + 1,
+                a.body
+            ),
+            Err(_) => {}
+        }
+    }
+}
+
+/// One answer to a write while Redis is down.
+#[derive(Debug)]
+struct OutageAnswer {
+    via: usize,
+    what: &'static str,
+    /// The voter or the community slug.
+    name: String,
+    status: Result<u16, String>,
+    retry_after: bool,
+    took: Duration,
+    body: String,
+}
+
+/// Whether `body` is the API's JSON error shape.
+fn is_error_json(body: &str) -> bool {
+    serde_json::from_str::<Value>(body).is_ok_and(|v| v["error"]["code"].is_string())
+}
+
+/// One ballot and one new community through the node at `base` while Redis is down.
+async fn outage_writes(base: String, location: String, wave: u32, via: usize) -> Vec<OutageAnswer> {
+    let client = patient_client();
+    let mut out = Vec::new();
+    let ballot = try_cast(
+        &client,
+        &base,
+        &location,
+        &format!("down-{wave}-{via}"),
+        via,
+    )
+    .await;
+    out.push(OutageAnswer {
+        via,
+        what: "ballot",
+        name: ballot.voter.clone(),
+        status: ballot.status.clone(),
+        retry_after: ballot.retry_after,
+        took: ballot.answered - ballot.sent,
+        body: ballot.body,
+    });
+    let started = Instant::now();
+    let community = client
+        .post(format!("{base}/api/internal/community"))
+        .json(&json!({"slug": format!("down-{wave}-{via}")}))
+        .send()
+        .await;
+    let (status, retry_after, body) = match community {
+        Ok(resp) => (
+            Ok(resp.status().as_u16()),
+            resp.headers().contains_key("retry-after"),
+            resp.text().await.unwrap_or_default(),
+        ),
+        Err(e) => (Err(e.to_string()), false, String::new()),
+    };
+    out.push(OutageAnswer {
+        via,
+        what: "community",
+        name: format!("down-{wave}-{via}"),
+        status,
+        retry_after,
+        took: started.elapsed(),
+        body,
+    });
+    out
+}
+
+// ----- signals -----
+
+/// The pid of `node`'s process, found in /proc by its `--listen` port among this test
+/// process's children (the harness keeps the pid private).
+fn pid_of(node: &Node) -> libc::pid_t {
+    let listen = format!("127.0.0.1:{}", node.port());
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after its `)`.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid != Some(me.as_str()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args
+            .windows(2)
+            .any(|w| w[0] == b"--listen" && w[1] == listen.as_bytes())
+        {
+            return pid;
+        }
+    }
+    panic!("no child process listens on {listen}");
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; the pid is our own
+    // unreaped child, so it cannot name another process.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+}
+
+// ----- the tests -----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_any_node_reach_the_right_actors() {
+    let cluster = Cluster::start("route").await;
+    let nodes = &cluster.nodes;
+
+    // Communities created through each node, read through every node.
+    let mut slugs = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        for j in 0..3 {
+            let slug = format!("route-{i}-{j}");
+            let created = node.create_community(&slug).await;
+            assert_eq!(created["slug"], json!(slug), "{created}");
+            slugs.push(slug);
+        }
+    }
+    for slug in &slugs {
+        for node in nodes {
+            let read = node.community(slug).await;
+            assert_eq!(read["slug"], json!(slug), "{read}");
+            assert_eq!(
+                read["readable_name"],
+                json!(format!("The {slug} community")),
+                "{read}"
+            );
+        }
+    }
+
+    // A vote started through n1 takes ballots through n2 and n3 and closes at its deadline.
+    let sink = Sink::start().await;
+    let (closing_ms, closing_at) = closing_in(Duration::from_secs(3));
+    let location = start_vote(&nodes[0], &slugs[0], &closing_at, &sink.url("/cb")).await;
+    let p = partition_of_location(&location);
+    let (owner, _) = cluster.owner_of(p, 0).await;
+    eprintln!(
+        "vote {location} lives on partition {p}, served by n{}",
+        owner + 1
+    );
+    let process = nodes[0].get(&location).await.expect_status(200).json();
+    let id = process["id"].clone();
+    assert_eq!(process["status"], "pending", "{process}");
+
+    let choices = ["a", "a", "b", "a", "b", "a"];
+    for (k, choice) in choices.iter().enumerate() {
+        let node = &nodes[1 + k % 2];
+        let receipt = node
+            .post(
+                &format!("{location}/ballots"),
+                &json!({"voter": format!("voter-{k}"), "choice": [choice]}),
+            )
+            .await
+            .expect_status(200)
+            .json();
+        assert!(receipt["receipt"].is_string(), "{receipt}");
+    }
+    assert!(
+        now_ms() + 200 < closing_ms,
+        "the ballots took too long: the deadline passed before the test could check the live vote"
+    );
+    for node in nodes {
+        let live = node.get(&location).await.expect_status(200).json();
+        assert_eq!(live["status"], "pending", "{live}");
+        assert_eq!(live["outcome"]["ballots"], 6, "{live}");
+    }
+
+    let requests = sink
+        .wait_for(Duration::from_secs(10), "the completion callback", |reqs| {
+            completed_callbacks(reqs, &id) >= 1
+        })
+        .await;
+    let late_ms = now_ms().saturating_sub(closing_ms);
+    eprintln!("BENCHMARKS cluster: deadline callback seen {late_ms} ms after closing_at");
+    assert!(
+        late_ms < 3000,
+        "closed {late_ms} ms after the deadline (expected within 3 s)"
+    );
+    let callback = requests
+        .iter()
+        .find(|r| r.is_callback(&id, "completed"))
+        .and_then(|r| r.json.clone())
+        .expect("the completed callback");
+    let outcome = &callback["outcome"];
+    assert_eq!(outcome["ballots"], 6, "{callback}");
+    assert_eq!(outcome["close_reason"], "deadline", "{callback}");
+    assert_eq!(outcome["winner"], "a", "{callback}");
+    assert_eq!(outcome["tally"]["a"].as_f64(), Some(4.0), "{callback}");
+    assert_eq!(outcome["tally"]["b"].as_f64(), Some(2.0), "{callback}");
+    assert!(
+        epoch_seconds(&outcome["closed_at"]) * 1000.0 >= closing_ms as f64 - 1.0,
+        "closed before its deadline: {callback}"
+    );
+
+    // Exactly once: no second completion arrives in a quiet period longer than a lease.
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    let all = sink.requests();
+    assert_eq!(
+        completed_callbacks(&all, &id),
+        1,
+        "the vote completed more than once"
+    );
+
+    // Every node shows the same final process and ballot list.
+    let mut finals = Vec::new();
+    for node in nodes {
+        let done = node.get(&location).await.expect_status(200).json();
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(
+            done["outcome"], *outcome,
+            "the final outcome differs by node"
+        );
+        let list = node
+            .get(&format!("{location}/ballots"))
+            .await
+            .expect_status(200)
+            .json();
+        let mut names = voters(&list);
+        names.sort();
+        let expected: Vec<String> = (0..6).map(|k| format!("voter-{k}")).collect();
+        assert_eq!(names, expected, "{list}");
+        finals.push(list);
+    }
+    assert!(
+        finals.windows(2).all(|w| w[0] == w[1]),
+        "ballot lists differ by node: {finals:?}"
+    );
+
+    cluster.converged(&[0, 1, 2]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_the_owner_loses_no_acknowledged_ballot_and_the_deadline_closes_once() {
+    let mut cluster = Cluster::start("kill").await;
+    let sink = Sink::start().await;
+    cluster.nodes[0].create_community("kill-town").await;
+    let (closing_ms, closing_at) = closing_in(Duration::from_secs(7));
+    let location = start_vote(
+        &cluster.nodes[0],
+        "kill-town",
+        &closing_at,
+        &sink.url("/cb"),
+    )
+    .await;
+    let id = cluster.nodes[0]
+        .get(&location)
+        .await
+        .expect_status(200)
+        .json()["id"]
+        .clone();
+    let p = partition_of_location(&location);
+    let (owner, epoch_before) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    eprintln!(
+        "vote {location} on partition {p}, owner n{} (epoch {epoch_before}); casting via {:?}",
+        owner + 1,
+        others
+            .iter()
+            .map(|i| format!("n{}", i + 1))
+            .collect::<Vec<_>>()
+    );
+
+    // Ballots stream in through the two other nodes until shortly before the deadline, so the
+    // last of them cannot race the close. A caster gives up on an answer after 3 s (answers
+    // take milliseconds, or up to ~1.5 s while the gateway retries during a takeover): a
+    // ballot forwarded to the owner just as it dies is lost with it, and the gateway only
+    // notices when its forwarding times out (15 s), long after the deadline.
+    let closes = Instant::now() + Duration::from_millis(closing_ms.saturating_sub(now_ms()));
+    let until = closes - Duration::from_millis(700);
+    let stop = Arc::new(AtomicBool::new(false));
+    let casters: Vec<_> = others
+        .iter()
+        .map(|&i| {
+            spawn_caster(
+                cluster.nodes[i].url(""),
+                location.clone(),
+                format!("via-n{}", i + 1),
+                i,
+                until,
+                stop.clone(),
+                Duration::from_secs(3),
+            )
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let killed = Instant::now();
+    cluster.nodes[owner].kill9().await;
+
+    // The partition is served again once a surviving node answers a read of the vote.
+    let survivor = &cluster.nodes[others[0]];
+    let served = eventually(
+        Duration::from_secs(10),
+        "the partition served again",
+        || {
+            let location = location.clone();
+            async move {
+                let resp = survivor.get(&location).await;
+                match resp.status {
+                    200 => Ok(Instant::now()),
+                    503 => Err(resp.describe()),
+                    _ => panic!("reading the vote during takeover: {}", resp.describe()),
+                }
+            }
+        },
+    )
+    .await;
+    let takeover = served.duration_since(killed);
+    eprintln!(
+        "BENCHMARKS cluster: SIGKILL of the owner -> partition served again in {} ms (lease {LEASE_MS} ms)",
+        takeover.as_millis()
+    );
+
+    let mut attempts = Vec::new();
+    for caster in casters {
+        attempts.extend(caster.await.expect("a caster task"));
+    }
+    assert_clean(&attempts, Some(closes));
+    let acknowledged: BTreeSet<String> = attempts
+        .iter()
+        .filter(|a| a.acknowledged())
+        .map(|a| a.voter.clone())
+        .collect();
+    let tried: BTreeSet<String> = attempts.iter().map(|a| a.voter.clone()).collect();
+    let after_kill = attempts
+        .iter()
+        .filter(|a| a.acknowledged() && a.sent > killed)
+        .count();
+    let before_kill = attempts
+        .iter()
+        .filter(|a| a.acknowledged() && a.answered < killed)
+        .count();
+    eprintln!(
+        "ballots: {} attempted, {} acknowledged ({before_kill} before the kill, {after_kill} sent after it); statuses {:?}; slowest answer {:?}",
+        attempts.len(),
+        acknowledged.len(),
+        histogram(&attempts),
+        attempts.iter().map(|a| a.answered - a.sent).max()
+    );
+    assert!(
+        before_kill > 0,
+        "no ballot was acknowledged before the kill"
+    );
+    assert!(
+        after_kill > 0,
+        "no ballot was acknowledged after the takeover"
+    );
+
+    // The deadline closes the vote on the new owner, once.
+    let requests = sink
+        .wait_for(Duration::from_secs(10), "the completion callback", |reqs| {
+            completed_callbacks(reqs, &id) >= 1
+        })
+        .await;
+    let late_ms = now_ms().saturating_sub(closing_ms);
+    let callback = requests
+        .iter()
+        .find(|r| r.is_callback(&id, "completed"))
+        .and_then(|r| r.json.clone())
+        .expect("the completed callback");
+    assert_eq!(
+        callback["outcome"]["close_reason"], "deadline",
+        "{callback}"
+    );
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    assert_eq!(
+        completed_callbacks(&sink.requests(), &id),
+        1,
+        "the vote completed more than once"
+    );
+    eprintln!("deadline callback seen {late_ms} ms after closing_at");
+
+    // Every acknowledged ballot is in the final list, and nothing that was never sent.
+    let list = survivor
+        .get(&format!("{location}/ballots"))
+        .await
+        .expect_status(200)
+        .json();
+    let listed: BTreeSet<String> = voters(&list).into_iter().collect();
+    let lost: Vec<&String> = acknowledged.difference(&listed).collect();
+    assert!(lost.is_empty(), "acknowledged ballots lost: {lost:?}");
+    let invented: Vec<&String> = listed.difference(&tried).collect();
+    assert!(invented.is_empty(), "ballots nobody cast: {invented:?}");
+    assert_eq!(
+        callback["outcome"]["ballots"],
+        json!(listed.len()),
+        "the outcome does not count the listed ballots: {callback}"
+    );
+    for &i in &others {
+        let done = cluster.nodes[i]
+            .get(&location)
+            .await
+            .expect_status(200)
+            .json();
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["outcome"], callback["outcome"], "n{}", i + 1);
+    }
+
+    let view = cluster.converged(&others).await;
+    let (new_owner, epoch_after) = view[&p].clone();
+    assert_ne!(
+        node_index(&new_owner),
+        owner,
+        "the dead node still owns {p}"
+    );
+    assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
+    assert!(
+        takeover < Duration::from_secs(5),
+        "the partition was unserved for {takeover:?} after the owner died"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_node_cannot_write_after_its_lease_and_the_cluster_converges() {
+    let cluster = Cluster::start("pause").await;
+    let nodes = &cluster.nodes;
+    nodes[0].create_community("pause-town").await;
+    let (_, closing_at) = closing_in(Duration::from_secs(120));
+    let location = start_vote(
+        &nodes[0],
+        "pause-town",
+        &closing_at,
+        "http://127.0.0.1:9/cb",
+    )
+    .await;
+    let p = partition_of_location(&location);
+    let (owner, epoch_before) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    let paused = &nodes[owner];
+    let helper = &nodes[others[0]];
+    eprintln!(
+        "vote {location} on partition {p}, owner n{} (epoch {epoch_before})",
+        owner + 1
+    );
+
+    let client = patient_client();
+    let mut attempts = Vec::new();
+    for k in 0..3 {
+        let a = try_cast(
+            &client,
+            &paused.url(""),
+            &location,
+            &format!("before-{k}"),
+            owner,
+        )
+        .await;
+        assert!(a.acknowledged(), "{a:?}");
+        attempts.push(a);
+    }
+
+    // Writes aimed straight at the owner keep coming while it is paused: they queue in its
+    // socket and reach it only after it resumes, lease long gone.
+    let stop = Arc::new(AtomicBool::new(false));
+    let far = Instant::now() + Duration::from_secs(30);
+    let direct: Vec<_> = (0..3)
+        .map(|k| {
+            spawn_caster(
+                paused.url(""),
+                location.clone(),
+                format!("direct{k}"),
+                owner,
+                far,
+                stop.clone(),
+                Duration::from_secs(20),
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = pid_of(paused);
+    let stopped = Instant::now();
+    signal(pid, libc::SIGSTOP);
+
+    // Writes through the other nodes succeed once another node took the partition over. The
+    // first of them may be forwarded to the paused owner and wait there for the gateway's
+    // forwarding timeout; the probe gives up after 1 s and tries again with a new voter (the
+    // abandoned ballot may still land later: it counts as tried, not as acknowledged).
+    let impatient = client_with(Duration::from_secs(1));
+    let probes = std::sync::Mutex::new(Vec::new());
+    let mut k = 0;
+    let first_ok = eventually(Duration::from_secs(8), "a write after the takeover", || {
+        k += 1;
+        let voter = format!("during-{k}");
+        let client = &impatient;
+        let base = helper.url("");
+        let location = &location;
+        let via = others[0];
+        let probes = &probes;
+        async move {
+            let a = try_cast(client, &base, location, &voter, via).await;
+            probes.lock().expect("the probes").push(a.clone());
+            match a.status {
+                Ok(200) => Ok(a),
+                Ok(503) | Err(_) => Err(format!("{a:?}")),
+                _ => panic!("unexpected answer while the owner is paused: {a:?}"),
+            }
+        }
+    })
+    .await;
+    let takeover = first_ok.answered.duration_since(stopped);
+    eprintln!(
+        "BENCHMARKS cluster: SIGSTOP of the owner -> writes through others succeed in {} ms",
+        takeover.as_millis()
+    );
+    let probes = probes.into_inner().expect("the probes");
+    eprintln!(
+        "probes while paused: {:?}",
+        probes
+            .iter()
+            .map(|a| (a.status.clone(), a.answered - a.sent))
+            .collect::<Vec<_>>()
+    );
+    attempts.extend(probes);
+    let (interim_owner, interim_epoch) = cluster.owner_of(p, others[0]).await;
+    assert_ne!(interim_owner, owner, "the paused node still holds {p}");
+    assert!(interim_epoch > epoch_before, "no new epoch for {p}");
+    for (j, &i) in others.iter().enumerate() {
+        let a = try_cast(
+            &client,
+            &nodes[i].url(""),
+            &location,
+            &format!("taken-{j}"),
+            i,
+        )
+        .await;
+        assert!(a.acknowledged(), "{a:?}");
+        attempts.push(a);
+    }
+
+    // Stay paused well past the lease, then resume.
+    let pause = Duration::from_millis(4000);
+    if let Some(rest) = pause.checked_sub(stopped.elapsed()) {
+        tokio::time::sleep(rest).await;
+    }
+    signal(pid, libc::SIGCONT);
+    let resumed = Instant::now();
+
+    // The resumed node's own write: forwarded to the owner of the moment, or refused.
+    let own = try_cast(&client, &paused.url(""), &location, "resumed", owner).await;
+    eprintln!(
+        "write sent to the resumed node: {:?} after {:?}",
+        own.status,
+        own.answered - own.sent
+    );
+    assert!(
+        own.acknowledged() || own.status == Ok(503),
+        "the resumed node answered its own write with {own:?}"
+    );
+    attempts.push(own.clone());
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    for caster in direct {
+        attempts.extend(caster.await.expect("a caster task"));
+    }
+    assert_clean(&attempts, None);
+    eprintln!(
+        "ballots: {} attempted, statuses {:?}; paused {:?}",
+        attempts.len(),
+        histogram(&attempts),
+        resumed - stopped
+    );
+
+    // The cluster converges again (the resumed node may well take its partition back).
+    let view = cluster.converged(&[0, 1, 2]).await;
+    let (final_owner, epoch_after) = view[&p].clone();
+    eprintln!(
+        "partition {p}: epoch {epoch_before} (n{}) -> {interim_epoch} (n{}) -> {epoch_after} ({final_owner})",
+        owner + 1,
+        interim_owner + 1
+    );
+    assert!(epoch_after >= interim_epoch && epoch_after > epoch_before);
+
+    // One truth from every node: every acknowledged ballot, once, and nothing never sent.
+    let acknowledged: BTreeSet<String> = attempts
+        .iter()
+        .filter(|a| a.acknowledged())
+        .map(|a| a.voter.clone())
+        .collect();
+    let tried: BTreeSet<String> = attempts.iter().map(|a| a.voter.clone()).collect();
+    let mut lists = Vec::new();
+    for node in nodes {
+        let list = node
+            .get(&format!("{location}/ballots"))
+            .await
+            .expect_status(200)
+            .json();
+        let names = voters(&list);
+        let unique: BTreeSet<String> = names.iter().cloned().collect();
+        assert_eq!(unique.len(), names.len(), "a voter listed twice: {list}");
+        let lost: Vec<&String> = acknowledged.difference(&unique).collect();
+        assert!(lost.is_empty(), "acknowledged ballots lost: {lost:?}");
+        let invented: Vec<&String> = unique.difference(&tried).collect();
+        assert!(invented.is_empty(), "ballots nobody cast: {invented:?}");
+        if own.acknowledged() {
+            assert!(unique.contains("resumed"), "{list}");
+        }
+        let live = node.get(&location).await.expect_status(200).json();
+        assert_eq!(
+            live["outcome"]["ballots"],
+            json!(unique.len()),
+            "the tally does not count the listed ballots: {live}"
+        );
+        lists.push(list);
+    }
+    assert!(
+        lists.windows(2).all(|w| w[0] == w[1]),
+        "ballot lists differ by node"
+    );
+
+    // The node that was paused is a full member again: a write through it lands, once.
+    let mut k = 0;
+    let again = eventually(
+        Duration::from_secs(5),
+        "a write through the resumed node",
+        || {
+            k += 1;
+            let voter = format!("after-{k}");
+            let client = &client;
+            let base = paused.url("");
+            let location = &location;
+            async move {
+                let a = try_cast(client, &base, location, &voter, owner).await;
+                match a.status {
+                    Ok(200) => Ok(a),
+                    Ok(503) => Err(format!("{a:?}")),
+                    _ => panic!("a write through the resumed node: {a:?}"),
+                }
+            }
+        },
+    )
+    .await;
+    let list = helper
+        .get(&format!("{location}/ballots"))
+        .await
+        .expect_status(200)
+        .json();
+    let names = voters(&list);
+    assert_eq!(
+        names.iter().filter(|v| **v == again.voter).count(),
+        1,
+        "{list}"
+    );
+    let before = lists[0]["ballots"].as_array().map_or(0, Vec::len);
+    let added: Vec<&String> = names.iter().filter(|v| v.starts_with("after-")).collect();
+    assert_eq!(names.len(), before + added.len(), "{list}");
+    let rejected = paused.log().matches("commit rejected").count();
+    eprintln!("the paused node's log shows {rejected} rejected commit group(s)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_fails_writes_cleanly_and_the_cluster_recovers() {
+    let mut cluster = Cluster::start("outage").await;
+    let client = patient_client();
+
+    // Data written before the outage, through every node.
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        node.create_community(&format!("outage-{i}")).await;
+    }
+    let (_, closing_at) = closing_in(Duration::from_secs(120));
+    let location = start_vote(
+        &cluster.nodes[1],
+        "outage-1",
+        &closing_at,
+        "http://127.0.0.1:9/cb",
+    )
+    .await;
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let a = try_cast(&client, &node.url(""), &location, &format!("early-{i}"), i).await;
+        assert!(a.acknowledged(), "{a:?}");
+    }
+
+    cluster.redis.kill9();
+    let down = Instant::now();
+
+    // Writes now fail cleanly everywhere: 503 with Retry-After, never a 500, never a success
+    // (the replica in Redis is where a write must land to count). Two waves of one ballot and
+    // one new community through every node, all at once: one right after the kill (connections
+    // breaking, leases still valid) and one after two lease lengths (leases run out).
+    let mut waves = Vec::new();
+    for wave in 1..=2 {
+        if wave == 2 {
+            tokio::time::sleep(Duration::from_millis(2 * LEASE_MS).saturating_sub(down.elapsed()))
+                .await;
+        }
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            waves.push(tokio::spawn(outage_writes(
+                node.url(""),
+                location.clone(),
+                wave,
+                i,
+            )));
+        }
+    }
+    let mut during: Vec<OutageAnswer> = Vec::new();
+    for wave in waves {
+        during.extend(wave.await.expect("an outage write task"));
+    }
+    for a in &during {
+        eprintln!(
+            "  outage: n{} {} {} -> {:?} in {:?}",
+            a.via + 1,
+            a.what,
+            a.name,
+            a.status,
+            a.took
+        );
+    }
+    let unanswered = during.iter().filter(|a| a.status.is_err()).count();
+    let slowest = during.iter().map(|a| a.took).max().unwrap_or_default();
+    eprintln!(
+        "during the outage: {} writes, {unanswered} unanswered within 20 s; slowest {slowest:?}",
+        during.len()
+    );
+    for node in &cluster.nodes {
+        let view = node.get("/api/v1/cluster").await.expect_status(200).json();
+        assert_eq!(view["redis_ok"], false, "{}", summary(&view));
+    }
+
+    // Redis comes back with its AOF; the cluster heals by itself.
+    cluster.redis.restart().await;
+    let back = Instant::now();
+    cluster.converged(&[0, 1, 2]).await;
+    let healed = back.elapsed();
+    // Each probe gives up after 3 s and the next uses a new voter, so one slow answer cannot
+    // stretch the wait (an abandoned ballot may still land; nothing below counts on it).
+    let quick = client_with(Duration::from_secs(3));
+    let mut late = Vec::new();
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut k = 0;
+        let what = format!("writes through n{} to succeed again", i + 1);
+        let ok = eventually(Duration::from_secs(20), &what, || {
+            k += 1;
+            let voter = format!("late-{i}-{k}");
+            let client = &quick;
+            let base = node.url("");
+            let location = &location;
+            async move {
+                let a = try_cast(client, &base, location, &voter, i).await;
+                eprintln!(
+                    "  after: n{} {:?} in {:?} at +{:?}",
+                    i + 1,
+                    a.status,
+                    a.answered - a.sent,
+                    a.sent - back
+                );
+                match a.status {
+                    Ok(200) => Ok(a),
+                    Ok(503) | Err(_) => Err(format!("{a:?}")),
+                    _ => panic!("a write after Redis came back: {a:?}"),
+                }
+            }
+        })
+        .await;
+        late.push(ok.voter);
+    }
+    eprintln!(
+        "BENCHMARKS cluster: Redis down {:?}; back -> converged in {} ms, writes ok through every node after {} ms",
+        back - down,
+        healed.as_millis(),
+        back.elapsed().as_millis()
+    );
+
+    // What was written before the outage is all there, and the cluster takes new writes.
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        for j in 0..3 {
+            let read = node.community(&format!("outage-{j}")).await;
+            assert_eq!(read["slug"], json!(format!("outage-{j}")), "n{}", i + 1);
+        }
+        let fresh = node
+            .post(
+                "/api/internal/community",
+                &json!({"slug": format!("after-{i}")}),
+            )
+            .await;
+        assert_eq!(fresh.status, 201, "{}", fresh.describe());
+    }
+    let list = cluster.nodes[0]
+        .get(&format!("{location}/ballots"))
+        .await
+        .expect_status(200)
+        .json();
+    let listed: BTreeSet<String> = voters(&list).into_iter().collect();
+    for voter in (0..3).map(|i| format!("early-{i}")).chain(late) {
+        assert!(listed.contains(&voter), "{voter} missing: {list}");
+    }
+
+    // Last, every answer given during the outage, judged with what became of it: a write
+    // acknowledged without the replica is a durability hole (and is gone now if it was never
+    // replicated); anything but a prompt 503 with Retry-After leaves drivers guessing.
+    let mut violations = Vec::new();
+    for a in &during {
+        let via = format!("n{}", a.via + 1);
+        match &a.status {
+            Ok(503) if a.retry_after && is_error_json(&a.body) => {}
+            Ok(s) if (200..300).contains(s) => {
+                let kept = match a.what {
+                    "ballot" => listed.contains(&a.name),
+                    _ => {
+                        cluster.nodes[0]
+                            .get(&format!("/api/internal/community/{}", a.name))
+                            .await
+                            .status
+                            == 200
+                    }
+                };
+                violations.push(format!(
+                    "{via} acknowledged {} {:?} with {s} while Redis was down; after recovery it is {}",
+                    a.what,
+                    a.name,
+                    if kept { "present" } else { "LOST" }
+                ));
+            }
+            Ok(s) => violations.push(format!(
+                "{via} answered {} {:?} with {s}, not a 503 with Retry-After and a JSON error: {}",
+                a.what, a.name, a.body
+            )),
+            Err(e) => violations.push(format!(
+                "{via} gave no answer to {} {:?} within 20 s: {e}",
+                a.what, a.name
+            )),
+        }
+        if a.status.is_ok() && a.took >= Duration::from_secs(5) {
+            violations.push(format!(
+                "{via} answered {} {:?} only after {:?}",
+                a.what, a.name, a.took
+            ));
+        }
+        if a.what == "community" && a.status.as_ref().is_ok_and(|s| *s >= 300) {
+            let ghost = cluster.nodes[(a.via + 1) % 3]
+                .get(&format!("/api/internal/community/{}", a.name))
+                .await;
+            if ghost.status != 404 {
+                violations.push(format!(
+                    "community {:?} was refused during the outage but now answers {}",
+                    a.name,
+                    ghost.describe()
+                ));
+            }
+        }
+        if a.what == "ballot" && !matches!(a.status, Ok(s) if (200..300).contains(&s)) {
+            // Refused (or unanswered, which a client must treat as maybe): never half-applied.
+            if a.status.is_ok() && listed.contains(&a.name) {
+                violations.push(format!(
+                    "ballot {:?} was refused during the outage but is counted",
+                    a.name
+                ));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "during the Redis outage ({} writes; every answer is listed above):\n{}",
+        during.len(),
+        violations.join("\n")
+    );
+}
