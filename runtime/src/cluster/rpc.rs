@@ -101,11 +101,13 @@ pub enum RpcError {
     Redis(String),
 }
 
+/// A call awaiting its reply: the node asked, and where the reply goes.
+type Pending = (String, oneshot::Sender<Vec<u8>>);
+
 pub(crate) struct Rpc {
     node_id: String,
     next_id: AtomicU64,
-    /// Calls awaiting a reply: the node asked, and where the reply goes.
-    pending: Mutex<HashMap<u64, (String, oneshot::Sender<Vec<u8>>)>>,
+    pending: Mutex<HashMap<u64, Pending>>,
     handler: OnceLock<Handler>,
     publisher: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     members: broadcast::Sender<()>,
