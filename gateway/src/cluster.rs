@@ -122,6 +122,12 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
             .into_response()
         }
     };
+    if parts.method == Method::POST
+        && is_platform_hook(parts.uri.path())
+        && !parts.headers.contains_key(FORWARDED)
+    {
+        return fan_out(&rt, parts, body, next).await;
+    }
     let (body, created_slug) = with_slug(parts.uri.path(), &parts.method, body);
     let partition = match created_slug {
         Some(slug) => Some(partition_of(&slug)),
@@ -188,6 +194,87 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
         resp.extensions_mut().insert(NotOwner);
         resp
     })
+}
+
+/// `/api/hooks/<plugin>`: about whichever communities follow a platform object, wherever
+/// their partitions are served.
+fn is_platform_hook(path: &str) -> bool {
+    matches!(
+        path.trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["api", "hooks", _]
+    )
+}
+
+/// Runs a platform-wide webhook on every live node (each delivers it to the communities it
+/// serves) and merges the answers: delivered somewhere is 200 with the total; otherwise the
+/// most telling refusal (a bad signature before "no community follows this").
+async fn fan_out(
+    rt: &agora_actors::runtime::Runtime,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+    next: Next,
+) -> Response {
+    let me = rt.cluster_view().map(|v| v.node_id).unwrap_or_default();
+    let others: Vec<String> = rt
+        .cluster_view()
+        .map(|v| v.nodes.into_keys().filter(|n| *n != me).collect())
+        .unwrap_or_default();
+    let local = next
+        .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+        .await;
+    let mut answers = vec![into_answer(local).await];
+    let remote = others
+        .iter()
+        .map(|node| forward(rt, node, &parts.method, &parts.uri, &parts.headers, &body));
+    for r in futures_util::future::join_all(remote).await {
+        match r {
+            Ok(resp) => answers.push(into_answer(resp).await),
+            Err(e) => tracing::warn!(error = %e, "a node did not take a platform webhook"),
+        }
+    }
+    let delivered: u64 = answers
+        .iter()
+        .filter(|a| a.status == 200)
+        .filter_map(|a| serde_json::from_slice::<serde_json::Value>(&a.body).ok())
+        .filter_map(|v| v["delivered"].as_u64())
+        .sum();
+    if answers.iter().any(|a| a.status == 200) {
+        return axum::Json(serde_json::json!({ "delivered": delivered })).into_response();
+    }
+    let pick = answers
+        .iter()
+        .find(|a| a.status == 401)
+        .or_else(|| answers.iter().find(|a| a.status != 404))
+        .or_else(|| answers.first());
+    match pick {
+        Some(a) => {
+            let mut resp = Response::new(Body::from(a.body.clone()));
+            *resp.status_mut() =
+                StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            resp.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn into_answer(resp: Response) -> Answer {
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    Answer {
+        status,
+        headers: vec![],
+        body,
+    }
 }
 
 async fn forward(

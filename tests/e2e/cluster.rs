@@ -1452,3 +1452,142 @@ async fn redis_outage_fails_writes_cleanly_and_the_cluster_recovers() {
         violations.join("\n")
     );
 }
+
+/// What is about the whole cluster rather than one partition: a platform-wide webhook reaches
+/// every community following the repository whichever node serves it; a node-wide plugin
+/// setting changed through one node holds on every node; the audit log and the event stream
+/// read through any node show every node's entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_wide_webhooks_settings_audit_and_events() {
+    let cluster = Cluster::start("wide").await;
+    let nodes = &cluster.nodes;
+    let owners = cluster.converged(&[0, 1, 2]).await;
+
+    // Communities until every node serves at least one of them.
+    let mut slugs = Vec::new();
+    let mut served_by = BTreeSet::new();
+    for i in 0..60 {
+        let slug = format!("wide-{i}");
+        nodes[i % 3].create_community(&slug).await;
+        let p = u64::from(agora_runtime_partition(&slug));
+        if let Some((owner, _)) = owners.get(&p) {
+            served_by.insert(owner.clone());
+        }
+        slugs.push(slug);
+        if served_by.len() == 3 && slugs.len() >= 6 {
+            break;
+        }
+    }
+    assert_eq!(
+        served_by.len(),
+        3,
+        "communities on every node: {served_by:?}"
+    );
+
+    // The event stream of n3 sees what n1 and n2 commit.
+    let mut events = nodes[2]
+        .request(reqwest::Method::GET, "/api/internal/events")
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(events.status(), 200);
+
+    for (i, slug) in slugs.iter().enumerate() {
+        nodes[i % 3]
+            .post(
+                &format!("/api/v1/communities/{slug}/plugins/github/enable"),
+                &json!({"owner": "Acme", "repo": "Rules", "token": "t", "webhook_secret": "s3"}),
+            )
+            .await
+            .expect_status(200);
+    }
+
+    // One signed delivery to one node reaches every following community.
+    let body = json!({
+        "action": "opened",
+        "issue": {"number": 7, "title": "t", "html_url": "u", "state": "open", "labels": []},
+        "repository": {"full_name": "acme/rules"},
+        "sender": {"login": "ana"}
+    })
+    .to_string();
+    let sig = crate::standins::github::signature("s3", body.as_bytes());
+    let send = |node: &Node, sig: String| {
+        node.anonymous(reqwest::Method::POST, "/api/hooks/github")
+            .header("content-type", "application/json")
+            .header("x-github-event", "issues")
+            .header("x-hub-signature-256", sig)
+            .body(body.clone())
+    };
+    let resp = nodes[1]
+        .send(send(&nodes[1], sig))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(resp["delivered"], json!(slugs.len()), "{resp}");
+    nodes[0]
+        .send(send(&nodes[0], "sha256=00".into()))
+        .await
+        .expect_error(401, "invalid_signature");
+
+    // Every issue event arrives on n3's stream, from whichever node committed it.
+    let mut seen = BTreeSet::new();
+    let mut buf = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < slugs.len() {
+        match tokio::time::timeout_at(deadline, events.chunk()).await {
+            Ok(Ok(Some(bytes))) => buf.push_str(&String::from_utf8_lossy(&bytes)),
+            _ => break,
+        }
+        for line in buf.lines().filter_map(|l| l.strip_prefix("data:")) {
+            if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+                if v["event_type"] == "issues.opened" {
+                    seen.insert(v["community"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), slugs.len(), "events seen on n3: {seen:?}");
+
+    // A node-wide disable through n1 holds on n2 and n3.
+    nodes[0]
+        .post("/api/v1/plugins/github/disable", &json!({}))
+        .await
+        .expect_status(200);
+    for node in nodes {
+        eventually(
+            Duration::from_secs(5),
+            "the disable to reach every node",
+            || async {
+                let g = node.get("/api/v1/plugins/github").await.json();
+                (g["enabled"] == false).then_some(()).ok_or(g.to_string())
+            },
+        )
+        .await;
+    }
+
+    // The audit log read through any node holds every enable, wherever it was committed.
+    for node in nodes {
+        let log = node
+            .get("/api/v1/plugin-audit-log?plugin=github&action=enable&limit=500")
+            .await
+            .expect_status(200)
+            .json();
+        let communities: BTreeSet<&str> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["community"].as_str())
+            .collect();
+        assert_eq!(communities.len(), slugs.len(), "{log}");
+    }
+}
+
+/// The partition of a community slug, as the runtime computes it (FNV-1a, 64 bit, mod 256).
+fn agora_runtime_partition(slug: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in slug.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % 256) as u32
+}
