@@ -106,10 +106,10 @@ fn with_slug(path: &str, method: &Method, body: Bytes) -> (Bytes, Option<String>
 
 /// The middleware: runs a partition's request where the partition is served.
 pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let rt = s.agora.runtime().clone();
-    if rt.cluster_view().is_none() {
+    if !s.agora.runtime().is_cluster() {
         return next.run(req).await;
     }
+    let rt = s.agora.runtime().clone();
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -160,8 +160,21 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
                 match forward(&rt, &node, &parts.method, &parts.uri, &parts.headers, &body).await {
                     Ok(resp) if resp.extensions().get::<NotOwner>().is_none() => return resp,
                     Ok(resp) => last = Some(resp),
-                    Err(e) => {
+                    Err(AskError::NotOwner(_)) => {
+                        tracing::debug!(node = %node, partition, "nobody took the forwarded request; retrying");
+                    }
+                    // The owner may have run it before going silent: only a read is safe to
+                    // send again. A write's caller hears that its outcome is unknown.
+                    Err(e) if parts.method == Method::GET => {
                         tracing::debug!(node = %node, partition, error = %e, "forwarding failed; retrying");
+                    }
+                    Err(e) => {
+                        return ApiError::new(
+                            StatusCode::GATEWAY_TIMEOUT,
+                            "outcome_unknown",
+                            format!("the node serving this request did not answer ({e}); it may or may not have been applied"),
+                        )
+                        .into_response();
                     }
                 }
             }

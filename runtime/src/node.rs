@@ -309,6 +309,11 @@ impl Runtime {
         Ok(())
     }
 
+    /// Whether this node runs in cluster mode.
+    pub fn is_cluster(&self) -> bool {
+        self.shared.cluster.is_some()
+    }
+
     /// Cluster mode: how the cluster looks from this node (`None` on a single node).
     pub fn cluster_view(&self) -> Option<ClusterView> {
         self.shared.cluster.as_ref().map(|c| c.view())
@@ -375,6 +380,7 @@ impl Runtime {
     }
 
     /// Sends `payload` to `node`'s forwarded-request handler and answers its reply.
+    /// `NotOwner` means the request surely did not run there; `Unavailable` means it may have.
     pub async fn forward(
         &self,
         node: &str,
@@ -389,7 +395,11 @@ impl Runtime {
         c.rpc
             .call(&c.client, node, payload, timeout)
             .await
-            .map_err(|e| AskError::Unavailable(e.to_string()))
+            .map_err(|e| match e {
+                // Nobody received it: safe to send again, elsewhere.
+                cluster::rpc::RpcError::NotListening(_) => AskError::NotOwner(u32::MAX),
+                e => AskError::Unavailable(e.to_string()),
+            })
     }
 
     /// Installs what runs requests other nodes forward here.

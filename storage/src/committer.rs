@@ -86,6 +86,9 @@ pub struct Committer {
     inner: Arc<Inner>,
 }
 
+/// How often sled is fsynced when a replica holds the durable copy.
+const REPLICA_FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Most batches merged into one flush; bounds the latency a huge burst adds to its first writer.
 const MAX_GROUP: usize = 4096;
 
@@ -265,6 +268,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
     let mut group: Vec<Request> = Vec::with_capacity(MAX_GROUP);
+    let mut last_flush = Instant::now();
     while let Ok(first) = rx.recv() {
         group.push(first);
         while group.len() < MAX_GROUP {
@@ -321,10 +325,17 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
         let result = if merged.is_empty() {
             Ok(())
         } else {
-            inner
-                .engine
-                .apply(merged)
-                .and_then(|_| inner.engine.flush())
+            // With a replicator, the replica (Redis, fsync always) holds the durable copy and
+            // sled is a cache rebuilt at every takeover, so commits do not wait on sled's
+            // fsync: it runs at most every REPLICA_FLUSH_EVERY.
+            inner.engine.apply(merged).and_then(|_| {
+                if inner.replicator.is_some() && last_flush.elapsed() < REPLICA_FLUSH_EVERY {
+                    Ok(())
+                } else {
+                    last_flush = Instant::now();
+                    inner.engine.flush()
+                }
+            })
         };
         inner
             .last_flush_us

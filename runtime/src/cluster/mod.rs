@@ -105,6 +105,8 @@ pub(crate) struct Cluster {
     view: RwLock<ClusterView>,
     /// Set once SIGTERM handover starts: leases are released, none acquired.
     leaving: AtomicBool,
+    /// This process has announced its join.
+    announced: AtomicBool,
     pub rpc: Arc<rpc::Rpc>,
 }
 
@@ -187,6 +189,7 @@ impl Cluster {
             }),
             base: Instant::now(),
             leaving: AtomicBool::new(false),
+            announced: AtomicBool::new(false),
             client,
             config,
             rpc,
@@ -443,7 +446,9 @@ async fn round(
             .arg(cfg.node_ttl.as_millis() as u64)
             .query_async(con)
             .await?;
-        if fresh == 1 {
+        // Announced by every new process, even one that restarted within the node TTL and so
+        // never looked gone: calls others still await from its previous life must fail over.
+        if fresh == 1 || !cluster.announced.swap(true, Ordering::AcqRel) {
             tracing::info!(node = %cfg.node_id, "joined the cluster");
             let _: i64 = redis::cmd("PUBLISH")
                 .arg(MEMBERS)

@@ -324,16 +324,17 @@ impl Rpc {
                     }
                 });
             } else if channel == MEMBERS {
-                match std::str::from_utf8(&payload)
-                    .ok()
-                    .and_then(|m| m.strip_prefix("notice "))
-                {
-                    Some(notice) => {
-                        let _ = self.notices.send(notice.to_string());
+                let text = std::str::from_utf8(&payload).unwrap_or_default();
+                if let Some(notice) = text.strip_prefix("notice ") {
+                    let _ = self.notices.send(notice.to_string());
+                } else {
+                    // A (re)started node answers nothing it was asked before it started.
+                    if let Some(node) = text.strip_prefix("join ") {
+                        if node != self.node_id {
+                            self.fail_pending_to(node);
+                        }
                     }
-                    None => {
-                        let _ = self.members.send(());
-                    }
+                    let _ = self.members.send(());
                 }
             } else if channel == EVENTS {
                 if let Ok(env) = rmp_serde::from_slice::<EventEnvelope>(&payload) {
