@@ -396,8 +396,12 @@ impl Runtime {
             .call(&c.client, node, payload, timeout)
             .await
             .map_err(|e| match e {
-                // Nobody received it: safe to send again, elsewhere.
-                cluster::rpc::RpcError::NotListening(_) => AskError::NotOwner(u32::MAX),
+                // Nobody received it: safe to send again, elsewhere. Likewise when Redis could
+                // not take the message: a commit needs Redis too. (A publish that timed out on
+                // a slow, not dead, Redis may still have arrived: a rare double send.)
+                cluster::rpc::RpcError::NotListening(_) | cluster::rpc::RpcError::Redis(_) => {
+                    AskError::NotOwner(u32::MAX)
+                }
                 e => AskError::Unavailable(e.to_string()),
             })
     }
