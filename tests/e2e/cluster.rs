@@ -97,9 +97,38 @@ impl RedisServer {
             dir,
             child: None,
         };
-        redis.launch();
+        // The port was free when chosen; another test may bind it first. Then choose again.
+        for _ in 0..4 {
+            redis.launch();
+            if redis.started_listening().await {
+                break;
+            }
+            redis.port = redis_port();
+        }
         redis.wait_ping().await;
         redis
+    }
+
+    /// False when redis-server exited at once because its port was taken.
+    async fn started_listening(&mut self) -> bool {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_)) = child.try_wait() {
+                    let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+                    self.child = None;
+                    if log.contains("Address already in use") {
+                        let _ = std::fs::remove_file(self.log_path());
+                        return false;
+                    }
+                    panic!("redis-server exited at start:\n{log}");
+                }
+            }
+            if ping(self.port).is_ok() {
+                return true;
+            }
+        }
+        true
     }
 
     fn log_path(&self) -> PathBuf {
@@ -220,7 +249,9 @@ fn redis_port() -> u16 {
         return free_port();
     }
     // Spread tests running at once over the range; probe from a per-call starting point.
-    let seed = u64::from(std::process::id()) * 7919 + u64::from(now_ms() as u32);
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let seed = u64::from(std::process::id()) * 7919 + u64::from(now_ms() as u32) + call * 7_919_333;
     let span = u64::from(low - 10_000);
     for k in 0..span {
         let port = 10_000 + ((seed + k * 104_729) % span) as u16;
