@@ -446,8 +446,8 @@ mod tests {
     #[test]
     fn a_slugless_community_gets_its_slug_before_routing() {
         let (body, slug) = with_slug("/api/internal/community", &Method::POST, Bytes::from("{}"));
-        let slug = slug.unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let slug = slug.expect("a generated slug");
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(v["slug"], slug.as_str());
         let (_, given) = with_slug(
             "/api/internal/community",

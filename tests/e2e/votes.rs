@@ -5,13 +5,15 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::harness::{eventually, http_client, Node, NodeConfig, Recorded, Resp, Sink, WAIT};
+use crate::harness::{
+    eventually, http_client, now_ms, rfc3339, Node, NodeConfig, Recorded, Resp, Sink, WAIT,
+};
 
 /// The community every vote here runs in (the vote plugin needs no enabling).
 const TOWN: &str = "town";
@@ -19,33 +21,6 @@ const TOWN: &str = "town";
 const LONG: Duration = Duration::from_secs(120);
 
 // ----- time -----
-
-fn now_ms() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the clock is after 1970");
-    u64::try_from(since.as_millis()).expect("epoch milliseconds fit u64")
-}
-
-/// Epoch milliseconds as RFC 3339 UTC with milliseconds: `2026-11-26T11:20:00.123Z`.
-fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let millis = ms % 1000;
-    let days = i64::try_from(secs / 86_400).expect("days fit i64");
-    let rem = secs % 86_400;
-    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
-}
 
 /// A `closing_at` this far in the future: (its epoch milliseconds, its RFC 3339 text).
 fn closing_in(after: Duration) -> (u64, String) {
