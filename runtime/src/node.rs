@@ -438,12 +438,10 @@ impl Runtime {
         cmd: A::Command,
     ) -> Result<A::Reply, AskError> {
         let id = actor_id::<A>(key);
-        let stale_ok = STALE_READS_OK.try_with(|ok| *ok).unwrap_or(false)
-            && self
-                .shared
-                .cluster
-                .as_ref()
-                .is_some_and(|c| c.stale_readable(id.partition));
+        // Single nodes skip this: it is only ever true in a cluster that lost Redis.
+        let stale_ok = self.shared.cluster.as_ref().is_some_and(|c| {
+            c.stale_readable(id.partition) && STALE_READS_OK.try_with(|ok| *ok).unwrap_or(false)
+        });
         if !stale_ok {
             self.check_serving(id.partition)?;
         }
