@@ -62,11 +62,18 @@ impl PluginRegistry {
             });
         }
         let mut schemas = vec![("config".to_string(), &meta.config_schema)];
+        // Every schema a plugin publishes, not only those inputs are checked against: drivers
+        // read the others (responses, outcomes, events) from `/metadata`.
         for a in &meta.actions {
             schemas.push((format!("action {}", a.name), &a.parameters_schema));
+            schemas.push((format!("action {} response", a.name), &a.response_schema));
         }
         for p in &meta.processes {
             schemas.push((format!("process {}", p.name), &p.parameters_schema));
+            schemas.push((format!("process {} outcome", p.name), &p.outcome_schema));
+        }
+        for e in &meta.events {
+            schemas.push((format!("event {}", e.event_type), &e.schema));
         }
         for (at, s) in schemas {
             schema::check_supported(s).map_err(|message| RegistryError::Schema {

@@ -1449,25 +1449,6 @@ mod tests {
     }
 
     #[test]
-    fn every_schema_is_supported_by_the_validator() {
-        let p = Discourse::new();
-        let m = p.meta();
-        crate::schema::check_supported(&m.config_schema).unwrap();
-        for a in &m.actions {
-            crate::schema::check_supported(&a.parameters_schema).unwrap();
-            crate::schema::check_supported(&a.response_schema).unwrap();
-        }
-        for pr in &m.processes {
-            crate::schema::check_supported(&pr.parameters_schema).unwrap();
-            crate::schema::check_supported(&pr.outcome_schema).unwrap();
-        }
-        for e in &m.events {
-            crate::schema::check_supported(&e.schema).unwrap();
-        }
-        crate::builtin::all().unwrap();
-    }
-
-    #[test]
     fn poll_parameters_refuse_both_topic_and_category_or_both_close_times() {
         let schema = poll_parameters_schema();
         let ok = json!({"title": "t", "options": ["a", "b"], "topic_id": 3});

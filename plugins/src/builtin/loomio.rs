@@ -1236,25 +1236,6 @@ mod tests {
     }
 
     #[test]
-    fn every_schema_is_enforceable() {
-        let p = Loomio::new();
-        let m = p.meta();
-        crate::schema::check_supported(&m.config_schema).unwrap();
-        for a in &m.actions {
-            crate::schema::check_supported(&a.parameters_schema).unwrap();
-            crate::schema::check_supported(&a.response_schema).unwrap();
-        }
-        for pr in &m.processes {
-            crate::schema::check_supported(&pr.parameters_schema).unwrap();
-            crate::schema::check_supported(&pr.outcome_schema).unwrap();
-        }
-        for e in &m.events {
-            crate::schema::check_supported(&e.schema).unwrap();
-        }
-        crate::builtin::all().unwrap();
-    }
-
-    #[test]
     fn b2_creates_the_poll_with_a_bearer_key_and_a_nested_body_in_the_group() {
         let p = Loomio::new();
         let http = FakeHttp::answering(vec![json_response(

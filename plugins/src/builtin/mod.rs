@@ -39,3 +39,19 @@ pub fn all() -> Result<PluginRegistry, RegistryError> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Registering checks every schema a plugin publishes, so this covers each plugin's.
+    #[test]
+    fn every_compiled_in_plugin_registers() {
+        let mut r = PluginRegistry::new();
+        for p in available() {
+            let name = p.meta().name;
+            r.register(p)
+                .unwrap_or_else(|e| panic!("plugin {name} does not register: {e}"));
+        }
+    }
+}

@@ -29,6 +29,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use super::Seen;
+
 /// The users the forum knows; `system` is staff (it may close any poll).
 pub const USERS: &[&str] = &[
     "system",
@@ -44,27 +46,6 @@ const MIN_TITLE: usize = 15;
 const MIN_POST: usize = 20;
 const INVALID_ACCESS: &str = "You are not permitted to view the requested resource.";
 const NOT_FOUND: &str = "The requested URL or resource could not be found.";
-
-/// One request the stand-in received.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    /// Header names in lower case.
-    pub headers: HashMap<String, String>,
-    /// The body, as JSON (form bodies are converted).
-    pub json: Option<Value>,
-    /// The status the stand-in answered.
-    pub answered: u16,
-}
-
-impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Failure {
@@ -417,9 +398,11 @@ async fn handle(
     forum.requests.push(Seen {
         method: method.to_string(),
         path: uri.path().to_string(),
+        query: uri.query().map(str::to_owned),
         headers,
         json,
         answered: response.status().as_u16(),
+        at: std::time::Instant::now(),
     });
     response
 }

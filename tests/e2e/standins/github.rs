@@ -20,31 +20,13 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
+pub use super::Seen;
+
 /// The login the stand-in's token belongs to.
 pub const LOGIN: &str = "agora-bot";
 /// The API versions the stand-in accepts in `X-GitHub-Api-Version`.
 const API_VERSIONS: &[&str] = &["2022-11-28"];
 const DOCS: &str = "https://docs.github.com/rest";
-
-/// One request the stand-in received.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    /// Header names in lower case.
-    pub headers: HashMap<String, String>,
-    pub json: Option<Value>,
-    /// The status the stand-in answered.
-    pub answered: u16,
-}
-
-impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Failure {
@@ -595,6 +577,7 @@ async fn handle(
     inner.requests.push(Seen {
         method: method.to_string(),
         path: uri.path().to_string(),
+        query: uri.query().map(str::to_owned),
         headers: headers
             .iter()
             .map(|(k, v)| {
@@ -606,6 +589,7 @@ async fn handle(
             .collect(),
         json: serde_json::from_slice(&body).ok(),
         answered: status,
+        at: std::time::Instant::now(),
     });
     drop(inner);
 

@@ -28,6 +28,8 @@ use serde_json::{json, Value};
 
 use crate::harness::eventually;
 
+pub use super::Seen;
+
 const POLL_TYPES: [&str; 7] = [
     "proposal",
     "poll",
@@ -38,28 +40,6 @@ const POLL_TYPES: [&str; 7] = [
     "dot_vote",
 ];
 const FORBIDDEN: &str = "You are not authorized to access this page.";
-
-/// One request the stand-in received.
-#[derive(Clone, Debug)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// Header names in lower case.
-    pub headers: HashMap<String, String>,
-    pub json: Option<Value>,
-    /// The status the stand-in answered.
-    pub answered: u16,
-    pub at: Instant,
-}
-
-impl Seen {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-}
 
 #[derive(Clone, Debug)]
 struct Poll {
