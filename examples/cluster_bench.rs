@@ -843,7 +843,7 @@ fn vote_partition(location: &str) -> u64 {
         .rsplit('/')
         .next()
         .and_then(|id| id.parse::<u64>().ok())
-        .map_or(u64::MAX, |id| id % u64::from(agora_runtime::PARTITIONS))
+        .map_or(u64::MAX, |id| u64::from(agora_runtime::partition_of_id(id)))
 }
 
 async fn kills(a: &Args) {

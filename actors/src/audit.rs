@@ -7,6 +7,8 @@ use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::Principal;
+
 const RECORD: &str = "audit";
 const VERSION: u16 = 1;
 
@@ -16,8 +18,11 @@ pub const MASK: &str = "********";
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct AuditEntry {
     pub at_ms: u64,
-    /// Who asked: the authenticated principal (`driver`, or `dev` without auth).
+    /// Who asked: the caller (`driver`, `dev` without auth, `public`, or a part of the node).
     pub who: String,
+    /// The agent the caller acted for (`X-Agora-Actor`), if any.
+    #[serde(default)]
+    pub agent: Option<String>,
     #[serde(default)]
     pub community: Option<String>,
     pub plugin: String,
@@ -34,6 +39,34 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// A successful `action` on `plugin` by `by`, at `at_ms`; the caller fills in the rest.
+    pub fn new(by: &Principal, at_ms: u64, plugin: &str, action: &str) -> AuditEntry {
+        AuditEntry {
+            at_ms,
+            who: by.who().to_string(),
+            agent: by.agent().map(str::to_owned),
+            community: None,
+            plugin: plugin.to_string(),
+            action: action.to_string(),
+            outcome: "success".into(),
+            message: String::new(),
+            before: None,
+            after: None,
+        }
+    }
+
+    /// The same entry, as a refusal saying `message`.
+    pub fn refused(mut self, message: String) -> AuditEntry {
+        self.outcome = "error".into();
+        self.message = message;
+        self
+    }
+
+    pub fn in_community(mut self, community: &str) -> AuditEntry {
+        self.community = Some(community.to_string());
+        self
+    }
+
     pub fn encode(&self) -> Option<Vec<u8>> {
         encode_record(RECORD, VERSION, self).ok()
     }
@@ -114,17 +147,15 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_filters_combine() {
+        let by = crate::Principal::new(crate::Caller::Driver, crate::AgentId::parse(b"ana").ok());
         let e = AuditEntry {
-            at_ms: 5,
-            who: "driver".into(),
-            community: Some("c".into()),
-            plugin: "randomness".into(),
-            action: "enable".into(),
-            outcome: "success".into(),
-            message: String::new(),
-            before: None,
             after: Some("{}".into()),
+            ..AuditEntry::new(&by, 5, "randomness", "enable").in_community("c")
         };
+        assert_eq!(
+            (e.who.as_str(), e.agent.as_deref()),
+            ("driver", Some("ana"))
+        );
         assert_eq!(AuditEntry::decode(&e.encode().unwrap()), Some(e.clone()));
         let f = AuditFilter {
             plugin: Some("randomness".into()),

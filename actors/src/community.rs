@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_plugins::ErrorCode;
+use agora_runtime::{ActorId, Effects, Message, Reminder, Stored, VirtualActor};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit::{mask_secrets, AuditEntry};
-use crate::{ActorError, ActorsEnv};
+use crate::{ActorError, ActorsEnv, Principal};
 
 const RECORD: &str = "community";
 const VERSION: u16 = 1;
@@ -77,45 +78,50 @@ pub struct PluginView {
     pub community: String,
 }
 
-pub enum Command {
-    Create {
-        readable_name: String,
-        driver_url: Option<String>,
-    },
-    Get,
-    /// Metagov's PUT: the plugin list is the whole truth. `new_ids` holds one fresh id per
-    /// listed plugin, used only for plugins not already enabled.
-    /// `None` keeps the current value (a PUT that leaves a field out).
-    Update {
-        readable_name: Option<String>,
-        driver_url: Option<Option<String>>,
-        plugins: Option<Vec<(String, Value)>>,
-        new_ids: Vec<u64>,
-    },
-    Delete,
-    EnablePlugin {
-        name: String,
-        config: Value,
-        new_id: u64,
-    },
-    DisablePlugin {
-        id: u64,
-    },
-    /// Which config and driver URL a plugin runs with here.
-    Resolve {
-        plugin: String,
-    },
+/// Creates the community.
+pub struct Create {
+    pub readable_name: String,
+    pub driver_url: Option<String>,
+    pub by: Principal,
 }
 
-pub enum Reply {
-    Community(Result<CommunityView, ActorError>),
-    /// The plugin, and whether anything changed (201 vs 200).
-    Plugin(Result<(PluginView, bool), ActorError>),
-    /// The plugins that were enabled when the community was deleted or changed.
-    Removed(Result<Vec<String>, ActorError>),
-    /// The community after a PUT, and the plugins the PUT disabled.
-    Updated(Result<(CommunityView, Vec<String>), ActorError>),
-    Resolved(Result<Resolved, ActorError>),
+/// Reads the community.
+pub struct Get;
+
+/// Metagov's PUT: the plugin list is the whole truth. `new_ids` holds one fresh id per
+/// listed plugin, used only for plugins not already enabled. `None` keeps the current value
+/// (a PUT that leaves a field out). Answers the community and the plugins the PUT disabled.
+pub struct Update {
+    pub readable_name: Option<String>,
+    pub driver_url: Option<Option<String>>,
+    pub plugins: Option<Vec<(String, Value)>>,
+    pub new_ids: Vec<u64>,
+    pub by: Principal,
+}
+
+/// Deletes the community; answers the plugins that were enabled.
+pub struct Delete {
+    pub by: Principal,
+}
+
+/// Enables plugin `name` with `config` (or changes its config); `new_id` is its instance id
+/// if it was not enabled yet. Answers the plugin, and whether anything changed (201 vs 200).
+pub struct EnablePlugin {
+    pub name: String,
+    pub config: Value,
+    pub new_id: u64,
+    pub by: Principal,
+}
+
+/// Disables the plugin instance `id`; answers the plugin's name.
+pub struct DisablePlugin {
+    pub id: u64,
+    pub by: Principal,
+}
+
+/// Which config and driver URL `plugin` runs with here.
+pub struct Resolve {
+    pub plugin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -200,7 +206,7 @@ impl Community {
     /// Records a refused transition (nothing else changes) and builds its error.
     fn hook_failed(
         &self,
-        env: &ActorsEnv,
+        by: &Principal,
         fx: &mut Effects,
         plugin: &str,
         enable: bool,
@@ -212,25 +218,13 @@ impl Community {
             ("disable", "on_disable")
         };
         let message = format!("{plugin}'s {hook} hook failed: {why}");
-        let entry = AuditEntry {
-            at_ms: fx.now_ms(),
-            who: env.principal.clone(),
-            community: Some(self.slug.clone()),
-            plugin: plugin.to_string(),
-            action: action.to_string(),
-            outcome: "error".into(),
-            message: format!("hook_failed: {message}"),
-            before: None,
-            after: None,
-        };
+        let entry = AuditEntry::new(by, fx.now_ms(), plugin, action)
+            .in_community(&self.slug)
+            .refused(format!("{}: {message}", ErrorCode::HookFailed));
         if let Some(bytes) = entry.encode() {
             fx.journal(bytes);
         }
-        ActorError::Invalid {
-            code: "hook_failed",
-            message,
-            field: None,
-        }
+        ActorError::refuse(ErrorCode::HookFailed, message)
     }
 
     /// Runs the hooks of a set of transitions in order; when one fails, undoes the ones that
@@ -238,6 +232,7 @@ impl Community {
     fn run_hooks(
         &self,
         env: &ActorsEnv,
+        by: &Principal,
         fx: &mut Effects,
         transitions: &[(String, bool, Value)],
     ) -> Result<(), ActorError> {
@@ -248,7 +243,7 @@ impl Community {
                         tracing::warn!(plugin = %done, error = %e, "undoing a lifecycle hook failed");
                     }
                 }
-                return Err(self.hook_failed(env, fx, plugin, *enable, why));
+                return Err(self.hook_failed(by, fx, plugin, *enable, why));
             }
         }
         Ok(())
@@ -259,6 +254,7 @@ impl Community {
     fn audit(
         &self,
         env: &ActorsEnv,
+        by: &Principal,
         fx: &mut Effects,
         plugin: &str,
         action: &str,
@@ -268,17 +264,12 @@ impl Community {
     ) {
         let show = |v: &Value| mask_secrets(&env.registry, plugin, v).to_string();
         let entry = AuditEntry {
-            at_ms: fx.now_ms(),
-            who: env.principal.clone(),
-            community: Some(self.slug.clone()),
-            plugin: plugin.to_string(),
-            action: action.to_string(),
-            outcome: "success".into(),
             message: message.to_string(),
             before: before
                 .and_then(|b| serde_json::from_str::<Value>(b).ok())
                 .map(|b| show(&b)),
             after: after.map(show),
+            ..AuditEntry::new(by, fx.now_ms(), plugin, action).in_community(&self.slug)
         };
         if let Some(bytes) = entry.encode() {
             fx.journal(bytes);
@@ -289,6 +280,7 @@ impl Community {
     fn add_plugin(
         &mut self,
         env: &ActorsEnv,
+        by: &Principal,
         name: &str,
         config: Value,
         id: u64,
@@ -304,7 +296,16 @@ impl Community {
         } else {
             "enable"
         };
-        self.audit(env, fx, name, action, before.as_deref(), Some(&config), "");
+        self.audit(
+            env,
+            by,
+            fx,
+            name,
+            action,
+            before.as_deref(),
+            Some(&config),
+            "",
+        );
         let value = self.index_value(name);
         if let Some(key) = before
             .as_deref()
@@ -330,12 +331,16 @@ impl Community {
     fn update(
         &mut self,
         env: &ActorsEnv,
-        readable_name: Option<String>,
-        driver_url: Option<Option<String>>,
-        plugins: Option<Vec<(String, Value)>>,
-        new_ids: Vec<u64>,
+        cmd: Update,
         fx: &mut Effects,
     ) -> Result<(CommunityView, Vec<String>), ActorError> {
+        let Update {
+            readable_name,
+            driver_url,
+            plugins,
+            new_ids,
+            by,
+        } = cmd;
         let Some(s) = &self.state else {
             return Err(self.not_found());
         };
@@ -369,9 +374,7 @@ impl Community {
                 Some(e) => to_add.push((name, config, e.id)),
                 None => {
                     let id = ids.next().ok_or_else(|| {
-                        ActorError::Runtime(agora_runtime::AskError::Unavailable(
-                            "no plugin instance id was reserved".into(),
-                        ))
+                        ActorError::internal("no plugin instance id was reserved")
                     })?;
                     to_add.push((name, config, id));
                 }
@@ -394,7 +397,7 @@ impl Community {
                 transitions.push((name.clone(), true, config.clone()));
             }
         }
-        self.run_hooks(env, fx, &transitions)?;
+        self.run_hooks(env, &by, fx, &transitions)?;
         for (name, _) in &removed {
             let before = self
                 .state
@@ -403,6 +406,7 @@ impl Community {
                 .map(|e| e.config.clone());
             self.audit(
                 env,
+                &by,
                 fx,
                 name,
                 "disable",
@@ -422,7 +426,7 @@ impl Community {
             }
         }
         for (name, config, id) in to_add {
-            self.add_plugin(env, &name, config, id, fx);
+            self.add_plugin(env, &by, &name, config, id, fx);
         }
         if changed {
             self.save(fx);
@@ -439,8 +443,6 @@ impl Community {
 impl VirtualActor for Community {
     const KIND: &'static str = "community";
     type Env = ActorsEnv;
-    type Command = Command;
-    type Reply = Reply;
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let state = match stored.state {
@@ -457,152 +459,172 @@ impl VirtualActor for Community {
         })
     }
 
-    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        match cmd {
-            Command::Create {
-                readable_name,
-                driver_url,
-            } => {
-                if self.state.is_some() {
-                    return Reply::Community(Err(ActorError::CommunityExists(self.slug.clone())));
-                }
-                let s = State {
-                    readable_name,
-                    driver_url,
-                    plugins: BTreeMap::new(),
-                    created_ms: fx.now_ms(),
-                };
-                let view = self.view(&s);
-                self.state = Some(s);
-                self.save(fx);
-                Reply::Community(Ok(view))
-            }
-            Command::Get => Reply::Community(match &self.state {
-                Some(s) => Ok(self.view(s)),
-                None => Err(self.not_found()),
-            }),
-            Command::Update {
-                readable_name,
-                driver_url,
-                plugins,
-                new_ids,
-            } => Reply::Updated(self.update(env, readable_name, driver_url, plugins, new_ids, fx)),
-            Command::Delete => {
-                let Some(s) = &self.state else {
-                    return Reply::Removed(Err(self.not_found()));
-                };
-                let enabled: Vec<(String, String)> = s
-                    .plugins
-                    .iter()
-                    .map(|(n, e)| (n.clone(), e.config.clone()))
-                    .collect();
-                let transitions: Vec<(String, bool, Value)> = enabled
-                    .iter()
-                    .map(|(n, c)| {
-                        (
-                            n.clone(),
-                            false,
-                            serde_json::from_str(c).unwrap_or(Value::Null),
-                        )
-                    })
-                    .collect();
-                if let Err(e) = self.run_hooks(env, fx, &transitions) {
-                    return Reply::Removed(Err(e));
-                }
-                for (name, config) in &enabled {
-                    self.audit(
-                        env,
-                        fx,
-                        name,
-                        "disable",
-                        Some(config),
-                        None,
-                        "community deleted",
-                    );
-                }
-                let Some(s) = self.state.take() else {
-                    return Reply::Removed(Err(self.not_found()));
-                };
-                for (name, e) in &s.plugins {
-                    self.unindex(env, fx, name, e);
-                }
-                fx.delete_state();
-                Reply::Removed(Ok(s.plugins.into_keys().collect()))
-            }
-            Command::EnablePlugin {
-                name,
-                config,
-                new_id,
-            } => {
-                let Some(s) = &self.state else {
-                    return Reply::Plugin(Err(self.not_found()));
-                };
-                let (id, changed) = match s.plugins.get(&name) {
-                    Some(e) => (e.id, !e.holds(&config)),
-                    None => {
-                        let transition = [(name.clone(), true, config.clone())];
-                        if let Err(e) = self.run_hooks(env, fx, &transition) {
-                            return Reply::Plugin(Err(e));
-                        }
-                        (new_id, true)
-                    }
-                };
-                if changed {
-                    self.add_plugin(env, &name, config, id, fx);
-                    self.save(fx);
-                }
-                let view = self
-                    .state
-                    .as_ref()
-                    .and_then(|s| s.plugins.get(&name).map(|e| self.plugin_view(&name, e)));
-                Reply::Plugin(view.map(|v| (v, changed)).ok_or_else(|| self.not_found()))
-            }
-            Command::DisablePlugin { id } => {
-                let Some(s) = &self.state else {
-                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
-                };
-                let Some((name, before)) = s
-                    .plugins
-                    .iter()
-                    .find(|(_, e)| e.id == id)
-                    .map(|(n, e)| (n.clone(), e.config.clone()))
-                else {
-                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
-                };
-                let settings = serde_json::from_str(&before).unwrap_or(Value::Null);
-                if let Err(e) = self.run_hooks(env, fx, &[(name.clone(), false, settings)]) {
-                    return Reply::Removed(Err(e));
-                }
-                self.audit(env, fx, &name, "disable", Some(&before), None, "");
-                let Some(s) = &mut self.state else {
-                    return Reply::Removed(Err(ActorError::PluginInstanceNotFound(id)));
-                };
-                if let Some(e) = s.plugins.remove(&name) {
-                    self.unindex(env, fx, &name, &e);
-                }
-                self.save(fx);
-                Reply::Removed(Ok(vec![name]))
-            }
-            Command::Resolve { plugin } => {
-                let Some(s) = &self.state else {
-                    return Reply::Resolved(Err(self.not_found()));
-                };
-                Reply::Resolved(match s.plugins.get(&plugin) {
-                    Some(e) => Ok(Resolved {
-                        instance_id: e.id,
-                        config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
-                        driver_url: s.driver_url.clone(),
-                    }),
-                    None => Err(ActorError::PluginNotEnabled {
-                        plugin,
-                        community: self.slug.clone(),
-                    }),
-                })
-            }
+    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}
+
+impl Message<Community> for Create {
+    type Reply = Result<CommunityView, ActorError>;
+
+    fn handle(self, c: &mut Community, _env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        if c.state.is_some() {
+            return Err(ActorError::CommunityExists(c.slug.clone()));
+        }
+        tracing::debug!(community = %c.slug, who = self.by.who(), agent = ?self.by.agent(), "community created");
+        let s = State {
+            readable_name: self.readable_name,
+            driver_url: self.driver_url,
+            plugins: BTreeMap::new(),
+            created_ms: fx.now_ms(),
+        };
+        let view = c.view(&s);
+        c.state = Some(s);
+        c.save(fx);
+        Ok(view)
+    }
+}
+
+impl Message<Community> for Get {
+    type Reply = Result<CommunityView, ActorError>;
+
+    fn handle(self, c: &mut Community, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        match &c.state {
+            Some(s) => Ok(c.view(s)),
+            None => Err(c.not_found()),
         }
     }
+}
 
-    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+impl Message<Community> for Update {
+    type Reply = Result<(CommunityView, Vec<String>), ActorError>;
+
+    fn handle(self, c: &mut Community, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        c.update(env, self, fx)
+    }
+}
+
+impl Message<Community> for Delete {
+    type Reply = Result<Vec<String>, ActorError>;
+
+    fn handle(self, c: &mut Community, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let Some(s) = &c.state else {
+            return Err(c.not_found());
+        };
+        let enabled: Vec<(String, String)> = s
+            .plugins
+            .iter()
+            .map(|(n, e)| (n.clone(), e.config.clone()))
+            .collect();
+        let transitions: Vec<(String, bool, Value)> = enabled
+            .iter()
+            .map(|(n, cfg)| {
+                (
+                    n.clone(),
+                    false,
+                    serde_json::from_str(cfg).unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        c.run_hooks(env, &self.by, fx, &transitions)?;
+        for (name, config) in &enabled {
+            c.audit(
+                env,
+                &self.by,
+                fx,
+                name,
+                "disable",
+                Some(config),
+                None,
+                "community deleted",
+            );
+        }
+        let Some(s) = c.state.take() else {
+            return Err(c.not_found());
+        };
+        for (name, e) in &s.plugins {
+            c.unindex(env, fx, name, e);
+        }
+        fx.delete_state();
+        Ok(s.plugins.into_keys().collect())
+    }
+}
+
+impl Message<Community> for EnablePlugin {
+    type Reply = Result<(PluginView, bool), ActorError>;
+
+    fn handle(self, c: &mut Community, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let EnablePlugin {
+            name,
+            config,
+            new_id,
+            by,
+        } = self;
+        let Some(s) = &c.state else {
+            return Err(c.not_found());
+        };
+        let (id, changed) = match s.plugins.get(&name) {
+            Some(e) => (e.id, !e.holds(&config)),
+            None => {
+                c.run_hooks(env, &by, fx, &[(name.clone(), true, config.clone())])?;
+                (new_id, true)
+            }
+        };
+        if changed {
+            c.add_plugin(env, &by, &name, config, id, fx);
+            c.save(fx);
+        }
+        let view = c
+            .state
+            .as_ref()
+            .and_then(|s| s.plugins.get(&name).map(|e| c.plugin_view(&name, e)));
+        view.map(|v| (v, changed)).ok_or_else(|| c.not_found())
+    }
+}
+
+impl Message<Community> for DisablePlugin {
+    type Reply = Result<String, ActorError>;
+
+    fn handle(self, c: &mut Community, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let DisablePlugin { id, by } = self;
+        let not_found = || ActorError::PluginInstanceNotFound(id);
+        let (name, before) = c
+            .state
+            .as_ref()
+            .and_then(|s| s.plugins.iter().find(|(_, e)| e.id == id))
+            .map(|(n, e)| (n.clone(), e.config.clone()))
+            .ok_or_else(not_found)?;
+        let settings = serde_json::from_str(&before).unwrap_or(Value::Null);
+        c.run_hooks(env, &by, fx, &[(name.clone(), false, settings)])?;
+        c.audit(env, &by, fx, &name, "disable", Some(&before), None, "");
+        let Some(s) = &mut c.state else {
+            return Err(not_found());
+        };
+        if let Some(e) = s.plugins.remove(&name) {
+            c.unindex(env, fx, &name, &e);
+        }
+        c.save(fx);
+        Ok(name)
+    }
+}
+
+impl Message<Community> for Resolve {
+    type Reply = Result<Resolved, ActorError>;
+
+    fn handle(self, c: &mut Community, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        let Some(s) = &c.state else {
+            return Err(c.not_found());
+        };
+        match s.plugins.get(&self.plugin) {
+            Some(e) => Ok(Resolved {
+                instance_id: e.id,
+                config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
+                driver_url: s.driver_url.clone(),
+            }),
+            None => Err(ActorError::PluginNotEnabled {
+                plugin: self.plugin,
+                community: c.slug.clone(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -611,13 +633,11 @@ mod tests {
     use serde_json::json;
 
     fn env() -> ActorsEnv {
-        ActorsEnv {
-            registry: std::sync::Arc::new(agora_plugins::builtin::all().unwrap()),
-            driver_url: None,
-            principal: "test".into(),
-            globals: Default::default(),
-            refresh: Default::default(),
-        }
+        crate::env::tests::env()
+    }
+
+    fn by() -> Principal {
+        Principal::new(crate::Caller::Driver, None)
     }
 
     fn fresh() -> Community {
@@ -628,51 +648,36 @@ mod tests {
     fn put_is_the_whole_truth_and_unchanged_config_writes_nothing() {
         let mut c = fresh();
         let mut fx = Effects::new(1);
-        c.handle(
-            &env(),
-            Command::Create {
-                readable_name: "C".into(),
-                driver_url: None,
-            },
-            &mut fx,
-        );
+        let create = Create {
+            readable_name: "C".into(),
+            driver_url: None,
+            by: by(),
+        };
+        create.handle(&mut c, &env(), &mut fx).unwrap();
+        let enable = |new_id| EnablePlugin {
+            name: "randomness".into(),
+            config: json!({"default_low": 1}),
+            new_id,
+            by: by(),
+        };
         let mut fx = Effects::new(2);
-        let r = c.handle(
-            &env(),
-            Command::EnablePlugin {
-                name: "randomness".into(),
-                config: json!({"default_low": 1}),
-                new_id: 9,
-            },
-            &mut fx,
-        );
-        assert!(matches!(r, Reply::Plugin(Ok((ref v, true))) if v.id == 9));
+        let (v, changed) = enable(9).handle(&mut c, &env(), &mut fx).unwrap();
+        assert_eq!((v.id, changed), (9, true));
         let mut fx = Effects::new(3);
-        let r = c.handle(
-            &env(),
-            Command::EnablePlugin {
-                name: "randomness".into(),
-                config: json!({"default_low": 1}),
-                new_id: 10,
-            },
-            &mut fx,
-        );
-        assert!(matches!(r, Reply::Plugin(Ok((ref v, false))) if v.id == 9));
+        let (v, changed) = enable(10).handle(&mut c, &env(), &mut fx).unwrap();
+        assert_eq!((v.id, changed), (9, false));
         assert!(fx.is_empty());
         let mut fx = Effects::new(4);
-        let r = c.handle(
-            &env(),
-            Command::Update {
-                readable_name: Some("C".into()),
-                driver_url: None,
-                plugins: Some(vec![]),
-                new_ids: vec![],
-            },
-            &mut fx,
-        );
-        assert!(
-            matches!(r, Reply::Updated(Ok((ref v, ref removed))) if v.plugins.is_empty() && removed.len() == 1)
-        );
+        let update = Update {
+            readable_name: Some("C".into()),
+            driver_url: None,
+            plugins: Some(vec![]),
+            new_ids: vec![],
+            by: by(),
+        };
+        let (v, removed) = update.handle(&mut c, &env(), &mut fx).unwrap();
+        assert!(v.plugins.is_empty());
+        assert_eq!(removed, vec!["randomness".to_string()]);
     }
 
     #[test]

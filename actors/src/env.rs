@@ -1,9 +1,11 @@
-//! Services every actor shares: the plugin registry and the node's default driver URL.
+//! Services every actor shares: the plugin registry, the node's default driver URL, the cache
+//! of node-wide plugin settings, the refresh queue, and the JSON drivers receive.
 
 use std::sync::Arc;
 
 use agora_plugins::PluginRegistry;
 
+use crate::events::DriverJson;
 use crate::plugin_settings::GlobalPlugins;
 
 #[derive(Clone)]
@@ -11,12 +13,12 @@ pub struct ActorsEnv {
     pub registry: Arc<PluginRegistry>,
     /// Where driver events go unless a community overrides it.
     pub driver_url: Option<String>,
-    /// Who the node acts for in the audit log: `driver` (token auth) or `dev`.
-    pub principal: String,
     /// Each plugin's global enabled flag and settings, as last committed.
     pub globals: Arc<GlobalPlugins>,
     /// Where processes ask for a refresh from their platform.
     pub refresh: RefreshQueue,
+    /// Metagov's JSON for callbacks and driver events (the gateway's).
+    pub json: Arc<dyn DriverJson>,
 }
 
 /// Process ids whose plugin asked to read the platform again; the service drains it.
@@ -33,6 +35,35 @@ impl RefreshQueue {
         match &self.0 {
             Some(tx) if tx.send(process_id).is_ok() => {}
             _ => tracing::debug!(process = process_id, "no refresh runner: refresh dropped"),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// Names what was sent, enough to tell it apart in a test.
+    struct TestJson;
+
+    impl DriverJson for TestJson {
+        fn process(&self, p: &crate::ProcessView) -> Value {
+            json!({"id": p.id, "status": p.status})
+        }
+        fn event(&self, community: &str, _: &str, e: &agora_plugins::Event, _: u64) -> Value {
+            json!({"community": community, "event_type": e.event_type})
+        }
+    }
+
+    /// Every built-in plugin, no driver URL, no refresh runner.
+    pub fn env() -> ActorsEnv {
+        ActorsEnv {
+            registry: Arc::new(agora_plugins::builtin::all().expect("the built-in plugins load")),
+            driver_url: None,
+            globals: Default::default(),
+            refresh: Default::default(),
+            json: Arc::new(TestJson),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Everything an operation can refuse, with a stable machine-readable code per variant.
+//! Everything an operation can refuse. Each variant has one [`ErrorCode`] (and through it one
+//! HTTP status, chosen by the gateway from the code alone).
 
-use agora_plugins::PluginError;
+use agora_plugins::{ErrorCode, PluginError};
 use agora_runtime::AskError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,10 +30,10 @@ pub enum ActorError {
     ProcessNotFound(String),
     #[error("can't close process {0}: it has already completed")]
     ProcessCompleted(u64),
-    /// Input that fails a schema or a plugin's own check.
+    /// Input that fails a schema, a plugin's own check or a vote's rules.
     #[error("{message}")]
     Invalid {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         field: Option<String>,
     },
@@ -41,41 +42,63 @@ pub enum ActorError {
 }
 
 impl ActorError {
-    /// The stable snake_case code clients match on.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients match on.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ActorError::InvalidSlug(_) => "invalid_slug",
-            ActorError::CommunityExists(_) => "community_exists",
-            ActorError::CommunityNotFound(_) => "community_not_found",
-            ActorError::UnknownPlugin(_) => "unknown_plugin",
-            ActorError::PluginNotEnabled { .. } => "plugin_not_enabled",
-            ActorError::PluginDisabled(_) => "plugin_disabled",
-            ActorError::PluginInstanceNotFound(_) => "plugin_instance_not_found",
-            ActorError::UnknownAction(_) | ActorError::ActionNotPublic(_) => "unknown_action",
-            ActorError::UnknownProcessType(_) => "unknown_process_type",
-            ActorError::ProcessNotFound(_) => "process_not_found",
-            ActorError::ProcessCompleted(_) => "process_completed",
-            ActorError::Invalid { code, .. } => code,
-            ActorError::Runtime(AskError::Overloaded) => "overloaded",
-            ActorError::Runtime(AskError::Unavailable(_)) => "unavailable",
-            ActorError::Runtime(AskError::Internal(_)) => "internal",
-            ActorError::Runtime(AskError::NotOwner(_)) => "not_owner",
+            ActorError::InvalidSlug(_) => ErrorCode::InvalidSlug,
+            ActorError::CommunityExists(_) => ErrorCode::CommunityExists,
+            ActorError::CommunityNotFound(_) => ErrorCode::CommunityNotFound,
+            ActorError::UnknownPlugin(_) => ErrorCode::UnknownPlugin,
+            ActorError::PluginNotEnabled { .. } => ErrorCode::PluginNotEnabled,
+            ActorError::PluginDisabled(_) => ErrorCode::PluginDisabled,
+            ActorError::PluginInstanceNotFound(_) => ErrorCode::PluginInstanceNotFound,
+            ActorError::UnknownAction(_) | ActorError::ActionNotPublic(_) => {
+                ErrorCode::UnknownAction
+            }
+            ActorError::UnknownProcessType(_) => ErrorCode::UnknownProcessType,
+            ActorError::ProcessNotFound(_) => ErrorCode::ProcessNotFound,
+            ActorError::ProcessCompleted(_) => ErrorCode::ProcessCompleted,
+            ActorError::Invalid { code, .. } => *code,
+            ActorError::Runtime(AskError::Overloaded) => ErrorCode::Overloaded,
+            ActorError::Runtime(AskError::Unavailable(_)) => ErrorCode::Unavailable,
+            ActorError::Runtime(AskError::Internal(_)) => ErrorCode::Internal,
+            ActorError::Runtime(AskError::NotOwner(_)) => ErrorCode::NotOwner,
         }
     }
 
+    /// Where in the request the problem is, when the error knows.
     pub fn field(&self) -> Option<&str> {
         match self {
             ActorError::Invalid { field, .. } => field.as_deref(),
+            ActorError::InvalidSlug(_) => Some("slug"),
             _ => None,
         }
     }
 
-    pub(crate) fn schema(field: String, message: String) -> Self {
+    /// A refusal with `code`.
+    pub(crate) fn refuse(code: ErrorCode, message: impl Into<String>) -> Self {
         ActorError::Invalid {
-            code: "schema_violation",
-            message,
-            field: Some(field),
+            code,
+            message: message.into(),
+            field: None,
         }
+    }
+
+    /// The same refusal, naming the field at fault.
+    pub(crate) fn at(mut self, at: impl Into<String>) -> Self {
+        if let ActorError::Invalid { field, .. } = &mut self {
+            *field = Some(at.into());
+        }
+        self
+    }
+
+    pub(crate) fn schema(field: String, message: String) -> Self {
+        ActorError::refuse(ErrorCode::SchemaViolation, message).at(field)
+    }
+
+    /// A bug: an actor was asked something it cannot answer (an id reused, say).
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        ActorError::Runtime(AskError::Internal(message.into()))
     }
 }
 

@@ -1,8 +1,22 @@
-//! The JSON drivers receive: Metagov's event envelope, and the outbox messages carrying it.
+//! What drivers hear, and when: driver events and process callbacks, committed with the
+//! change that caused them. Their JSON is Metagov's, and the gateway owns every HTTP shape:
+//! it provides [`DriverJson`], which actors use to build what they commit.
 
 use agora_plugins::Event;
 use agora_runtime::{Effects, OutboxMessage};
 use serde_json::{json, Value};
+
+use crate::ProcessView;
+
+/// Metagov's JSON for what drivers receive outside an answer. The gateway implements it with
+/// the same types its answers use, so a process looks the same in `GET <Location>`, in its
+/// callback and in its `process_updated` event.
+pub trait DriverJson: Send + Sync + 'static {
+    /// A process: the callback body, and the `data` of its `process_updated` event.
+    fn process(&self, p: &ProcessView) -> Value;
+    /// The event envelope `{"community","source","event_type","timestamp","data","initiator"}`.
+    fn event(&self, community: &str, source: &str, event: &Event, now_ms: u64) -> Value;
+}
 
 /// Metagov's timestamp format: epoch seconds as a decimal string.
 pub fn timestamp(now_ms: u64) -> String {
@@ -20,43 +34,19 @@ pub fn parse_instant_ms(text: &str) -> Option<u64> {
     u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
-/// `{"community","source","event_type","timestamp","data","initiator"}`.
-pub fn envelope(community: &str, source: &str, event: &Event, now_ms: u64) -> Value {
-    json!({
-        "community": community,
-        "source": source,
-        "event_type": event.event_type,
-        "timestamp": timestamp(now_ms),
-        "data": event.data,
-        "initiator": event.initiator,
-    })
-}
-
-/// The outbox message carrying `event` to the driver URL.
-pub fn driver_event(
-    url: &str,
-    community: &str,
-    source: &str,
-    event: &Event,
-    now_ms: u64,
-) -> OutboxMessage {
-    OutboxMessage {
-        url: url.to_string(),
-        body: envelope(community, source, event, now_ms).to_string(),
-        ordering_key: format!("events/{community}"),
-    }
-}
-
 /// Emits `event` in the commit being built: to the driver URL through the outbox (when there
 /// is one) and to the node's event stream (`/api/internal/events`) once durable.
 pub fn emit(
     fx: &mut Effects,
+    json: &dyn DriverJson,
     driver_url: Option<&str>,
     community: &str,
     source: &str,
     event: &Event,
 ) {
-    let body = envelope(community, source, event, fx.now_ms()).to_string();
+    let body = json
+        .event(community, source, event, fx.now_ms())
+        .to_string();
     fx.publish(community, &event.event_type, body.clone());
     if let Some(url) = driver_url {
         fx.send(OutboxMessage {
@@ -67,6 +57,7 @@ pub fn emit(
     }
 }
 
+/// `process_updated`, whose data is the process as Metagov shows it.
 pub fn process_updated(data: Value) -> Event {
     Event {
         event_type: "process_updated".into(),

@@ -1,10 +1,12 @@
-//! Agora's actors and the operations the gateway calls.
+//! Agora's actors and the services the gateway calls.
 //!
-//! Three actor kinds, one file each: [`community`] (a community and which plugins it enabled,
-//! with their settings), [`plugin_instance`] (one enabled plugin of one community, with the
-//! plugin's own state), and [`process`] (one governance process). [`Agora`] is the service
-//! facade: each method validates its inputs, asks one or more actors through the runtime, and
-//! returns domain values; it never sees HTTP.
+//! One file per actor kind, its messages beside it: [`community`] (a community and which
+//! plugins it enabled, with their settings), [`plugin_instance`] (one enabled plugin of one
+//! community, with the plugin's own state), [`process`] (one governance process), [`vote`]
+//! (one vote of the built-in `vote` plugin) and [`plugin_settings`] (a plugin's node-wide
+//! state). [`services`] holds one service per resource; [`Agora`] bundles them. A service
+//! validates its inputs, asks actors through their typed clients, and returns domain values;
+//! it never sees HTTP. Every command carries the [`Principal`] acting.
 
 pub mod audit;
 pub mod community;
@@ -13,20 +15,18 @@ mod error;
 pub mod events;
 pub mod health;
 pub mod outbound;
-mod platform;
 pub mod plugin_instance;
 pub mod plugin_settings;
+mod principal;
 pub mod process;
-mod service;
+pub mod services;
 mod slug;
 pub mod vote;
 
 pub use community::{CommunityView, PluginView};
 pub use env::{ActorsEnv, RefreshQueue};
 pub use error::ActorError;
+pub use principal::{AgentId, AgentIdError, Caller, Principal, AGENT_ID_MAX};
 pub use process::ProcessView;
-pub use service::{uuid_v4, Agora, BallotCast, CommunityPlugin, ProcessStart};
-pub use slug::{validate_slug, SLUG_MAX};
-
-pub use agora_plugins as plugins;
-pub use agora_runtime as runtime;
+pub use services::Agora;
+pub use slug::{uuid_v4, validate_slug, SLUG_MAX};

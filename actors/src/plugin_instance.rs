@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use agora_plugins::{ActionContext, Plugin, WebhookRequest};
-use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_runtime::{ActorId, Effects, Message, Reminder, Stored, VirtualActor};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{events, ActorError, ActorsEnv};
+use crate::{events, ActorError, ActorsEnv, Principal};
 
 const RECORD: &str = "plugin-instance";
 const VERSION: u16 = 1;
@@ -21,25 +21,27 @@ struct State {
     plugin_state: String,
 }
 
-pub enum Command {
-    Action {
-        action: String,
-        params: Value,
-        config: Value,
-        driver_url: Option<String>,
-        /// What the plugin's network half observed for this action.
-        remote: Option<Value>,
-    },
-    Webhook {
-        request: WebhookRequest,
-        config: Value,
-        driver_url: Option<String>,
-    },
-    /// The plugin was disabled: forget its state.
-    Purge,
+/// Runs one of the plugin's actions; answers the action's result.
+pub struct Action {
+    pub action: String,
+    pub params: Value,
+    pub config: Value,
+    pub driver_url: Option<String>,
+    /// What the plugin's network half observed for this action.
+    pub remote: Option<Value>,
+    pub by: Principal,
 }
 
-pub type Reply = Result<Value, ActorError>;
+/// A webhook for this instance.
+pub struct Webhook {
+    pub request: WebhookRequest,
+    pub config: Value,
+    pub driver_url: Option<String>,
+    pub by: Principal,
+}
+
+/// The plugin was disabled: forget its state.
+pub struct Purge;
 
 pub struct PluginInstance {
     community: String,
@@ -76,7 +78,8 @@ impl PluginInstance {
         }
         let url = driver_url.or_else(|| env.driver_url.clone());
         for ev in &emitted {
-            events::emit(fx, url.as_deref(), &self.community, &self.plugin, ev);
+            let json = env.json.as_ref();
+            events::emit(fx, json, url.as_deref(), &self.community, &self.plugin, ev);
         }
     }
 }
@@ -84,8 +87,6 @@ impl PluginInstance {
 impl VirtualActor for PluginInstance {
     const KIND: &'static str = "plugin";
     type Env = ActorsEnv;
-    type Command = Command;
-    type Reply = Reply;
 
     /// An instance (`community/plugin`) lives with its community.
     fn partition(key: &str) -> u32 {
@@ -112,49 +113,48 @@ impl VirtualActor for PluginInstance {
         })
     }
 
-    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        match cmd {
-            Command::Action {
-                action,
-                params,
-                config,
-                driver_url,
-                remote,
-            } => {
-                let plugin = self.plugin(env)?;
-                // The plugin works on a copy, so a refused action leaves the state untouched.
-                let mut scratch = self.state.clone();
-                let mut ctx =
-                    ActionContext::new(&self.community, &config, &mut scratch, fx.now_ms());
-                ctx.remote = remote.as_ref();
-                let result = plugin.action(&mut ctx, &action, &params)?;
-                let emitted = std::mem::take(&mut ctx.events);
-                self.finish(env, scratch, emitted, driver_url, fx);
-                Ok(result)
-            }
-            Command::Webhook {
-                request,
-                config,
-                driver_url,
-            } => {
-                let plugin = self.plugin(env)?;
-                let mut scratch = self.state.clone();
-                let mut ctx =
-                    ActionContext::new(&self.community, &config, &mut scratch, fx.now_ms());
-                plugin.webhook(&mut ctx, &request)?;
-                let emitted = std::mem::take(&mut ctx.events);
-                self.finish(env, scratch, emitted, driver_url, fx);
-                Ok(Value::Null)
-            }
-            Command::Purge => {
-                if !self.state.is_null() {
-                    self.state = Value::Null;
-                    fx.delete_state();
-                }
-                Ok(Value::Null)
-            }
+    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}
+
+impl Message<PluginInstance> for Action {
+    type Reply = Result<Value, ActorError>;
+
+    fn handle(self, i: &mut PluginInstance, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let plugin = i.plugin(env)?;
+        tracing::debug!(plugin = %i.plugin, action = %self.action, who = self.by.who(), agent = ?self.by.agent(), "action");
+        // The plugin works on a copy, so a refused action leaves the state untouched.
+        let mut scratch = i.state.clone();
+        let mut ctx = ActionContext::new(&i.community, &self.config, &mut scratch, fx.now_ms());
+        ctx.remote = self.remote.as_ref();
+        let result = plugin.action(&mut ctx, &self.action, &self.params)?;
+        let emitted = std::mem::take(&mut ctx.events);
+        i.finish(env, scratch, emitted, self.driver_url, fx);
+        Ok(result)
+    }
+}
+
+impl Message<PluginInstance> for Webhook {
+    type Reply = Result<(), ActorError>;
+
+    fn handle(self, i: &mut PluginInstance, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let plugin = i.plugin(env)?;
+        tracing::debug!(plugin = %i.plugin, who = self.by.who(), "webhook");
+        let mut scratch = i.state.clone();
+        let mut ctx = ActionContext::new(&i.community, &self.config, &mut scratch, fx.now_ms());
+        plugin.webhook(&mut ctx, &self.request)?;
+        let emitted = std::mem::take(&mut ctx.events);
+        i.finish(env, scratch, emitted, self.driver_url, fx);
+        Ok(())
+    }
+}
+
+impl Message<PluginInstance> for Purge {
+    type Reply = ();
+
+    fn handle(self, i: &mut PluginInstance, _env: &ActorsEnv, fx: &mut Effects) {
+        if !i.state.is_null() {
+            i.state = Value::Null;
+            fx.delete_state();
         }
     }
-
-    fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
 }

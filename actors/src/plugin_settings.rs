@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use agora_runtime::{ActorId, Effects, Reminder, Stored, VirtualActor};
+use agora_plugins::ErrorCode;
+use agora_runtime::{ActorId, Effects, Message, Reminder, Stored, VirtualActor};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::audit::{mask_secrets, AuditEntry};
-use crate::{ActorError, ActorsEnv};
+use crate::{ActorError, ActorsEnv, Principal};
 
 const RECORD: &str = "plugin-settings";
 const VERSION: u16 = 1;
@@ -92,14 +93,20 @@ impl GlobalPlugins {
     }
 }
 
-pub enum Command {
-    Get,
-    SetEnabled(bool),
-    /// Already validated (merged with the plugin's defaults) by the service.
-    SetSettings(Value),
+/// Reads the plugin's node-wide state.
+pub struct Get;
+
+/// Enables or disables the plugin on the whole node (its hook may refuse).
+pub struct SetEnabled {
+    pub enabled: bool,
+    pub by: Principal,
 }
 
-pub type Reply = Result<GlobalPlugin, ActorError>;
+/// Replaces the global settings, already validated over the plugin's defaults by the service.
+pub struct SetSettings {
+    pub settings: Value,
+    pub by: Principal,
+}
 
 pub struct PluginSettings {
     plugin: String,
@@ -118,6 +125,7 @@ impl PluginSettings {
     fn commit(
         &mut self,
         env: &ActorsEnv,
+        by: &Principal,
         fx: &mut Effects,
         action: &str,
         before: Option<Value>,
@@ -130,15 +138,10 @@ impl PluginSettings {
         }
         let show = |v: Value| mask_secrets(&env.registry, &self.plugin, &v).to_string();
         let entry = AuditEntry {
-            at_ms: fx.now_ms(),
-            who: env.principal.clone(),
-            community: None,
-            plugin: self.plugin.clone(),
-            action: action.to_string(),
-            outcome: "success".into(),
             message: "global".into(),
             before: before.map(show),
             after: after.map(show),
+            ..AuditEntry::new(by, fx.now_ms(), &self.plugin, action)
         };
         if let Some(bytes) = entry.encode() {
             fx.journal(bytes);
@@ -149,8 +152,6 @@ impl PluginSettings {
 impl VirtualActor for PluginSettings {
     const KIND: &'static str = "plugin-settings";
     type Env = ActorsEnv;
-    type Command = Command;
-    type Reply = Reply;
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let state = match stored.state {
@@ -167,59 +168,61 @@ impl VirtualActor for PluginSettings {
         })
     }
 
-    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        match cmd {
-            Command::Get => {}
-            Command::SetEnabled(enabled) => {
-                if self.state.enabled != enabled {
-                    // The hook runs before anything changes: a refusal leaves the plugin as it was.
-                    let settings = self.view().settings;
-                    let hooked = env.registry.get(&self.plugin).map(|p| {
-                        if enabled {
-                            p.on_enable(None, &settings)
-                        } else {
-                            p.on_disable(None, &settings)
-                        }
-                    });
-                    let action = if enabled { "enable" } else { "disable" };
-                    if let Some(Err(e)) = hooked {
-                        let hook = if enabled { "on_enable" } else { "on_disable" };
-                        let message =
-                            format!("{}'s {hook} hook failed: {}", self.plugin, e.message);
-                        let entry = AuditEntry {
-                            at_ms: fx.now_ms(),
-                            who: env.principal.clone(),
-                            community: None,
-                            plugin: self.plugin.clone(),
-                            action: action.to_string(),
-                            outcome: "error".into(),
-                            message: format!("hook_failed: {message}"),
-                            before: None,
-                            after: None,
-                        };
-                        if let Some(bytes) = entry.encode() {
-                            fx.journal(bytes);
-                        }
-                        return Err(ActorError::Invalid {
-                            code: "hook_failed",
-                            message,
-                            field: None,
-                        });
-                    }
-                    self.state.enabled = enabled;
-                    self.commit(env, fx, action, None, None);
-                }
-            }
-            Command::SetSettings(settings) => {
-                let before = self.view().settings;
-                if before != settings {
-                    self.state.settings = settings.to_string();
-                    self.commit(env, fx, "settings_change", Some(before), Some(settings));
-                }
-            }
-        }
-        Ok(self.view())
-    }
-
     fn on_reminder(&mut self, _env: &ActorsEnv, _r: Reminder, _fx: &mut Effects) {}
+}
+
+impl Message<PluginSettings> for Get {
+    type Reply = GlobalPlugin;
+
+    fn handle(self, p: &mut PluginSettings, _env: &ActorsEnv, _fx: &mut Effects) -> GlobalPlugin {
+        p.view()
+    }
+}
+
+impl Message<PluginSettings> for SetEnabled {
+    type Reply = Result<GlobalPlugin, ActorError>;
+
+    fn handle(self, p: &mut PluginSettings, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        let SetEnabled { enabled, by } = self;
+        if p.state.enabled == enabled {
+            return Ok(p.view());
+        }
+        // The hook runs before anything changes: a refusal leaves the plugin as it was.
+        let settings = p.view().settings;
+        let hooked = env.registry.get(&p.plugin).map(|plugin| {
+            if enabled {
+                plugin.on_enable(None, &settings)
+            } else {
+                plugin.on_disable(None, &settings)
+            }
+        });
+        let action = if enabled { "enable" } else { "disable" };
+        if let Some(Err(e)) = hooked {
+            let hook = if enabled { "on_enable" } else { "on_disable" };
+            let message = format!("{}'s {hook} hook failed: {}", p.plugin, e.message);
+            let entry = AuditEntry::new(&by, fx.now_ms(), &p.plugin, action)
+                .refused(format!("{}: {message}", ErrorCode::HookFailed));
+            if let Some(bytes) = entry.encode() {
+                fx.journal(bytes);
+            }
+            return Err(ActorError::refuse(ErrorCode::HookFailed, message));
+        }
+        p.state.enabled = enabled;
+        p.commit(env, &by, fx, action, None, None);
+        Ok(p.view())
+    }
+}
+
+impl Message<PluginSettings> for SetSettings {
+    type Reply = GlobalPlugin;
+
+    fn handle(self, p: &mut PluginSettings, env: &ActorsEnv, fx: &mut Effects) -> GlobalPlugin {
+        let before = p.view().settings;
+        if before != self.settings {
+            p.state.settings = self.settings.to_string();
+            let after = Some(self.settings);
+            p.commit(env, &self.by, fx, "settings_change", Some(before), after);
+        }
+        p.view()
+    }
 }

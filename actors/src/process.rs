@@ -4,12 +4,12 @@
 //! together with the callback to `callback_url` and the `process_updated` driver event.
 
 use agora_plugins::{Plugin, ProcessContext, ProcessStatus, WebhookRequest};
-use agora_runtime::{ActorId, Effects, OutboxMessage, Reminder, Stored, VirtualActor};
+use agora_runtime::{ActorId, Effects, Message, OutboxMessage, Reminder, Stored, VirtualActor};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::{events, ActorError, ActorsEnv};
+use crate::{events, ActorError, ActorsEnv, Principal};
 
 const RECORD: &str = "process";
 const VERSION: u16 = 1;
@@ -55,7 +55,7 @@ pub struct ProcessView {
     pub status: &'static str,
     pub outcome: Value,
     pub errors: Value,
-    /// Filled only for [`Command::Snapshot`]: what the plugin's network half needs.
+    /// Filled only for [`Snapshot`]: what the plugin's network half needs.
     pub remote_input: Option<Box<RemoteInput>>,
 }
 
@@ -68,54 +68,49 @@ pub struct RemoteInput {
     pub state: Value,
 }
 
-impl ProcessView {
-    /// `{"id","name","community","status","url","errors","outcome"}`
-    pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "community": self.community,
-            "status": self.status,
-            "url": Value::Null,
-            "errors": self.errors,
-            "outcome": self.outcome,
-        })
-    }
+/// Starts process `id` (a fresh id: a second start is a bug).
+pub struct Start {
+    pub id: u64,
+    pub community: String,
+    pub plugin: String,
+    pub process: String,
+    pub params: Value,
+    pub config: Value,
+    pub callback_url: Option<String>,
+    pub driver_url: Option<String>,
+    /// What the plugin's network half observed before the start.
+    pub remote: Option<Value>,
+    pub by: Principal,
 }
 
-pub enum Command {
-    Start {
-        id: u64,
-        community: String,
-        plugin: String,
-        process: String,
-        params: Value,
-        config: Value,
-        callback_url: Option<String>,
-        driver_url: Option<String>,
-        /// What the plugin's network half observed before the start.
-        remote: Option<Value>,
-    },
-    /// Reads the process the caller names `<plugin>.<process>` (another name: not found).
-    Get {
-        name: String,
-    },
-    /// Reads the process with its [`RemoteInput`].
-    Snapshot,
-    /// Closes the process the caller names `<plugin>.<process>`.
-    Close {
-        name: String,
-        remote: Option<Value>,
-    },
-    Webhook {
-        request: WebhookRequest,
-    },
-    /// A refresh the process asked for came back from the platform.
-    Observe {
-        observation: Value,
-    },
+/// Reads the process the caller names `<plugin>.<process>` (another name: not found).
+pub struct Get {
+    pub name: String,
 }
 
+/// Reads the process with its [`RemoteInput`].
+pub struct Snapshot;
+
+/// Closes the process the caller names `<plugin>.<process>`.
+pub struct Close {
+    pub name: String,
+    /// What the plugin's network half observed while closing on the platform.
+    pub remote: Option<Value>,
+    pub by: Principal,
+}
+
+/// A webhook for the process's plugin instance reached this pending process.
+pub struct Webhook {
+    pub request: WebhookRequest,
+    pub by: Principal,
+}
+
+/// A refresh the process asked for came back from the platform.
+pub struct Observe {
+    pub observation: Value,
+}
+
+/// What every process operation answers.
 pub type Reply = Result<ProcessView, ActorError>;
 
 pub struct Process {
@@ -230,7 +225,7 @@ impl Process {
         let view = Self::view(s);
         let driver_url = s.driver_url.clone().or_else(|| env.driver_url.clone());
         if changed {
-            let body = view.to_json();
+            let body = env.json.process(&view);
             // Metagov calls back when a process completes or its outcome changes, not when it
             // merely starts; drivers rely on that.
             let callback = status == ProcessStatus::Completed || outcome != before_outcome;
@@ -243,6 +238,7 @@ impl Process {
             }
             events::emit(
                 fx,
+                env.json.as_ref(),
                 driver_url.as_deref(),
                 &s.community,
                 &s.plugin,
@@ -250,7 +246,8 @@ impl Process {
             );
         }
         for ev in &emitted {
-            events::emit(fx, driver_url.as_deref(), &s.community, &s.plugin, ev);
+            let json = env.json.as_ref();
+            events::emit(fx, json, driver_url.as_deref(), &s.community, &s.plugin, ev);
         }
         match encode_record(RECORD, VERSION, &*s) {
             Ok(bytes) => fx.save_state(bytes),
@@ -265,17 +262,22 @@ impl Process {
     }
 }
 
+impl Process {
+    fn current(&self) -> Reply {
+        self.state
+            .as_ref()
+            .map(Self::view)
+            .ok_or_else(|| self.not_found())
+    }
+}
+
 impl VirtualActor for Process {
     const KIND: &'static str = "process";
     type Env = ActorsEnv;
-    type Command = Command;
-    type Reply = Reply;
 
     /// A process lives with its community: its id embeds the community's partition.
     fn partition(key: &str) -> u32 {
-        key.parse::<u64>()
-            .map(|id| (id % u64::from(agora_runtime::PARTITIONS)) as u32)
-            .unwrap_or_else(|_| agora_runtime::partition_of(key))
+        agora_runtime::partition_of_id_key(key)
     }
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
@@ -293,117 +295,6 @@ impl VirtualActor for Process {
         })
     }
 
-    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        match cmd {
-            Command::Start {
-                id,
-                community,
-                plugin,
-                process,
-                params,
-                config,
-                callback_url,
-                driver_url,
-                remote,
-            } => {
-                if self.state.is_some() {
-                    // Ids are never reused; a second start is a caller bug, not a new process.
-                    return Err(ActorError::Runtime(agora_runtime::AskError::Internal(
-                        format!("process {id} already exists"),
-                    )));
-                }
-                self.state = Some(State {
-                    id,
-                    plugin,
-                    process,
-                    community,
-                    status: "created".into(),
-                    outcome: "{}".into(),
-                    errors: "{}".into(),
-                    config: config.to_string(),
-                    plugin_state: "null".into(),
-                    callback_url,
-                    driver_url,
-                    created_ms: fx.now_ms(),
-                    updated_ms: fx.now_ms(),
-                });
-                let started = self.run(env, fx, remote.as_ref(), |p, ctx| {
-                    p.start_process(ctx, &params)
-                });
-                if let Err(e) = started {
-                    // Nothing was committed: the process never existed.
-                    self.state = None;
-                    return Err(e);
-                }
-                self.state
-                    .as_ref()
-                    .map(Self::view)
-                    .ok_or_else(|| self.not_found())
-            }
-            Command::Get { name } => self
-                .state
-                .as_ref()
-                .filter(|s| s.named(&name))
-                .map(Self::view)
-                .ok_or_else(|| self.not_found()),
-            Command::Snapshot => {
-                let s = self.state.as_ref().ok_or_else(|| self.not_found())?;
-                let mut view = Self::view(s);
-                view.remote_input = Some(Box::new(RemoteInput {
-                    plugin: s.plugin.clone(),
-                    process: s.process.clone(),
-                    config: parse(&s.config),
-                    state: parse(&s.plugin_state),
-                }));
-                Ok(view)
-            }
-            Command::Observe { observation } => {
-                let Some(s) = &self.state else {
-                    return Err(self.not_found());
-                };
-                if s.status == "completed" {
-                    return Ok(Self::view(s));
-                }
-                self.run(env, fx, None, |p, ctx| p.observe(ctx, &observation))?;
-                self.state
-                    .as_ref()
-                    .map(Self::view)
-                    .ok_or_else(|| self.not_found())
-            }
-            Command::Close { name, remote } => {
-                let Some(s) = self.state.as_ref().filter(|s| s.named(&name)) else {
-                    return Err(self.not_found());
-                };
-                if s.status == "completed" {
-                    return Err(ActorError::ProcessCompleted(s.id));
-                }
-                // The contract: a closed process is completed, whatever the plugin did.
-                self.run(env, fx, remote.as_ref(), |p, ctx| {
-                    p.close_process(ctx)?;
-                    ctx.status = ProcessStatus::Completed;
-                    Ok(())
-                })?;
-                self.state
-                    .as_ref()
-                    .map(Self::view)
-                    .ok_or_else(|| self.not_found())
-            }
-            Command::Webhook { request } => {
-                let Some(s) = &self.state else {
-                    return Err(self.not_found());
-                };
-                if s.status == "completed" {
-                    return Ok(Self::view(s));
-                }
-                self.run(env, fx, None, |p, ctx| p.process_webhook(ctx, &request))?;
-                self.state
-                    .as_ref()
-                    .map(Self::view)
-                    .ok_or_else(|| self.not_found())
-            }
-        }
-    }
-
     fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {
         let Some(timer) = r.name.strip_prefix(TIMER_PREFIX).map(str::to_owned) else {
             return;
@@ -419,5 +310,130 @@ impl VirtualActor for Process {
         if let Err(e) = self.run(env, fx, None, |p, ctx| p.tick(ctx, &timer)) {
             tracing::warn!(timer = %timer, error = %e, "process tick failed");
         }
+    }
+}
+
+impl Message<Process> for Start {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, env: &ActorsEnv, fx: &mut Effects) -> Reply {
+        if p.state.is_some() {
+            // Ids are never reused; a second start is a caller bug, not a new process.
+            return Err(ActorError::internal(format!(
+                "process {} already exists",
+                self.id
+            )));
+        }
+        tracing::debug!(process = self.id, who = self.by.who(), agent = ?self.by.agent(), "process started");
+        p.state = Some(State {
+            id: self.id,
+            plugin: self.plugin,
+            process: self.process,
+            community: self.community,
+            status: "created".into(),
+            outcome: "{}".into(),
+            errors: "{}".into(),
+            config: self.config.to_string(),
+            plugin_state: "null".into(),
+            callback_url: self.callback_url,
+            driver_url: self.driver_url,
+            created_ms: fx.now_ms(),
+            updated_ms: fx.now_ms(),
+        });
+        let params = self.params;
+        let started = p.run(env, fx, self.remote.as_ref(), |plugin, ctx| {
+            plugin.start_process(ctx, &params)
+        });
+        if let Err(e) = started {
+            // Nothing was committed: the process never existed.
+            p.state = None;
+            return Err(e);
+        }
+        p.current()
+    }
+}
+
+impl Message<Process> for Get {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, _env: &ActorsEnv, _fx: &mut Effects) -> Reply {
+        p.state
+            .as_ref()
+            .filter(|s| s.named(&self.name))
+            .map(Process::view)
+            .ok_or_else(|| p.not_found())
+    }
+}
+
+impl Message<Process> for Snapshot {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, _env: &ActorsEnv, _fx: &mut Effects) -> Reply {
+        let s = p.state.as_ref().ok_or_else(|| p.not_found())?;
+        let mut view = Process::view(s);
+        view.remote_input = Some(Box::new(RemoteInput {
+            plugin: s.plugin.clone(),
+            process: s.process.clone(),
+            config: parse(&s.config),
+            state: parse(&s.plugin_state),
+        }));
+        Ok(view)
+    }
+}
+
+impl Message<Process> for Observe {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, env: &ActorsEnv, fx: &mut Effects) -> Reply {
+        let Some(s) = &p.state else {
+            return Err(p.not_found());
+        };
+        if s.status == "completed" {
+            return Ok(Process::view(s));
+        }
+        let observation = self.observation;
+        p.run(env, fx, None, |plugin, ctx| {
+            plugin.observe(ctx, &observation)
+        })?;
+        p.current()
+    }
+}
+
+impl Message<Process> for Close {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, env: &ActorsEnv, fx: &mut Effects) -> Reply {
+        let Some(s) = p.state.as_ref().filter(|s| s.named(&self.name)) else {
+            return Err(p.not_found());
+        };
+        if s.status == "completed" {
+            return Err(ActorError::ProcessCompleted(s.id));
+        }
+        tracing::debug!(process = s.id, who = self.by.who(), agent = ?self.by.agent(), "process closed");
+        // The contract: a closed process is completed, whatever the plugin did.
+        p.run(env, fx, self.remote.as_ref(), |plugin, ctx| {
+            plugin.close_process(ctx)?;
+            ctx.status = ProcessStatus::Completed;
+            Ok(())
+        })?;
+        p.current()
+    }
+}
+
+impl Message<Process> for Webhook {
+    type Reply = Reply;
+
+    fn handle(self, p: &mut Process, env: &ActorsEnv, fx: &mut Effects) -> Reply {
+        let Some(s) = &p.state else {
+            return Err(p.not_found());
+        };
+        if s.status == "completed" {
+            return Ok(Process::view(s));
+        }
+        let request = self.request;
+        p.run(env, fx, None, |plugin, ctx| {
+            plugin.process_webhook(ctx, &request)
+        })?;
+        p.current()
     }
 }

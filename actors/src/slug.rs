@@ -23,6 +23,23 @@ pub fn validate_slug(slug: &str) -> Result<(), ActorError> {
     Ok(())
 }
 
+/// A random (version 4) UUID in its hyphenated form, as Metagov gives slug-less communities.
+pub fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

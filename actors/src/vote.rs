@@ -10,12 +10,13 @@
 //! event together, once.
 
 use agora_plugins::vote::{commitment, Counter, VoteSpec, Weight};
-use agora_runtime::{ActorId, Effects, OutboxMessage, Reminder, Stored, VirtualActor};
+use agora_plugins::ErrorCode;
+use agora_runtime::{ActorId, Effects, Message, OutboxMessage, Reminder, Stored, VirtualActor};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::{events, ActorError, ActorsEnv, ProcessView};
+use crate::{events, ActorError, ActorsEnv, Principal, ProcessView};
 
 const RECORD: &str = "vote";
 const VERSION: u16 = 1;
@@ -55,37 +56,49 @@ struct BallotRecord {
     cast_ms: u64,
 }
 
-pub enum Command {
-    Open {
-        id: u64,
-        community: String,
-        method: String,
-        params: Value,
-        closing_at_ms: u64,
-        callback_url: Option<String>,
-        driver_url: Option<String>,
-        salt: String,
-    },
-    /// An operation on the vote the caller names `vote.<method>`: a wrong name is "not found",
-    /// checked here so a request needs one message, not two.
-    Named { name: String, op: Op },
+/// Opens vote `id` (a fresh id). Its parameters were parsed and checked once, by the service:
+/// `spec` and `counter` come from them, `params` is what is stored.
+pub struct Open {
+    pub id: u64,
+    pub community: String,
+    pub method: String,
+    pub params: Value,
+    pub spec: VoteSpec,
+    pub counter: Box<dyn Counter>,
+    pub closing_at_ms: u64,
+    pub callback_url: Option<String>,
+    pub driver_url: Option<String>,
+    /// Hex salt for voter hashes, should the vote be anonymous.
+    pub salt: String,
+    pub by: Principal,
 }
 
-pub enum Op {
-    Get,
-    Close,
-    Cast {
-        voter: String,
-        choice: Value,
-        arrived_ms: u64,
-    },
-    Ballots,
+// Every other operation names the vote's method as the caller addressed it (`vote.<method>`):
+// a wrong one is "not found", checked here so a request needs one message, not two.
+
+/// Reads the vote as a process: the live tally, or the outcome once closed.
+pub struct Get {
+    pub method: String,
 }
 
-pub enum Reply {
-    Process(Result<ProcessView, ActorError>),
-    Receipt(Result<Value, ActorError>),
-    Ballots(Result<Value, ActorError>),
+/// Closes the vote now.
+pub struct Close {
+    pub method: String,
+    pub by: Principal,
+}
+
+/// Casts a ballot that reached the node at `arrived_ms`; answers the receipt.
+pub struct Cast {
+    pub method: String,
+    pub voter: String,
+    pub choice: Value,
+    pub arrived_ms: u64,
+    pub by: Principal,
+}
+
+/// The canonical ballot list with its commitment.
+pub struct Ballots {
+    pub method: String,
 }
 
 pub struct Vote {
@@ -97,7 +110,7 @@ pub struct Vote {
     live: Option<Value>,
 }
 
-fn refuse(code: &'static str, message: impl Into<String>, field: Option<&str>) -> ActorError {
+fn refuse(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> ActorError {
     ActorError::Invalid {
         code,
         message: message.into(),
@@ -161,7 +174,7 @@ impl Vote {
         let Some(s) = &self.state else {
             return;
         };
-        let body = view.to_json();
+        let body = env.json.process(&view);
         if let Some(url) = &s.callback_url {
             fx.send(OutboxMessage {
                 url: url.clone(),
@@ -172,6 +185,7 @@ impl Vote {
         let url = s.driver_url.clone().or_else(|| env.driver_url.clone());
         events::emit(
             fx,
+            env.json.as_ref(),
             url.as_deref(),
             &s.community,
             "vote",
@@ -213,51 +227,49 @@ impl Vote {
     fn open(
         &mut self,
         env: &ActorsEnv,
-        cmd: Command,
+        open: Open,
         fx: &mut Effects,
     ) -> Result<ProcessView, ActorError> {
-        let Command::Open {
-            id,
-            community,
-            method,
-            params,
-            closing_at_ms,
-            callback_url,
-            driver_url,
-            salt,
-        } = cmd
-        else {
-            return Err(self.not_found());
-        };
         if self.state.is_some() {
-            return Err(ActorError::Runtime(agora_runtime::AskError::Internal(
-                format!("vote {id} already exists"),
+            return Err(ActorError::internal(format!(
+                "vote {} already exists",
+                open.id
             )));
         }
-        let (spec, counter) = VoteSpec::parse(&method, &params)
-            .map_err(|e| refuse("schema_violation", e.message, Some(&e.field)))?;
+        tracing::debug!(vote = open.id, who = open.by.who(), agent = ?open.by.agent(), "vote opened");
         let s = State {
-            id,
-            community,
-            method,
-            params: params.to_string(),
+            id: open.id,
+            community: open.community,
+            method: open.method,
+            params: open.params.to_string(),
             status: "pending".into(),
             opened_ms: fx.now_ms(),
-            closing_at_ms,
-            callback_url,
-            driver_url,
-            salt,
+            closing_at_ms: open.closing_at_ms,
+            callback_url: open.callback_url,
+            driver_url: open.driver_url,
+            salt: open.salt,
             closed_ms: None,
             close_reason: None,
             outcome: None,
         };
-        fx.set_reminder(CLOSE, closing_at_ms + CLOSE_GRACE_MS, Vec::new());
+        fx.set_reminder(CLOSE, open.closing_at_ms + CLOSE_GRACE_MS, Vec::new());
         self.state = Some(s);
-        self.spec = Some(spec);
-        self.counter = Some(counter);
+        self.spec = Some(open.spec);
+        self.counter = Some(open.counter);
         self.save(fx);
         self.announce(env, fx);
         self.view().ok_or_else(|| self.not_found())
+    }
+
+    /// Whether the caller's `vote.<method>` names this vote; "not found" otherwise.
+    fn named(&self, method: &str) -> Result<(), ActorError> {
+        match &self.state {
+            Some(s) if s.method == method => Ok(()),
+            _ => Err(ActorError::ProcessNotFound(format!(
+                "vote.{method}/{}",
+                self.key
+            ))),
+        }
     }
 
     fn cast(
@@ -274,7 +286,7 @@ impl Vote {
         };
         if s.status == "completed" {
             return Err(refuse(
-                "vote_closed",
+                ErrorCode::VoteClosed,
                 format!("vote {} is already closed", s.id),
                 None,
             ));
@@ -282,21 +294,21 @@ impl Vote {
         // The deadline is a property of the vote, not of the timer: arrival time decides.
         if arrived_ms >= s.closing_at_ms {
             return Err(refuse(
-                "ballot_after_deadline",
+                ErrorCode::BallotAfterDeadline,
                 format!("the ballot arrived after closing_at (vote {})", s.id),
                 None,
             ));
         }
         if voter.is_empty() || voter.len() > 256 {
             return Err(refuse(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "a voter id is a non-empty string of at most 256 bytes",
                 Some("voter"),
             ));
         }
         if !spec.is_eligible(&voter) {
             return Err(refuse(
-                "ineligible_voter",
+                ErrorCode::IneligibleVoter,
                 format!("voter '{voter}' is not eligible in this vote"),
                 Some("voter"),
             ));
@@ -310,7 +322,7 @@ impl Vote {
         let replaced = counter.has_voted(&key);
         if replaced && !spec.allow_change {
             return Err(refuse(
-                "already_voted",
+                ErrorCode::AlreadyVoted,
                 format!("voter '{voter}' has already voted and this vote does not allow changes"),
                 Some("voter"),
             ));
@@ -318,7 +330,7 @@ impl Vote {
         let weight = counter.weight_of(&voter);
         let canonical = counter
             .cast(&key, weight, &choice)
-            .map_err(|e| refuse(e.code(), e.to_string(), Some("choice")))?;
+            .map_err(|e| refuse(e.error_code(), e.to_string(), Some("choice")))?;
         self.live = None;
         let rec = BallotRecord {
             choice: canonical.to_string(),
@@ -326,7 +338,7 @@ impl Vote {
             cast_ms: arrived_ms,
         };
         let bytes = encode_record(BALLOT_RECORD, VERSION, &rec)
-            .map_err(|e| ActorError::Runtime(agora_runtime::AskError::Internal(e.to_string())))?;
+            .map_err(|e| ActorError::internal(e.to_string()))?;
         fx.put_aux(ballot_key(&key), bytes);
         let entry = commitment::Entry {
             voter: key,
@@ -398,7 +410,7 @@ impl Vote {
         };
         if spec.hide_results && s.status != "completed" {
             return Err(refuse(
-                "results_hidden",
+                ErrorCode::ResultsHidden,
                 "this vote hides its ballots until it closes",
                 None,
             ));
@@ -431,14 +443,10 @@ impl Vote {
 impl VirtualActor for Vote {
     const KIND: &'static str = "vote";
     type Env = ActorsEnv;
-    type Command = Command;
-    type Reply = Reply;
 
     /// A vote lives with its community: its id embeds the community's partition.
     fn partition(key: &str) -> u32 {
-        key.parse::<u64>()
-            .map(|id| (id % u64::from(agora_runtime::PARTITIONS)) as u32)
-            .unwrap_or_else(|_| agora_runtime::partition_of(key))
+        agora_runtime::partition_of_id_key(key)
     }
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
@@ -478,44 +486,62 @@ impl VirtualActor for Vote {
         })
     }
 
-    fn handle(&mut self, env: &ActorsEnv, cmd: Command, fx: &mut Effects) -> Reply {
-        let (name, op) = match cmd {
-            open @ Command::Open { .. } => return Reply::Process(self.open(env, open, fx)),
-            Command::Named { name, op } => (name, op),
-        };
-        let named = self.state.as_ref().map(|s| s.method.as_str());
-        if named.is_none() || name.strip_prefix("vote.") != named {
-            let e = ActorError::ProcessNotFound(format!("{name}/{}", self.key));
-            return match op {
-                Op::Cast { .. } => Reply::Receipt(Err(e)),
-                Op::Ballots => Reply::Ballots(Err(e)),
-                Op::Get | Op::Close => Reply::Process(Err(e)),
-            };
-        }
-        match op {
-            Op::Get => Reply::Process(self.view().ok_or_else(|| self.not_found())),
-            Op::Close => {
-                let Some(s) = &self.state else {
-                    return Reply::Process(Err(self.not_found()));
-                };
-                if s.status == "completed" {
-                    return Reply::Process(Err(ActorError::ProcessCompleted(s.id)));
-                }
-                self.close(env, "closed", fx);
-                Reply::Process(self.view().ok_or_else(|| self.not_found()))
-            }
-            Op::Cast {
-                voter,
-                choice,
-                arrived_ms,
-            } => Reply::Receipt(self.cast(env, voter, choice, arrived_ms, fx)),
-            Op::Ballots => Reply::Ballots(self.ballots()),
-        }
-    }
-
     fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {
         if r.name == CLOSE {
             self.close(env, "deadline", fx);
         }
+    }
+}
+
+impl Message<Vote> for Open {
+    type Reply = Result<ProcessView, ActorError>;
+
+    fn handle(self, v: &mut Vote, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        v.open(env, self, fx)
+    }
+}
+
+impl Message<Vote> for Get {
+    type Reply = Result<ProcessView, ActorError>;
+
+    fn handle(self, v: &mut Vote, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        v.named(&self.method)?;
+        v.view().ok_or_else(|| v.not_found())
+    }
+}
+
+impl Message<Vote> for Close {
+    type Reply = Result<ProcessView, ActorError>;
+
+    fn handle(self, v: &mut Vote, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        v.named(&self.method)?;
+        let Some(s) = &v.state else {
+            return Err(v.not_found());
+        };
+        if s.status == "completed" {
+            return Err(ActorError::ProcessCompleted(s.id));
+        }
+        tracing::debug!(vote = s.id, who = self.by.who(), agent = ?self.by.agent(), "vote closed");
+        v.close(env, "closed", fx);
+        v.view().ok_or_else(|| v.not_found())
+    }
+}
+
+impl Message<Vote> for Cast {
+    type Reply = Result<Value, ActorError>;
+
+    fn handle(self, v: &mut Vote, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+        v.named(&self.method)?;
+        tracing::debug!(who = self.by.who(), agent = ?self.by.agent(), "ballot");
+        v.cast(env, self.voter, self.choice, self.arrived_ms, fx)
+    }
+}
+
+impl Message<Vote> for Ballots {
+    type Reply = Result<Value, ActorError>;
+
+    fn handle(self, v: &mut Vote, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        v.named(&self.method)?;
+        v.ballots()
     }
 }

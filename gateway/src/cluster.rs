@@ -3,22 +3,29 @@
 //! one that does not serve the partition forwards it over Redis pub/sub and relays the
 //! answer, so the driver sees no difference. When ownership moves while a request is in
 //! flight, the request is retried on the new owner rather than failed.
+//!
+//! Which partition a request is about is its route's declaration in the route table
+//! ([`Partition`]); [`route`] is the layer every route gets with its own declaration.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_actors::runtime::cluster::rpc::serde_bytes_compat;
-use agora_actors::runtime::{partition_of, AskError, PARTITIONS, STALE_READS_OK};
+use agora_plugins::ErrorCode;
+use agora_runtime::{
+    msgpack_bytes, partition_of, partition_of_id, AskError, Runtime, STALE_READS_OK,
+};
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::RequestExt;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 
 use crate::extract::COMMUNITY_HEADER;
+use crate::routes::Partition;
 use crate::{ApiError, AppState, MAX_BODY};
 
 /// Marks a request that already travelled once: it runs where it lands or is refused, so a
@@ -38,7 +45,7 @@ struct Forwarded {
     method: String,
     uri: String,
     headers: Vec<(String, String)>,
-    #[serde(with = "serde_bytes_compat")]
+    #[serde(with = "msgpack_bytes")]
     body: Vec<u8>,
 }
 
@@ -46,46 +53,12 @@ struct Forwarded {
 struct Answer {
     status: u16,
     headers: Vec<(String, String)>,
-    #[serde(with = "serde_bytes_compat")]
+    #[serde(with = "msgpack_bytes")]
     body: Vec<u8>,
 }
 
-fn id_partition(id: &str) -> Option<u32> {
-    id.parse::<u64>()
-        .ok()
-        .map(|n| (n % u64::from(PARTITIONS)) as u32)
-}
-
-/// The partition a request is about, if it is about one; `None`: node-wide, runs here.
-fn partition_of_request(method: &Method, path: &str, headers: &HeaderMap) -> Option<u32> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let header_slug = || {
-        headers
-            .get(COMMUNITY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(partition_of)
-    };
-    match parts.as_slice() {
-        ["api", "internal", "community", slug] => Some(partition_of(slug)),
-        ["api", "internal", "plugin", _, id] if method == Method::DELETE => id_partition(id),
-        ["api", "internal", "plugin", _name] if method == Method::POST => header_slug(),
-        ["api", "internal", "action", _] | ["api", "action", _] => header_slug(),
-        ["api", "internal", "process", _] => header_slug(),
-        ["api", "internal", "process", _, id, ..] => id_partition(id),
-        ["api", "v1", "communities", slug, ..] => Some(partition_of(slug)),
-        ["api", "v1", "plugins", name, "enable" | "disable" | "settings"] => {
-            Some(partition_of(name))
-        }
-        ["api", "hooks", community, _plugin] => Some(partition_of(community)),
-        _ => None,
-    }
-}
-
 /// A community created without a slug gets its UUID here, so it can be routed by it.
-fn with_slug(path: &str, method: &Method, body: Bytes) -> (Bytes, Option<String>) {
-    if method != Method::POST || path.trim_end_matches('/') != "/api/internal/community" {
-        return (body, None);
-    }
+fn with_slug(body: Bytes) -> (Bytes, Option<String>) {
     let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(&body) else {
         return (body, None);
     };
@@ -104,39 +77,70 @@ fn with_slug(path: &str, method: &Method, body: Bytes) -> (Bytes, Option<String>
     }
 }
 
-/// The middleware: runs a partition's request where the partition is served.
-pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    if !s.agora.runtime().is_cluster() {
+/// The partition of a request whose route declares `partition` (`None`: it runs here).
+/// What a declaration cannot read (no header, an id that is not a number) runs here too, and
+/// the handler refuses it.
+async fn partition_of_request(partition: Partition, req: &mut Request) -> Option<u32> {
+    match partition {
+        Partition::Node | Partition::NewCommunity | Partition::EveryNode => None,
+        Partition::PathKey(name) => path_param(req, name).await.map(|k| partition_of(&k)),
+        Partition::PathId(name) => path_param(req, name)
+            .await
+            .and_then(|id| id.parse::<u64>().ok())
+            .map(partition_of_id),
+        Partition::CommunityHeader => req
+            .headers()
+            .get(COMMUNITY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(partition_of),
+    }
+}
+
+/// The path parameter `name` of the route the request matched.
+async fn path_param(req: &mut Request, name: &str) -> Option<String> {
+    let params = req.extract_parts::<RawPathParams>().await.ok()?;
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The layer of every route: runs the request where the partition its route declares is
+/// served.
+pub(crate) async fn route(
+    State((s, partition)): State<(AppState, Partition)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let rt = s.agora.runtime().clone();
+    if !rt.is_cluster() || partition == Partition::Node {
         return next.run(req).await;
     }
-    let rt = s.agora.runtime().clone();
+    let forwarded = req.headers().contains_key(FORWARDED);
+    let mut at = partition_of_request(partition, &mut req).await;
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
             return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 format!("request bodies are limited to {MAX_BODY} bytes"),
             )
             .into_response()
         }
     };
-    if parts.method == Method::POST
-        && is_platform_hook(parts.uri.path())
-        && !parts.headers.contains_key(FORWARDED)
-    {
-        return fan_out(&rt, parts, body, next).await;
-    }
-    let (body, created_slug) = with_slug(parts.uri.path(), &parts.method, body);
-    let partition = match created_slug {
-        Some(slug) => Some(partition_of(&slug)),
-        None => partition_of_request(&parts.method, parts.uri.path(), &parts.headers),
+    let body = match partition {
+        Partition::EveryNode if !forwarded => return fan_out(&rt, parts, body, next).await,
+        Partition::NewCommunity => {
+            let (body, slug) = with_slug(body);
+            at = slug.as_deref().map(partition_of);
+            body
+        }
+        _ => body,
     };
-    let Some(partition) = partition else {
+    let Some(partition) = at else {
         return next.run(Request::from_parts(parts, Body::from(body))).await;
     };
-    let forwarded = parts.headers.contains_key(FORWARDED);
     let mut last = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
@@ -170,8 +174,7 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
                     }
                     Err(e) => {
                         return ApiError::new(
-                            StatusCode::GATEWAY_TIMEOUT,
-                            "outcome_unknown",
+                            ErrorCode::OutcomeUnknown,
                             format!("the node serving this request did not answer ({e}); it may or may not have been applied"),
                         )
                         .into_response();
@@ -193,39 +196,25 @@ pub(crate) async fn route(State(s): State<AppState>, req: Request, next: Next) -
     }
     if !rt.redis_ok() {
         return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "cluster_unavailable",
+            ErrorCode::ClusterUnavailable,
             "the cluster's Redis is unreachable; writes resume when it returns",
         )
         .into_response();
     }
     last.unwrap_or_else(|| {
-        let mut resp = ApiError::from(agora_actors::ActorError::Runtime(AskError::NotOwner(
-            partition,
-        )))
-        .into_response();
-        resp.extensions_mut().insert(NotOwner);
-        resp
+        ApiError::new(
+            ErrorCode::NotOwner,
+            format!("partition {partition} is served by another node"),
+        )
+        .into_response()
     })
-}
-
-/// `/api/hooks/<plugin>`: about whichever communities follow a platform object, wherever
-/// their partitions are served.
-fn is_platform_hook(path: &str) -> bool {
-    matches!(
-        path.trim_matches('/')
-            .split('/')
-            .collect::<Vec<_>>()
-            .as_slice(),
-        ["api", "hooks", _]
-    )
 }
 
 /// Runs a platform-wide webhook on every live node (each delivers it to the communities it
 /// serves) and merges the answers: delivered somewhere is 200 with the total; otherwise the
 /// most telling refusal (a bad signature before "no community follows this").
 async fn fan_out(
-    rt: &agora_actors::runtime::Runtime,
+    rt: &Runtime,
     parts: axum::http::request::Parts,
     body: Bytes,
     next: Next,
@@ -291,7 +280,7 @@ async fn into_answer(resp: Response) -> Answer {
 }
 
 async fn forward(
-    rt: &agora_actors::runtime::Runtime,
+    rt: &Runtime,
     node: &str,
     method: &Method,
     uri: &Uri,
@@ -340,9 +329,11 @@ pub(crate) fn install_handler(s: &AppState, router: Router) {
                     Err(e) => Answer {
                         status: 500,
                         headers: vec![],
-                        body: format!(
-                            "{{\"error\":{{\"code\":\"internal\",\"message\":\"{e}\"}}}}"
-                        )
+                        body: serde_json::json!({"error": {
+                            "code": ErrorCode::Internal,
+                            "message": e,
+                        }})
+                        .to_string()
                         .into_bytes(),
                     },
                 };
@@ -393,73 +384,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requests_map_to_their_community_partition() {
-        let mut h = HeaderMap::new();
-        h.insert(COMMUNITY_HEADER, HeaderValue::from_static("acme"));
-        let acme = Some(partition_of("acme"));
-        let post = Method::POST;
-        assert_eq!(
-            partition_of_request(&Method::GET, "/api/internal/community/acme", &h),
-            acme
-        );
-        assert_eq!(
-            partition_of_request(&post, "/api/internal/action/x.y", &h),
-            acme
-        );
-        assert_eq!(
-            partition_of_request(&post, "/api/internal/process/vote.choice", &h),
-            acme
-        );
-        let id = 77 * u64::from(PARTITIONS) + 5;
-        assert_eq!(
-            partition_of_request(
-                &Method::GET,
-                &format!("/api/internal/process/vote.choice/{id}"),
-                &h
-            ),
-            Some(5)
-        );
-        assert_eq!(
-            partition_of_request(
-                &post,
-                &format!("/api/internal/process/vote.choice/{id}/ballots"),
-                &h
-            ),
-            Some(5)
-        );
-        assert_eq!(
-            partition_of_request(&post, "/api/hooks/acme/github", &h),
-            acme
-        );
-        assert_eq!(
-            partition_of_request(&Method::GET, "/api/v1/communities/acme/plugins", &h),
-            acme
-        );
-        assert_eq!(
-            partition_of_request(&Method::GET, "/api/v1/plugins", &h),
-            None
-        );
-        assert_eq!(partition_of_request(&Method::GET, "/metrics", &h), None);
-        assert_eq!(partition_of_request(&post, "/api/hooks/github", &h), None);
-    }
-
-    #[test]
     fn a_slugless_community_gets_its_slug_before_routing() {
-        let (body, slug) = with_slug("/api/internal/community", &Method::POST, Bytes::from("{}"));
+        let (body, slug) = with_slug(Bytes::from("{}"));
         let slug = slug.expect("a generated slug");
         let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(v["slug"], slug.as_str());
-        let (_, given) = with_slug(
-            "/api/internal/community",
-            &Method::POST,
-            Bytes::from(r#"{"slug":"x"}"#),
-        );
+        let (_, given) = with_slug(Bytes::from(r#"{"slug":"x"}"#));
         assert_eq!(given.as_deref(), Some("x"));
-        let (raw, none) = with_slug(
-            "/api/internal/community",
-            &Method::POST,
-            Bytes::from("nope"),
-        );
+        let (raw, none) = with_slug(Bytes::from("nope"));
         assert_eq!((raw.as_ref(), none), (&b"nope"[..], None));
     }
 }

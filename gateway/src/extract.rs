@@ -1,6 +1,7 @@
 //! Extractors that cannot 500: JSON bodies, path segments and the community header, each
 //! turning every rejection into an [`ApiError`] with a stable code.
 
+use agora_plugins::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
@@ -21,19 +22,21 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|r| {
             if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
+                    ErrorCode::PayloadTooLarge,
                     format!("the body exceeds {} bytes", crate::MAX_BODY),
                 )
             } else {
-                ApiError::bad_request("invalid_body", r.body_text())
+                ApiError::new(ErrorCode::InvalidBody, r.body_text())
             }
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Object(Map::new())));
         }
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+            ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         })
     }
 }
@@ -51,12 +54,11 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map_err(|r| {
                 if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
+                        ErrorCode::PayloadTooLarge,
                         format!("the body exceeds {} bytes", crate::MAX_BODY),
                     )
                 } else {
-                    ApiError::bad_request("invalid_body", r.body_text())
+                    ApiError::new(ErrorCode::InvalidBody, r.body_text())
                 }
             })
     }
@@ -72,7 +74,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(t)| PathParams(t))
-            .map_err(|r| ApiError::bad_request("invalid_path", r.body_text()))
+            .map_err(|r| ApiError::new(ErrorCode::InvalidPath, r.body_text()))
     }
 }
 
@@ -86,15 +88,18 @@ impl<S: Send + Sync> FromRequestParts<S> for CommunityHeader {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let v = parts.headers.get(COMMUNITY_HEADER).ok_or_else(|| {
-            ApiError::bad_request(
-                "missing_header",
+            ApiError::new(
+                ErrorCode::MissingHeader,
                 "Missing required header 'X-Metagov-Community'",
             )
             .with_field("X-Metagov-Community")
         })?;
         let s = v.to_str().map_err(|_| {
-            ApiError::bad_request("invalid_slug", "the community header is not valid text")
-                .with_field("X-Metagov-Community")
+            ApiError::new(
+                ErrorCode::InvalidSlug,
+                "the community header is not valid text",
+            )
+            .with_field("X-Metagov-Community")
         })?;
         Ok(CommunityHeader(s.to_string()))
     }

@@ -1,13 +1,18 @@
 //! The HTTP gateway: the Metagov-compatible API and Agora's own routes, on axum.
 //!
-//! Only this crate knows HTTP and the request and response shapes. Handlers are thin: extract
-//! (with extractors that turn every rejection into the JSON error shape), call one [`Agora`]
-//! operation, map the result. [`router`] builds the whole API; serving it is the binary's job.
+//! Only this crate knows HTTP and the request and response shapes (Metagov's among them,
+//! which it also hands the actors for callbacks and driver events: [`MetagovJson`]). Every
+//! route is declared once, in the route table (`routes::ROUTES`), from which the router, the
+//! cluster routing and the OpenAPI document are built. Handlers are thin: extract (with
+//! extractors that turn every rejection into the JSON error shape), call one service
+//! operation with the [`agora_actors::Principal`] acting, map the result. [`router`] builds
+//! the whole API; serving it is the binary's job.
 
 mod auth;
 mod cluster;
 mod error;
 mod extract;
+mod metagov;
 mod metrics;
 mod openapi;
 mod routes;
@@ -16,11 +21,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use agora_actors::Agora;
+use agora_runtime::Tasks;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 
-pub use auth::Auth;
+pub use auth::{Auth, ACTOR_HEADER};
 pub use error::ApiError;
+pub use metagov::MetagovJson;
 pub use metrics::HttpMetrics;
 
 /// Bodies larger than this get 413.
@@ -36,6 +44,8 @@ pub struct AppInner {
     pub metrics: Arc<HttpMetrics>,
     /// False until the runtime is up, and again once shutdown starts.
     pub ready: Arc<AtomicBool>,
+    /// The node's background tasks, whose status `/readyz` reports.
+    pub tasks: Tasks,
 }
 
 impl AppState {
@@ -51,26 +61,28 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The complete API.
+/// The complete API, from the route table: each route is admitted first (its caller
+/// authenticated as the route asks, the principal read), then run where its partition is
+/// served.
 pub fn router(state: AppState) -> Router {
-    let internal = routes::internal().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_driver,
-    ));
-    let app = Router::new()
-        .merge(internal)
-        .merge(routes::public())
+    let mut app = Router::new();
+    for r in routes::ROUTES {
+        let Some(method_router) = r.method_router() else {
+            tracing::error!(method = %r.method, path = r.path, "a route with a method axum cannot route");
+            continue;
+        };
+        let method_router = method_router
+            .route_layer(from_fn_with_state(
+                (state.clone(), r.partition),
+                cluster::route,
+            ))
+            .route_layer(from_fn_with_state((state.clone(), r.access), auth::admit));
+        app = app.route(r.path, method_router);
+    }
+    let app = app
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        // Cluster mode: a partition's requests run on the node serving it.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            cluster::route,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());
     cluster::install_handler(&state, app.clone());

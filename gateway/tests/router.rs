@@ -4,9 +4,10 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use agora_actors::outbound::OutboundPolicy;
 use agora_actors::{ActorsEnv, Agora};
-use agora_gateway::{router, AppInner, AppState, Auth, HttpMetrics};
-use agora_runtime::{Runtime, RuntimeConfig, SystemClock};
+use agora_gateway::{router, AppInner, AppState, Auth, HttpMetrics, MetagovJson};
+use agora_runtime::{Runtime, RuntimeConfig, SystemClock, Tasks};
 use agora_storage::{Engine, MemEngine};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -23,16 +24,18 @@ fn app(auth: Auth) -> Router {
         ActorsEnv {
             registry: Arc::new(agora_plugins::builtin::all().unwrap()),
             driver_url: None,
-            principal: "driver".into(),
             globals: Default::default(),
             refresh: Default::default(),
+            json: Arc::new(MetagovJson),
         },
+        OutboundPolicy::default(),
     );
     router(AppState::new(AppInner {
         agora,
         auth,
         metrics: Arc::new(HttpMetrics::new()),
         ready: Arc::new(AtomicBool::new(true)),
+        tasks: Tasks::new(),
     }))
 }
 
@@ -105,6 +108,16 @@ async fn community_lifecycle_follows_metagov() {
     );
 }
 
+/// `(method, uri, headers, body, status, code)`.
+type BadCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    StatusCode,
+    &'a str,
+);
+
 #[tokio::test]
 async fn bad_input_gets_json_errors_and_changes_nothing() {
     let app = app(Auth::Open);
@@ -116,7 +129,7 @@ async fn bad_input_gets_json_errors_and_changes_nothing() {
         r#"{"slug":"c"}"#,
     )
     .await;
-    let cases: &[(&str, &str, &[(&str, &str)], &str, StatusCode, &str)] = &[
+    let cases: &[BadCase] = &[
         (
             "POST",
             "/api/internal/community",

@@ -10,12 +10,14 @@
 
 pub mod builtin;
 mod context;
+mod error;
 mod registry;
 pub mod remote;
 pub mod schema;
 pub mod vote;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
+pub use error::ErrorCode;
 pub use registry::{PluginRegistry, Refusal, RegistryError, AGORA_VERSION};
 pub use remote::{BoxFuture, Http, HttpError, HttpRequest, HttpResponse, Remote, RemoteOp};
 
@@ -84,7 +86,7 @@ impl PluginMeta {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct PluginError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
 }
@@ -92,7 +94,7 @@ pub struct PluginError {
 impl PluginError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            code: "schema_violation",
+            code: ErrorCode::SchemaViolation,
             message: message.into(),
             field: Some(field.into()),
         }
@@ -101,7 +103,7 @@ impl PluginError {
     /// The platform answered, but not as the plugin needs (the gateway answers 502).
     pub fn platform(message: impl Into<String>) -> Self {
         Self {
-            code: "platform_error",
+            code: ErrorCode::PlatformError,
             message: message.into(),
             field: None,
         }

@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::PluginError;
+use crate::{ErrorCode, PluginError};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -132,9 +132,9 @@ pub enum HttpError {
 impl From<HttpError> for PluginError {
     fn from(e: HttpError) -> Self {
         let code = match e {
-            HttpError::CircuitOpen { .. } => "circuit_open",
-            HttpError::Invalid(_) => "platform_request_invalid",
-            _ => "platform_unavailable",
+            HttpError::CircuitOpen { .. } => ErrorCode::CircuitOpen,
+            HttpError::Invalid(_) => ErrorCode::PlatformRequestInvalid,
+            _ => ErrorCode::PlatformUnavailable,
         };
         PluginError {
             code,
@@ -187,7 +187,7 @@ pub fn setting<'v>(config: &'v Value, name: &str) -> Result<&'v str, PluginError
     match config.get(name).and_then(Value::as_str) {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(PluginError {
-            code: "platform_not_configured",
+            code: ErrorCode::PlatformNotConfigured,
             message: format!("setting '{name}' is required to reach the platform"),
             field: Some(format!("settings.{name}")),
         }),
@@ -224,7 +224,7 @@ pub fn verify_hmac_sha256(
 /// The error for a webhook whose signature does not check out (the gateway answers 401).
 pub fn bad_signature(header: &str) -> PluginError {
     PluginError {
-        code: "invalid_signature",
+        code: ErrorCode::InvalidSignature,
         message: format!("the webhook's {header} signature is missing or does not match"),
         field: None,
     }
@@ -272,7 +272,7 @@ mod tests {
         let cfg = serde_json::json!({"token": "", "owner": "o"});
         assert_eq!(setting(&cfg, "owner").unwrap(), "o");
         let e = setting(&cfg, "token").unwrap_err();
-        assert_eq!(e.code, "platform_not_configured");
+        assert_eq!(e.code, ErrorCode::PlatformNotConfigured);
         assert_eq!(e.field.as_deref(), Some("settings.token"));
     }
 }

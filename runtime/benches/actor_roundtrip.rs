@@ -4,42 +4,48 @@
 use std::sync::Arc;
 
 use agora_runtime::{
-    ActorId, Effects, Reminder, Runtime, RuntimeConfig, Stored, SystemClock, VirtualActor,
+    ActorId, Effects, Message, Reminder, Runtime, RuntimeConfig, Stored, SystemClock, VirtualActor,
 };
 use agora_storage::{Engine, MemEngine};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 struct Echo(u64);
 
+/// Adds to the echo's sum and answers it.
+struct Add(u64);
+
 impl VirtualActor for Echo {
     const KIND: &'static str = "echo";
     type Env = ();
-    type Command = u64;
-    type Reply = u64;
 
     fn restore(_id: &ActorId, _env: &(), _stored: Stored) -> Result<Self, String> {
         Ok(Echo(0))
     }
 
-    fn handle(&mut self, _env: &(), cmd: u64, _fx: &mut Effects) -> u64 {
-        self.0 = self.0.wrapping_add(cmd);
-        self.0
-    }
-
     fn on_reminder(&mut self, _env: &(), _r: Reminder, _fx: &mut Effects) {}
+}
+
+impl Message<Echo> for Add {
+    type Reply = u64;
+
+    fn handle(self, echo: &mut Echo, _env: &(), _fx: &mut Effects) -> u64 {
+        echo.0 = echo.0.wrapping_add(self.0);
+        echo.0
+    }
 }
 
 fn roundtrip(c: &mut Criterion) {
     let engine: Arc<dyn Engine> = Arc::new(MemEngine::new());
     let rt = Runtime::start(RuntimeConfig::default(), engine, Arc::new(SystemClock)).unwrap();
     rt.register::<Echo>(());
+    let echo = rt.client::<Echo>();
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    tokio.block_on(async { rt.ask::<Echo>("bench", 1).await.unwrap() });
+    tokio.block_on(async { echo.ask("bench", Add(1)).await.unwrap() });
     c.bench_function("ask_local_actor_roundtrip", |b| {
-        b.iter(|| tokio.block_on(async { rt.ask::<Echo>("bench", 1).await.unwrap() }))
+        b.iter(|| tokio.block_on(async { echo.ask("bench", Add(1)).await.unwrap() }))
     });
 
     // One request in flight at a time, asked in a loop from one task on a multi-threaded
@@ -51,12 +57,12 @@ fn roundtrip(c: &mut Criterion) {
         .unwrap();
     c.bench_function("ask_sequential_from_one_task", |b| {
         b.iter_custom(|iters| {
-            let rt = rt.clone();
+            let echo = echo.clone();
             warm.block_on(async move {
                 tokio::spawn(async move {
                     let start = std::time::Instant::now();
                     for _ in 0..iters {
-                        rt.ask::<Echo>("bench", 1).await.unwrap();
+                        echo.ask("bench", Add(1)).await.unwrap();
                     }
                     start.elapsed()
                 })
@@ -82,11 +88,11 @@ fn roundtrip(c: &mut Criterion) {
             multi.block_on(async {
                 let mut tasks = Vec::new();
                 for t in 0..IN_FLIGHT {
-                    let rt = rt.clone();
+                    let echo = echo.clone();
                     tasks.push(tokio::spawn(async move {
                         let key = format!("p{}", t % 8);
                         for _ in 0..PER_TASK {
-                            rt.ask::<Echo>(&key, 1).await.unwrap();
+                            echo.ask(&key, Add(1)).await.unwrap();
                         }
                     }));
                 }

@@ -5,8 +5,13 @@
 //! Replies carry the commit sequence of the activation's latest batch; the caller waits until
 //! it is durable. Handling does not wait, so a hot actor pipelines its writes into the group
 //! commit while every answer still means "on disk".
+//!
+//! An ask is an [`Ask`] of one typed [`Message`]: the activation handles every message type
+//! its actor implements, each with its own reply type, through the one mailbox. actix boxes a
+//! message once when it enters the mailbox; the ask path adds no allocation of its own.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -21,18 +26,12 @@ use crate::actor_id::ActorId;
 use crate::cluster::Serving;
 use crate::effects::{Effects, Reminder, Stored};
 use crate::keys;
-use crate::node::{AskError, Shared, VirtualActor};
+use crate::node::{AskError, Message, Shared, VirtualActor};
 use crate::outbox::OutboxRecord;
 use crate::reminders::SchedulerEvent;
 
-pub(crate) enum ActMsg<A: VirtualActor> {
-    Ask {
-        cmd: A::Command,
-        reply: oneshot::Sender<Result<(A::Reply, CommitSeq), AskError>>,
-        /// A read that may be answered from this node's last copy of a partition it can no
-        /// longer confirm it serves (Redis unreachable).
-        stale_ok: bool,
-    },
+/// Messages the runtime itself sends an activation.
+pub(crate) enum ActMsg {
     Fire {
         name: String,
         due_ms: u64,
@@ -40,8 +39,55 @@ pub(crate) enum ActMsg<A: VirtualActor> {
     },
 }
 
-impl<A: VirtualActor> Message for ActMsg<A> {
+impl actix::Message for ActMsg {
     type Result = ();
+}
+
+/// A caller's message `M` for actor `A`, with where its reply goes.
+pub(crate) struct Ask<A: VirtualActor, M: Message<A>> {
+    msg: M,
+    reply: oneshot::Sender<Result<(M::Reply, CommitSeq), AskError>>,
+    /// A read that may be answered from this node's last copy of a partition it can no
+    /// longer confirm it serves (Redis unreachable).
+    stale_ok: bool,
+    actor: PhantomData<fn() -> A>,
+}
+
+impl<A: VirtualActor, M: Message<A>> Ask<A, M> {
+    pub fn new(
+        msg: M,
+        reply: oneshot::Sender<Result<(M::Reply, CommitSeq), AskError>>,
+        stale_ok: bool,
+    ) -> Self {
+        Ask {
+            msg,
+            reply,
+            stale_ok,
+            actor: PhantomData,
+        }
+    }
+}
+
+impl<A: VirtualActor, M: Message<A>> actix::Message for Ask<A, M> {
+    type Result = ();
+}
+
+/// What may enter an activation's mailbox. (Spelled as a trait with concrete impls, not as a
+/// `Handler` bound on `Runtime::send`: such a bound hides the activation's context type.)
+pub(crate) trait Mail<A: VirtualActor>: Sized + Send + 'static {
+    fn try_send(self, addr: &Addr<Activation<A>>) -> Result<(), SendError<Self>>;
+}
+
+impl<A: VirtualActor> Mail<A> for ActMsg {
+    fn try_send(self, addr: &Addr<Activation<A>>) -> Result<(), SendError<Self>> {
+        addr.try_send(self)
+    }
+}
+
+impl<A: VirtualActor, M: Message<A>> Mail<A> for Ask<A, M> {
+    fn try_send(self, addr: &Addr<Activation<A>>) -> Result<(), SendError<Self>> {
+        addr.try_send(self)
+    }
 }
 
 /// A reminder as stored beside its actor (`m/` keys).
@@ -283,42 +329,32 @@ impl<A: VirtualActor> Actor for Activation<A> {
     }
 }
 
-impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
-    type Result = ();
-
-    fn handle(&mut self, msg: ActMsg<A>, ctx: &mut Context<Self>) {
+impl<A: VirtualActor> Activation<A> {
+    /// What every message goes through before its handler: counts it out of the mailbox,
+    /// checks that this node still serves the partition (`stale_ok`: a read that may be
+    /// answered from a copy it served last), and restores the actor when memory may be
+    /// stale. `Err(Some(e))`: answer `e`; `Err(None)`: the runtime is gone, nobody to answer.
+    fn admit(
+        &mut self,
+        ctx: &mut Context<Self>,
+        stale_ok: bool,
+    ) -> Result<Arc<Shared>, Option<AskError>> {
         self.pending.fetch_sub(1, Ordering::Relaxed);
         self.last_active = Instant::now();
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
+        let shared = self.shared.upgrade().ok_or(None)?;
         shared
             .directory
             .mailbox_depth
             .fetch_sub(1, Ordering::Relaxed);
-        // Debug level: with the default `info` filter the span costs nothing per message, and
-        // every warning or error an actor logs names the actor itself.
-        let span = tracing::debug_span!("actor", actor = %self.id);
-        let _enter = span.enter();
         if let Some(cluster) = &shared.cluster {
-            let stale_read = matches!(msg, ActMsg::Ask { stale_ok: true, .. })
-                && cluster.stale_readable(self.id.partition);
+            let stale_read = stale_ok && cluster.stale_readable(self.id.partition);
             match cluster.serving(self.id.partition) {
                 Serving::No if stale_read => {}
                 Serving::No => {
                     // The partition moved (or its lease lapsed): this activation is done.
-                    let err = AskError::NotOwner(self.id.partition);
-                    match msg {
-                        ActMsg::Ask { reply, .. } => {
-                            let _ = reply.send(Err(err));
-                        }
-                        ActMsg::Fire { reply, .. } => {
-                            let _ = reply.send(Err(err));
-                        }
-                    }
                     shared.directory.remove(&self.id, self.generation);
                     ctx.stop();
-                    return;
+                    return Err(Some(AskError::NotOwner(self.id.partition)));
                 }
                 Serving::Yes { generation } => {
                     if generation != self.restored_lease {
@@ -334,33 +370,77 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
         if matches!(self.life, Life::Unrestored) {
             self.restore(&shared);
         }
-        let mut fx = Effects::new(shared.clock.now_ms());
-        match msg {
-            ActMsg::Ask { cmd, reply, .. } => {
-                let actor = match &mut self.life {
-                    Life::Ready(a) => a,
-                    Life::Broken(e) => {
-                        let _ = reply.send(Err(AskError::Internal(e.clone())));
-                        return;
-                    }
-                    Life::Unrestored => return,
-                };
-                let answer = actor.handle(&self.env, cmd, &mut fx);
-                match self.commit(&shared, fx) {
-                    Ok(()) => {
-                        let _ = reply.send(Ok((answer, self.last_seq)));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e.clone()));
-                        self.poison(&shared, ctx, e.to_string());
-                    }
+        Ok(shared)
+    }
+}
+
+impl<A: VirtualActor, M: Message<A>> Handler<Ask<A, M>> for Activation<A> {
+    type Result = ();
+
+    fn handle(&mut self, ask: Ask<A, M>, ctx: &mut Context<Self>) {
+        // Debug level: with the default `info` filter the span costs nothing per message, and
+        // every warning or error an actor logs names the actor itself.
+        let span = tracing::debug_span!("actor", actor = %self.id);
+        let _enter = span.enter();
+        let Ask {
+            msg,
+            reply,
+            stale_ok,
+            ..
+        } = ask;
+        let shared = match self.admit(ctx, stale_ok) {
+            Ok(shared) => shared,
+            Err(refusal) => {
+                if let Some(e) = refusal {
+                    let _ = reply.send(Err(e));
                 }
+                return;
             }
+        };
+        let mut fx = Effects::new(shared.clock.now_ms());
+        let actor = match &mut self.life {
+            Life::Ready(a) => a,
+            Life::Broken(e) => {
+                let _ = reply.send(Err(AskError::Internal(e.clone())));
+                return;
+            }
+            Life::Unrestored => return,
+        };
+        let answer = msg.handle(actor, &self.env, &mut fx);
+        match self.commit(&shared, fx) {
+            Ok(()) => {
+                let _ = reply.send(Ok((answer, self.last_seq)));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e.clone()));
+                self.poison(&shared, ctx, e.to_string());
+            }
+        }
+    }
+}
+
+impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
+    type Result = ();
+
+    fn handle(&mut self, msg: ActMsg, ctx: &mut Context<Self>) {
+        let span = tracing::debug_span!("actor", actor = %self.id);
+        let _enter = span.enter();
+        match msg {
             ActMsg::Fire {
                 name,
                 due_ms,
                 reply,
             } => {
+                let shared = match self.admit(ctx, false) {
+                    Ok(shared) => shared,
+                    Err(refusal) => {
+                        if let Some(e) = refusal {
+                            let _ = reply.send(Err(e));
+                        }
+                        return;
+                    }
+                };
+                let mut fx = Effects::new(shared.clock.now_ms());
                 let actor = match &mut self.life {
                     Life::Ready(a) => a,
                     Life::Broken(e) => {

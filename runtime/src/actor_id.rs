@@ -55,6 +55,27 @@ pub fn partition_of(placement_key: &str) -> u32 {
     (stable_hash(placement_key.as_bytes()) % u64::from(PARTITIONS)) as u32
 }
 
+/// The `n`th id of a namespace, placed in `partition`: ids that embed their partition let an
+/// actor keyed by an id (a process, a plugin instance) live with the community it belongs to,
+/// and let anyone holding only the id find that partition. Part of the on-disk and on-the-wire
+/// contract, like [`partition_of`]: this is the one place that knows the encoding.
+pub fn id_in_partition(n: u64, partition: u32) -> u64 {
+    n * u64::from(PARTITIONS) + u64::from(partition % PARTITIONS)
+}
+
+/// The partition an id made by [`id_in_partition`] lives in.
+pub fn partition_of_id(id: u64) -> u32 {
+    (id % u64::from(PARTITIONS)) as u32
+}
+
+/// The partition of an actor keyed by such an id (its decimal text); a key that is not an id
+/// is placed by its hash like any other.
+pub fn partition_of_id_key(key: &str) -> u32 {
+    key.parse::<u64>()
+        .map(partition_of_id)
+        .unwrap_or_else(|_| partition_of(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +87,18 @@ mod tests {
         assert_eq!(stable_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(partition_of("bench"), partition_of("bench"));
         assert!(partition_of("bench") < PARTITIONS);
+    }
+
+    #[test]
+    fn ids_carry_their_partition() {
+        // Pinned: stored ids and Location URLs depend on this encoding.
+        assert_eq!(id_in_partition(77, 5), 77 * 256 + 5);
+        for p in [0, 1, 255] {
+            for n in [0, 1, 1 << 40] {
+                assert_eq!(partition_of_id(id_in_partition(n, p)), p);
+            }
+        }
+        assert_eq!(partition_of_id_key("19717"), partition_of_id(19717));
+        assert_eq!(partition_of_id_key("acme"), partition_of("acme"));
     }
 }

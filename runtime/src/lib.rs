@@ -17,13 +17,18 @@ mod keys;
 mod node;
 mod outbox;
 mod reminders;
+mod tasks;
 
-pub use actor_id::{partition_of, ActorId, PARTITIONS};
+pub use actor_id::{
+    id_in_partition, partition_of, partition_of_id, partition_of_id_key, ActorId, PARTITIONS,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cluster::rpc::serde_bytes_compat as msgpack_bytes;
 pub use cluster::{ClusterConfig, ClusterView};
 pub use effects::{Effects, OutboxMessage, Published, Reminder, Stored};
 pub use node::{
-    AskError, JournalPage, Runtime, RuntimeConfig, RuntimeStats, VirtualActor, EVENT_BUFFER,
-    STALE_READS_OK,
+    AskError, Client, JournalPage, Message, Runtime, RuntimeConfig, RuntimeStats, VirtualActor,
+    EVENT_BUFFER, STALE_READS_OK,
 };
 pub use outbox::DeliveryConfig;
+pub use tasks::{Stop, TaskStatus, Tasks};

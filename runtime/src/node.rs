@@ -4,6 +4,7 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
@@ -14,8 +15,8 @@ use agora_storage::{CommitSeq, Committer, Engine, Replicator, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
-use crate::activation::{ActMsg, Activation};
-use crate::actor_id::{partition_of, stable_hash, ActorId, PARTITIONS};
+use crate::activation::{ActMsg, Activation, Ask, Mail};
+use crate::actor_id::{id_in_partition, partition_of, stable_hash, ActorId, PARTITIONS};
 use crate::clock::Clock;
 use crate::cluster::replica::ClusterReplicator;
 use crate::cluster::{self, Cluster, ClusterConfig, ClusterView, Serving};
@@ -31,22 +32,16 @@ pub const EVENT_BUFFER: usize = 4096;
 
 /// An actor the runtime can activate, passivate and restore.
 ///
-/// Handlers are synchronous and must not block: they read `self`, decide, mutate `self` and
-/// describe what to persist in [`Effects`]. A handler that rejects a command must do so before
-/// mutating anything, because a rejected command still leaves the activation in place.
+/// What it answers is declared one operation at a time, by the [`Message`] types it handles.
 pub trait VirtualActor: Sized + Send + Unpin + 'static {
     /// The kind part of the actor id, also the first part of its storage keys.
     const KIND: &'static str;
     /// Shared, read-only services the actor needs (registries, configuration).
     type Env: Clone + Send + Sync + Unpin + 'static;
-    type Command: Send + 'static;
-    type Reply: Send + 'static;
 
     /// Rebuilds the actor from what it persisted. An error marks the record unreadable; the
     /// runtime then answers every message with an internal error instead of guessing.
     fn restore(id: &ActorId, env: &Self::Env, stored: Stored) -> Result<Self, String>;
-
-    fn handle(&mut self, env: &Self::Env, cmd: Self::Command, fx: &mut Effects) -> Self::Reply;
 
     /// A durable reminder came due. Its removal is committed with whatever this records.
     fn on_reminder(&mut self, env: &Self::Env, reminder: Reminder, fx: &mut Effects);
@@ -56,6 +51,41 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
     /// partition, so they move between nodes together.
     fn partition(key: &str) -> u32 {
         partition_of(key)
+    }
+}
+
+/// One operation on actor `A`: a typed value with its own reply type, so a caller gets
+/// exactly what that operation answers. One small struct per operation, beside its actor.
+///
+/// Handlers are synchronous and must not block: they read the actor, decide, mutate it and
+/// describe what to persist in [`Effects`]. A handler that refuses must do so before mutating
+/// anything, because a refused message still leaves the activation in place.
+pub trait Message<A: VirtualActor>: Send + 'static {
+    type Reply: Send + 'static;
+
+    fn handle(self, actor: &mut A, env: &A::Env, fx: &mut Effects) -> Self::Reply;
+}
+
+/// A typed handle on every actor of kind `A`: [`Client::ask`] takes any message `A` handles
+/// and answers that message's reply type. Cheap to clone.
+pub struct Client<A> {
+    rt: Runtime,
+    kind: PhantomData<fn() -> A>,
+}
+
+impl<A> Clone for Client<A> {
+    fn clone(&self) -> Self {
+        Client {
+            rt: self.rt.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<A: VirtualActor> Client<A> {
+    /// Sends `msg` to the actor keyed `key` (see [`Runtime::ask`]).
+    pub async fn ask<M: Message<A>>(&self, key: &str, msg: M) -> Result<M::Reply, AskError> {
+        self.rt.ask::<A, M>(key, msg).await
     }
 }
 
@@ -430,13 +460,21 @@ impl Runtime {
         self.shared.events.subscribe()
     }
 
-    /// Sends `cmd` to the actor `A` keyed `key`, activating it if needed, and returns its reply
+    /// A typed client for actors of kind `A`.
+    pub fn client<A: VirtualActor>(&self) -> Client<A> {
+        Client {
+            rt: self.clone(),
+            kind: PhantomData,
+        }
+    }
+
+    /// Sends `msg` to the actor `A` keyed `key`, activating it if needed, and returns its reply
     /// once every change that actor made so far is durable.
-    pub async fn ask<A: VirtualActor>(
+    pub async fn ask<A: VirtualActor, M: Message<A>>(
         &self,
         key: &str,
-        cmd: A::Command,
-    ) -> Result<A::Reply, AskError> {
+        msg: M,
+    ) -> Result<M::Reply, AskError> {
         let id = actor_id::<A>(key);
         // Single nodes skip this: it is only ever true in a cluster that lost Redis.
         let stale_ok = self.shared.cluster.as_ref().is_some_and(|c| {
@@ -446,14 +484,7 @@ impl Runtime {
             self.check_serving(id.partition)?;
         }
         let (tx, rx) = oneshot::channel();
-        self.send::<A>(
-            &id,
-            ActMsg::Ask {
-                cmd,
-                reply: tx,
-                stale_ok,
-            },
-        )?;
+        self.send::<A, _>(&id, Ask::new(msg, tx, stale_ok))?;
         let (reply, seq) = rx
             .await
             .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;
@@ -476,7 +507,7 @@ impl Runtime {
     ) -> Result<(), AskError> {
         self.check_serving(id.partition)?;
         let (tx, rx) = oneshot::channel();
-        self.send::<A>(
+        self.send::<A, _>(
             &id,
             ActMsg::Fire {
                 name,
@@ -501,7 +532,9 @@ impl Runtime {
         Ok(())
     }
 
-    fn send<A: VirtualActor>(&self, id: &ActorId, msg: ActMsg<A>) -> Result<(), AskError> {
+    /// Queues `msg` in the mailbox of `id`'s activation (created if needed). Every kind of
+    /// message shares the one bounded mailbox; actix boxes each message once on the way in.
+    fn send<A: VirtualActor, T: Mail<A>>(&self, id: &ActorId, msg: T) -> Result<(), AskError> {
         let shared = &self.shared;
         let mut refusal = None;
         let spawn = |generation: u64, pending: Arc<AtomicUsize>| {
@@ -541,7 +574,7 @@ impl Runtime {
         let addr = addr
             .downcast_ref::<Addr<Activation<A>>>()
             .ok_or_else(|| AskError::Internal(format!("{id} is registered with another type")))?;
-        match addr.try_send(msg) {
+        match msg.try_send(addr) {
             Ok(()) => Ok(()),
             Err(SendError::Full(_)) => {
                 shared.directory.release(&pending);
@@ -651,6 +684,12 @@ impl Runtime {
     /// A node-unique, never reused number in `namespace` (durable before it is returned).
     pub async fn next_id(&self, namespace: &str) -> Result<u64, AskError> {
         Ok(self.shared.ids.next(namespace).await?)
+    }
+
+    /// A never reused id in `namespace` that embeds `partition` (see
+    /// [`crate::partition_of_id`]), for an actor that must live in that partition.
+    pub async fn next_id_in(&self, namespace: &str, partition: u32) -> Result<u64, AskError> {
+        Ok(id_in_partition(self.next_id(namespace).await?, partition))
     }
 
     pub fn stats(&self) -> RuntimeStats {

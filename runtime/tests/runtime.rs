@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_runtime::{
-    ActorId, AskError, DeliveryConfig, Effects, OutboxMessage, Reminder, Runtime, RuntimeConfig,
-    Stored, SystemClock, VirtualActor,
+    ActorId, AskError, Client, DeliveryConfig, Effects, Message, OutboxMessage, Reminder, Runtime,
+    RuntimeConfig, Stored, SystemClock, VirtualActor,
 };
 use agora_storage::{Engine, SledEngine};
 
@@ -17,18 +17,18 @@ struct Counter {
     fired: u64,
 }
 
-enum Cmd {
-    Add(u64),
-    Get,
-    RemindIn(u64),
-    Notify(String),
-}
+/// Adds to the counter.
+struct Add(u64);
+/// Reads `(value, reminders fired)`.
+struct Get;
+/// Sets the `tick` reminder this many ms from now.
+struct RemindIn(u64);
+/// Sends the value to this URL through the outbox.
+struct Notify(String);
 
 impl VirtualActor for Counter {
     const KIND: &'static str = "counter";
     type Env = ();
-    type Command = Cmd;
-    type Reply = (u64, u64);
 
     fn restore(_id: &ActorId, _env: &(), stored: Stored) -> Result<Self, String> {
         let (value, fired) = match stored.state {
@@ -44,27 +44,44 @@ impl VirtualActor for Counter {
         Ok(Counter { value, fired })
     }
 
-    fn handle(&mut self, _env: &(), cmd: Cmd, fx: &mut Effects) -> (u64, u64) {
-        match cmd {
-            Cmd::Add(n) => {
-                self.value += n;
-                fx.save_state(self.encode());
-            }
-            Cmd::Get => {}
-            Cmd::RemindIn(ms) => fx.set_reminder("tick", fx.now_ms() + ms, b"p".to_vec()),
-            Cmd::Notify(url) => fx.send(OutboxMessage {
-                url,
-                body: format!("{{\"value\":{}}}", self.value),
-                ordering_key: "c".into(),
-            }),
-        }
-        (self.value, self.fired)
-    }
-
     fn on_reminder(&mut self, _env: &(), r: Reminder, fx: &mut Effects) {
         assert_eq!(r.payload, b"p");
         self.fired += 1;
         fx.save_state(self.encode());
+    }
+}
+
+impl Message<Counter> for Add {
+    type Reply = (u64, u64);
+    fn handle(self, c: &mut Counter, _env: &(), fx: &mut Effects) -> (u64, u64) {
+        c.value += self.0;
+        fx.save_state(c.encode());
+        (c.value, c.fired)
+    }
+}
+
+impl Message<Counter> for Get {
+    type Reply = (u64, u64);
+    fn handle(self, c: &mut Counter, _env: &(), _fx: &mut Effects) -> (u64, u64) {
+        (c.value, c.fired)
+    }
+}
+
+impl Message<Counter> for RemindIn {
+    type Reply = ();
+    fn handle(self, _c: &mut Counter, _env: &(), fx: &mut Effects) {
+        fx.set_reminder("tick", fx.now_ms() + self.0, b"p".to_vec());
+    }
+}
+
+impl Message<Counter> for Notify {
+    type Reply = ();
+    fn handle(self, c: &mut Counter, _env: &(), fx: &mut Effects) {
+        fx.send(OutboxMessage {
+            url: self.0,
+            body: format!("{{\"value\":{}}}", c.value),
+            ordering_key: "c".into(),
+        });
     }
 }
 
@@ -82,6 +99,10 @@ fn start(dir: &std::path::Path, config: RuntimeConfig) -> Runtime {
     rt.register::<Counter>(());
     rt.run_background().unwrap();
     rt
+}
+
+fn counters(rt: &Runtime) -> Client<Counter> {
+    rt.client()
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
@@ -103,7 +124,7 @@ async fn messages_to_one_actor_apply_in_order_and_survive_restart() {
         for _ in 0..50 {
             let rt = rt.clone();
             tasks.push(tokio::spawn(async move {
-                rt.ask::<Counter>("a", Cmd::Add(1)).await.unwrap()
+                counters(&rt).ask("a", Add(1)).await.unwrap()
             }));
         }
         let mut seen: Vec<u64> = Vec::new();
@@ -115,8 +136,8 @@ async fn messages_to_one_actor_apply_in_order_and_survive_restart() {
         rt.shutdown();
     }
     let rt = start(dir.path(), RuntimeConfig::default());
-    assert_eq!(rt.ask::<Counter>("a", Cmd::Get).await.unwrap().0, 50);
-    assert_eq!(rt.ask::<Counter>("b", Cmd::Get).await.unwrap().0, 0);
+    assert_eq!(counters(&rt).ask("a", Get).await.unwrap().0, 50);
+    assert_eq!(counters(&rt).ask("b", Get).await.unwrap().0, 0);
     rt.shutdown();
 }
 
@@ -128,10 +149,10 @@ async fn idle_actors_passivate_and_reactivate_with_their_state() {
         ..RuntimeConfig::default()
     };
     let rt = start(dir.path(), config);
-    rt.ask::<Counter>("p", Cmd::Add(7)).await.unwrap();
+    counters(&rt).ask("p", Add(7)).await.unwrap();
     assert_eq!(rt.stats().active_actors, 1);
     eventually("passivation", || rt.stats().active_actors == 0).await;
-    assert_eq!(rt.ask::<Counter>("p", Cmd::Get).await.unwrap().0, 7);
+    assert_eq!(counters(&rt).ask("p", Get).await.unwrap().0, 7);
     assert_eq!(rt.stats().active_actors, 1);
     rt.shutdown();
 }
@@ -141,11 +162,11 @@ async fn reminders_fire_once_and_overdue_ones_fire_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let rt = start(dir.path(), RuntimeConfig::default());
-        rt.ask::<Counter>("r", Cmd::RemindIn(100)).await.unwrap();
+        counters(&rt).ask("r", RemindIn(100)).await.unwrap();
         let rt2 = rt.clone();
         let fired = Arc::new(AtomicUsize::new(0));
         for _ in 0..100 {
-            let (_, f) = rt2.ask::<Counter>("r", Cmd::Get).await.unwrap();
+            let (_, f) = counters(&rt2).ask("r", Get).await.unwrap();
             fired.store(f as usize, Ordering::SeqCst);
             if f > 0 {
                 break;
@@ -155,20 +176,20 @@ async fn reminders_fire_once_and_overdue_ones_fire_after_restart() {
         assert_eq!(fired.load(Ordering::SeqCst), 1);
         eventually("no reminder pending", || rt.stats().reminders_pending == 0).await;
         // One that will come due while the node is down.
-        rt.ask::<Counter>("s", Cmd::RemindIn(300)).await.unwrap();
+        counters(&rt).ask("s", RemindIn(300)).await.unwrap();
         eventually("one reminder pending", || rt.stats().reminders_pending == 1).await;
         rt.shutdown();
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let rt = start(dir.path(), RuntimeConfig::default());
     for _ in 0..100 {
-        if rt.ask::<Counter>("s", Cmd::Get).await.unwrap().1 == 1 {
+        if counters(&rt).ask("s", Get).await.unwrap().1 == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(rt.ask::<Counter>("s", Cmd::Get).await.unwrap().1, 1);
-    assert_eq!(rt.ask::<Counter>("r", Cmd::Get).await.unwrap().1, 1);
+    assert_eq!(counters(&rt).ask("s", Get).await.unwrap().1, 1);
+    assert_eq!(counters(&rt).ask("r", Get).await.unwrap().1, 1);
     rt.shutdown();
 }
 
@@ -184,7 +205,7 @@ async fn a_full_mailbox_is_refused_not_queued() {
     for _ in 0..400 {
         let rt = rt.clone();
         tasks.push(tokio::spawn(async move {
-            rt.ask::<Counter>("hot", Cmd::Add(1)).await
+            counters(&rt).ask("hot", Add(1)).await
         }));
     }
     let mut ok = 0u64;
@@ -197,7 +218,7 @@ async fn a_full_mailbox_is_refused_not_queued() {
         }
     }
     assert_eq!(ok + overloaded, 400);
-    assert_eq!(rt.ask::<Counter>("hot", Cmd::Get).await.unwrap().0, ok);
+    assert_eq!(counters(&rt).ask("hot", Get).await.unwrap().0, ok);
     rt.shutdown();
 }
 
@@ -243,8 +264,9 @@ async fn outbox_delivers_signed_with_one_idempotency_key_across_retries() {
         ..RuntimeConfig::default()
     };
     let rt = start(dir.path(), config);
-    rt.ask::<Counter>("o", Cmd::Add(3)).await.unwrap();
-    rt.ask::<Counter>("o", Cmd::Notify(format!("http://127.0.0.1:{port}/hook")))
+    counters(&rt).ask("o", Add(3)).await.unwrap();
+    counters(&rt)
+        .ask("o", Notify(format!("http://127.0.0.1:{port}/hook")))
         .await
         .unwrap();
     eventually("delivery", || rt.stats().outbox_delivered == 1).await;

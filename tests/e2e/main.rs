@@ -23,6 +23,7 @@ mod platform_github;
 mod platform_loomio;
 mod platform_opencollective;
 mod plugins;
+mod principal;
 mod processes;
 mod standins;
 mod votes;

@@ -32,6 +32,18 @@ async fn health_readiness_and_metrics_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_the_background_tasks_and_their_status() {
+    let node = Node::start("ops-readyz-tasks", NodeConfig::dev()).await;
+    let ready = node.get("/readyz").await.expect_status(200).json();
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(
+        ready["tasks"],
+        json!({"refreshes": "running", "global-sync": "running", "health": "running"}),
+        "{ready}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_docs_page_are_served() {
     let node = Node::start("ops-openapi", NodeConfig::dev()).await;
 

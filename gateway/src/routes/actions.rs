@@ -5,6 +5,9 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 
+use agora_actors::Principal;
+
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{object, CommunityHeader, JsonBody, PathParams};
 use crate::{ApiError, AppState};
@@ -23,6 +26,7 @@ fn parameters(body: &Value) -> Result<Value, ApiError> {
 
 async fn run(
     s: AppState,
+    by: Principal,
     community: String,
     name: String,
     body: Value,
@@ -31,9 +35,10 @@ async fn run(
     let params = parameters(&body)?;
     let out = s
         .agora
-        .run_action(&community, &name, params, public_only)
+        .actions
+        .run(&community, &name, params, public_only, &by)
         .await
-        .map_err(|e| ApiError::from_actor(e, true))?;
+        .map_err(ApiError::for_header_community)?;
     Ok(Json(out))
 }
 
@@ -43,11 +48,12 @@ async fn run(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn internal(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
     CommunityHeader(community): CommunityHeader,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    run(s, community, name, body, false).await
+    run(s, by, community, name, body, false).await
 }
 
 #[utoipa::path(post, path = "/api/action/{name}", tag = "actions",
@@ -56,9 +62,10 @@ pub(crate) async fn internal(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn public(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
     CommunityHeader(community): CommunityHeader,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    run(s, community, name, body, true).await
+    run(s, by, community, name, body, true).await
 }

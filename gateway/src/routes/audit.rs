@@ -3,6 +3,7 @@
 
 use agora_actors::audit::AuditFilter;
 use agora_actors::events::{parse_instant_ms, timestamp};
+use agora_plugins::ErrorCode;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::Json;
@@ -38,11 +39,11 @@ pub(crate) async fn log(
     State(s): State<AppState>,
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|r| ApiError::bad_request("invalid_query", r.body_text()))?;
+    let Query(q) = query.map_err(|r| ApiError::new(ErrorCode::InvalidQuery, r.body_text()))?;
     let since_ms = match &q.since {
         Some(t) => Some(parse_instant_ms(t).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
+            ApiError::new(
+                ErrorCode::InvalidQuery,
                 "'since' is neither RFC 3339 nor epoch seconds",
             )
             .with_field("since")
@@ -51,8 +52,8 @@ pub(crate) async fn log(
     };
     let cursor = match &q.cursor {
         Some(c) => Some(c.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
+            ApiError::new(
+                ErrorCode::InvalidQuery,
                 "'cursor' is not a cursor this API gave out",
             )
             .with_field("cursor")
@@ -62,7 +63,7 @@ pub(crate) async fn log(
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(
-            ApiError::bad_request("invalid_query", "'limit' is between 1 and 1000")
+            ApiError::new(ErrorCode::InvalidQuery, "'limit' is between 1 and 1000")
                 .with_field("limit"),
         );
     }
@@ -72,7 +73,7 @@ pub(crate) async fn log(
         action: q.action,
         since_ms,
     };
-    let (entries, next) = s.agora.audit_log(&filter, cursor, limit).await?;
+    let (entries, next) = s.agora.audit.page(&filter, cursor, limit).await?;
     let parse = |t: &Option<String>| {
         t.as_deref()
             .and_then(|t| serde_json::from_str::<Value>(t).ok())
@@ -85,6 +86,7 @@ pub(crate) async fn log(
                 "id": seq,
                 "at": timestamp(e.at_ms),
                 "who": e.who,
+                "agent": e.agent,
                 "community": e.community,
                 "plugin": e.plugin,
                 "action": e.action,

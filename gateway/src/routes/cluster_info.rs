@@ -1,7 +1,7 @@
 //! `GET /api/v1/cluster`: the nodes this node sees alive, the partitions each serves and
 //! their lease epochs (fencing tokens). On a single node: one node owning every partition.
 
-use agora_actors::runtime::PARTITIONS;
+use agora_runtime::PARTITIONS;
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};

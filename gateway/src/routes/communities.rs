@@ -1,6 +1,7 @@
 //! `/api/internal/community`: create, read, replace (PUT: the plugin list is the whole
 //! truth) and delete communities.
 
+use agora_actors::services::CommunityUpdate;
 use agora_actors::CommunityView;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{object, opt_str, opt_url, JsonBody, PathParams};
 use crate::routes::plugins::PluginOut;
@@ -67,13 +69,18 @@ pub struct PluginIn {
     responses((status = 201, body = CommunityOut), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create(
     State(s): State<AppState>,
+    Acting(by): Acting,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let obj = object(&body, "")?;
     let slug = opt_str(obj, "slug")?;
     let name = opt_str(obj, "readable_name")?.unwrap_or_default();
     let driver_url = opt_url(obj, "driver_url")?;
-    let view = s.agora.create_community(slug, name, driver_url).await?;
+    let view = s
+        .agora
+        .communities
+        .create(slug, name, driver_url, &by)
+        .await?;
     Ok((StatusCode::CREATED, Json(CommunityOut::new(view, &s))))
 }
 
@@ -84,7 +91,7 @@ pub(crate) async fn get(
     State(s): State<AppState>,
     PathParams(slug): PathParams<String>,
 ) -> Result<Json<CommunityOut>, ApiError> {
-    let view = s.agora.get_community(&slug).await?;
+    let view = s.agora.communities.get(&slug).await?;
     Ok(Json(CommunityOut::new(view, &s)))
 }
 
@@ -93,6 +100,7 @@ pub(crate) async fn get(
     responses((status = 200, body = CommunityOut), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn update(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(slug): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<CommunityOut>, ApiError> {
@@ -132,10 +140,12 @@ pub(crate) async fn update(
         }
         Some(_) => return Err(ApiError::invalid("plugins", "'plugins' must be a list")),
     };
-    let view = s
-        .agora
-        .update_community(&slug, name, driver_url, plugins)
-        .await?;
+    let update = CommunityUpdate {
+        readable_name: name,
+        driver_url,
+        plugins,
+    };
+    let view = s.agora.communities.update(&slug, update, &by).await?;
     Ok(Json(CommunityOut::new(view, &s)))
 }
 
@@ -144,8 +154,9 @@ pub(crate) async fn update(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(crate) async fn delete(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(slug): PathParams<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.agora.delete_community(&slug).await?;
+    s.agora.communities.delete(&slug, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// How often an idle stream checks whether the node is shutting down.
 const SHUTDOWN_CHECK: Duration = Duration::from_millis(250);
 
-use agora_actors::runtime::Published;
+use agora_runtime::Published;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};

@@ -3,13 +3,24 @@
 //! and the circuit breaker), as the background prober and recent calls left it.
 
 use agora_actors::health::HealthStatus;
+use agora_plugins::ErrorCode;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
 use crate::error::ErrorBody;
 use crate::extract::PathParams;
 use crate::{ApiError, AppState};
+
+/// The plugin is the resource in the path: an unknown one is not found.
+fn not_found(e: agora_actors::ActorError) -> ApiError {
+    let err = ApiError::from(e);
+    match err.code {
+        ErrorCode::UnknownPlugin => err.with_status(StatusCode::NOT_FOUND),
+        _ => err,
+    }
+}
 
 #[utoipa::path(get, path = "/api/v1/plugins/{name}/health", tag = "plugin registry",
     params(("name" = String, Path)),
@@ -19,10 +30,7 @@ pub(crate) async fn plugin(
     State(s): State<AppState>,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if s.agora.registry().get(&name).is_none() {
-        return Err(ApiError::from(agora_actors::ActorError::UnknownPlugin(name)).not_found());
-    }
-    let reports = s.agora.plugin_health(&name).await?;
+    let reports = s.agora.health.plugin(&name).await.map_err(not_found)?;
     let worst = reports
         .iter()
         .map(|r| r.status)
@@ -50,9 +58,11 @@ pub(crate) async fn community(
     State(s): State<AppState>,
     PathParams((slug, name)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    if s.agora.registry().get(&name).is_none() {
-        return Err(ApiError::from(agora_actors::ActorError::UnknownPlugin(name)).not_found());
-    }
-    let report = s.agora.community_plugin_health(&slug, &name).await?;
+    let report = s
+        .agora
+        .health
+        .community(&slug, &name)
+        .await
+        .map_err(not_found)?;
     Ok(Json(report.to_json()))
 }

@@ -1,12 +1,12 @@
 //! `/api/hooks/...`: webhooks from platforms, public by nature (plugins verify signatures).
 
-use agora_actors::plugins::WebhookRequest;
-use agora_actors::ActorError;
+use agora_plugins::{ErrorCode, WebhookRequest};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{PathParams, RawBody};
 use crate::{ApiError, AppState};
@@ -28,31 +28,27 @@ fn request(headers: &HeaderMap, query: Option<&str>, body: Vec<u8>) -> WebhookRe
     responses((status = 200), (status = 404, body = ErrorBody)))]
 pub(crate) async fn community(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((community, plugin)): PathParams<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<StatusCode, ApiError> {
+    let request = request(&headers, uri.query(), body.to_vec());
     s.agora
-        .webhook(
-            &community,
-            &plugin,
-            request(&headers, uri.query(), body.to_vec()),
-        )
+        .webhooks
+        .community(&community, &plugin, request, &by)
         .await
         .map_err(|e| {
-            let mut err = ApiError::from(e.clone());
+            let err = ApiError::from(e);
             // Metagov answers 404 for an unknown community or a plugin it does not run there.
-            if matches!(
-                e,
-                ActorError::CommunityNotFound(_)
-                    | ActorError::PluginNotEnabled { .. }
-                    | ActorError::UnknownPlugin(_)
-                    | ActorError::InvalidSlug(_)
-            ) {
-                err.status = StatusCode::NOT_FOUND;
+            match err.code {
+                ErrorCode::CommunityNotFound
+                | ErrorCode::PluginNotEnabled
+                | ErrorCode::UnknownPlugin
+                | ErrorCode::InvalidSlug => err.with_status(StatusCode::NOT_FOUND),
+                _ => err,
             }
-            err
         })?;
     Ok(StatusCode::OK)
 }
@@ -65,22 +61,24 @@ pub(crate) async fn community(
         (status = 404, body = ErrorBody, description = "unknown plugin, or no community follows what the webhook is about")))]
 pub(crate) async fn platform(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(plugin): PathParams<String>,
     uri: Uri,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
+    let request = request(&headers, uri.query(), body.to_vec());
     let delivered = s
         .agora
-        .platform_webhook(&plugin, request(&headers, uri.query(), body.to_vec()))
+        .webhooks
+        .platform(&plugin, request, &by)
         .await
         .map_err(|e| {
-            let unknown = matches!(e, ActorError::UnknownPlugin(_));
             let err = ApiError::from(e);
-            if unknown {
-                err.not_found()
-            } else {
-                err
+            // The plugin is the resource in the path: an unknown one is not found.
+            match err.code {
+                ErrorCode::UnknownPlugin => err.with_status(StatusCode::NOT_FOUND),
+                _ => err,
             }
         })?;
     Ok(Json(json!({ "delivered": delivered })))

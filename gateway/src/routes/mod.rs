@@ -1,5 +1,7 @@
-//! Routes, one module per resource. `internal()` (the Metagov internal routes and `/api/v1`)
-//! needs the driver token; `public()` does not.
+//! The route table: every route of the API, declared once in [`ROUTES`] with its method,
+//! path, handler, who may call it, how its partition is found, and its OpenAPI description.
+//! The axum router ([`crate::router`]), cluster routing ([`crate::cluster`]) and the OpenAPI
+//! document ([`crate::openapi`]) are all built from it. Handlers live one module per resource.
 
 pub(crate) mod actions;
 pub(crate) mod audit;
@@ -13,105 +15,241 @@ pub(crate) mod plugin_registry;
 pub(crate) mod plugins;
 pub(crate) mod processes;
 
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::Router;
+use agora_plugins::ErrorCode;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter};
+use utoipa::openapi::path::{HttpMethod, Operation};
 
+use crate::auth::Access;
 use crate::{ApiError, AppState};
 
-pub(crate) fn internal() -> Router<AppState> {
-    Router::new()
-        .route("/api/internal/community", post(communities::create))
-        .route(
-            "/api/internal/community/{slug}",
-            get(communities::get)
-                .put(communities::update)
-                .delete(communities::delete),
-        )
-        .route("/api/internal/plugin/{name}", post(plugins::enable))
-        .route(
-            "/api/internal/plugin/{name}/{id}",
-            axum::routing::delete(plugins::disable),
-        )
-        .route(
-            "/api/internal/plugin/{name}/metadata",
-            get(plugins::metadata),
-        )
-        .route("/api/internal/plugin-schemas", get(plugins::schemas))
-        .route("/api/v1/plugins", get(plugin_registry::list))
-        .route("/api/v1/plugins/{name}", get(plugin_registry::get))
-        .route(
-            "/api/v1/plugins/{name}/enable",
-            post(plugin_registry::enable),
-        )
-        .route(
-            "/api/v1/plugins/{name}/disable",
-            post(plugin_registry::disable),
-        )
-        .route(
-            "/api/v1/plugins/{name}/settings",
-            axum::routing::put(plugin_registry::settings),
-        )
-        .route("/api/v1/plugins/{name}/health", get(health::plugin))
-        .route(
-            "/api/v1/communities/{slug}/plugins/{name}/health",
-            get(health::community),
-        )
-        .route(
-            "/api/v1/communities/{slug}/plugins",
-            get(plugin_registry::community_list),
-        )
-        .route(
-            "/api/v1/communities/{slug}/plugins/{name}",
-            get(plugin_registry::community_get),
-        )
-        .route(
-            "/api/v1/communities/{slug}/plugins/{name}/enable",
-            post(plugin_registry::community_enable),
-        )
-        .route(
-            "/api/v1/communities/{slug}/plugins/{name}/disable",
-            post(plugin_registry::community_disable),
-        )
-        .route(
-            "/api/v1/communities/{slug}/plugins/{name}/settings",
-            axum::routing::put(plugin_registry::community_settings),
-        )
-        .route("/api/v1/plugin-audit-log", get(audit::log))
-        .route("/api/internal/events", get(events::stream))
-        .route("/api/v1/cluster", get(cluster_info::get))
-        .route("/api/internal/action/{name}", post(actions::internal))
-        .route("/api/internal/process/{name}", post(processes::start))
-        .route(
-            "/api/internal/process/{name}/{id}",
-            get(processes::get).delete(processes::close),
-        )
-        .route(
-            "/api/internal/process/{name}/{id}/ballots",
-            post(processes::cast_ballot).get(processes::list_ballots),
-        )
+/// How a request finds the partition it is about. In cluster mode a request runs on the node
+/// serving that partition (any node accepts it and forwards it there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Partition {
+    /// About the node, not one partition: runs where it lands.
+    Node,
+    /// A key in the path places the actor it is about by its hash: a community slug (the
+    /// community, its plugin instances), or a plugin name (its node-wide settings).
+    PathKey(&'static str),
+    /// The community named by `X-Metagov-Community`.
+    CommunityHeader,
+    /// An id in the path that embeds its partition (a process or a plugin instance).
+    PathId(&'static str),
+    /// A new community: its slug in the body, or a UUID generated before routing.
+    NewCommunity,
+    /// About whichever communities follow a platform object: every live node runs it for the
+    /// communities it serves.
+    EveryNode,
 }
 
-pub(crate) fn public() -> Router<AppState> {
-    Router::new()
-        .route("/api/action/{name}", post(actions::public))
-        .route("/api/hooks/{community}/{plugin}", post(hooks::community))
-        .route("/api/hooks/{plugin}", post(hooks::platform))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/api/openapi.json", get(ops::openapi))
-        .route("/api/docs", get(ops::docs))
+/// One route.
+pub(crate) struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub partition: Partition,
+    /// The handler, as a method router for the method it is given (`method`).
+    pub handler: fn(MethodFilter) -> MethodRouter<AppState>,
+    /// The OpenAPI path, methods and operation of the handler's annotation.
+    pub doc: fn() -> (String, Vec<HttpMethod>, Operation),
+}
+
+fn doc_of<P: utoipa::Path>() -> (String, Vec<HttpMethod>, Operation) {
+    (P::path(), P::methods(), P::operation())
+}
+
+/// `route!(METHOD "path", handler, doc, access, partition)`: `doc` is the type
+/// `#[utoipa::path]` generated for the handler.
+macro_rules! route {
+    ($method:ident $path:literal, $handler:path, $doc:ty, $access:ident, $partition:expr) => {
+        Route {
+            method: Method::$method,
+            path: $path,
+            access: Access::$access,
+            partition: $partition,
+            handler: |method| axum::routing::on(method, $handler),
+            doc: doc_of::<$doc>,
+        }
+    };
+}
+
+use Partition::{CommunityHeader, EveryNode, NewCommunity, Node, PathId, PathKey};
+
+/// Every route of the API.
+#[rustfmt::skip]
+pub(crate) static ROUTES: &[Route] = &[
+    // Metagov: communities.
+    route!(POST "/api/internal/community", communities::create, communities::__path_create, Driver, NewCommunity),
+    route!(GET "/api/internal/community/{slug}", communities::get, communities::__path_get, Driver, PathKey("slug")),
+    route!(PUT "/api/internal/community/{slug}", communities::update, communities::__path_update, Driver, PathKey("slug")),
+    route!(DELETE "/api/internal/community/{slug}", communities::delete, communities::__path_delete, Driver, PathKey("slug")),
+    // Metagov: plugins.
+    route!(POST "/api/internal/plugin/{name}", plugins::enable, plugins::__path_enable, Driver, CommunityHeader),
+    route!(DELETE "/api/internal/plugin/{name}/{id}", plugins::disable, plugins::__path_disable, Driver, PathId("id")),
+    route!(GET "/api/internal/plugin/{name}/metadata", plugins::metadata, plugins::__path_metadata, Driver, Node),
+    route!(GET "/api/internal/plugin-schemas", plugins::schemas, plugins::__path_schemas, Driver, Node),
+    // Metagov: actions.
+    route!(POST "/api/internal/action/{name}", actions::internal, actions::__path_internal, Driver, CommunityHeader),
+    route!(POST "/api/action/{name}", actions::public, actions::__path_public, Public, CommunityHeader),
+    // Metagov: processes; votes are processes too, with ballots of their own.
+    route!(POST "/api/internal/process/{name}", processes::start, processes::__path_start, Driver, CommunityHeader),
+    route!(GET "/api/internal/process/{name}/{id}", processes::get, processes::__path_get, Driver, PathId("id")),
+    route!(DELETE "/api/internal/process/{name}/{id}", processes::close, processes::__path_close, Driver, PathId("id")),
+    route!(POST "/api/internal/process/{name}/{id}/ballots", processes::cast_ballot, processes::__path_cast_ballot, Driver, PathId("id")),
+    route!(GET "/api/internal/process/{name}/{id}/ballots", processes::list_ballots, processes::__path_list_ballots, Driver, PathId("id")),
+    // Metagov: webhooks.
+    route!(POST "/api/hooks/{community}/{plugin}", hooks::community, hooks::__path_community, Public, PathKey("community")),
+    route!(POST "/api/hooks/{plugin}", hooks::platform, hooks::__path_platform, Public, EveryNode),
+    // Agora: the plugin registry, node-wide and per community.
+    route!(GET "/api/v1/plugins", plugin_registry::list, plugin_registry::__path_list, Driver, Node),
+    route!(GET "/api/v1/plugins/{name}", plugin_registry::get, plugin_registry::__path_get, Driver, Node),
+    route!(POST "/api/v1/plugins/{name}/enable", plugin_registry::enable, plugin_registry::__path_enable, Driver, PathKey("name")),
+    route!(POST "/api/v1/plugins/{name}/disable", plugin_registry::disable, plugin_registry::__path_disable, Driver, PathKey("name")),
+    route!(PUT "/api/v1/plugins/{name}/settings", plugin_registry::settings, plugin_registry::__path_settings, Driver, PathKey("name")),
+    route!(GET "/api/v1/plugins/{name}/health", health::plugin, health::__path_plugin, Driver, Node),
+    route!(GET "/api/v1/communities/{slug}/plugins", plugin_registry::community_list, plugin_registry::__path_community_list, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/plugins/{name}", plugin_registry::community_get, plugin_registry::__path_community_get, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/plugins/{name}/enable", plugin_registry::community_enable, plugin_registry::__path_community_enable, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/plugins/{name}/disable", plugin_registry::community_disable, plugin_registry::__path_community_disable, Driver, PathKey("slug")),
+    route!(PUT "/api/v1/communities/{slug}/plugins/{name}/settings", plugin_registry::community_settings, plugin_registry::__path_community_settings, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/plugins/{name}/health", health::community, health::__path_community, Driver, PathKey("slug")),
+    route!(GET "/api/v1/plugin-audit-log", audit::log, audit::__path_log, Driver, Node),
+    // Agora: events and the cluster.
+    route!(GET "/api/internal/events", events::stream, events::__path_stream, Driver, Node),
+    route!(GET "/api/v1/cluster", cluster_info::get, cluster_info::__path_get, Driver, Node),
+    // Operations.
+    route!(GET "/healthz", ops::healthz, ops::__path_healthz, Public, Node),
+    route!(GET "/readyz", ops::readyz, ops::__path_readyz, Public, Node),
+    route!(GET "/metrics", ops::metrics, ops::__path_metrics, Public, Node),
+    route!(GET "/api/openapi.json", ops::openapi, ops::__path_openapi, Public, Node),
+    route!(GET "/api/docs", ops::docs, ops::__path_docs, Public, Node),
+];
+
+impl Route {
+    /// The route's method router: its handler, for its method.
+    pub fn method_router(&self) -> Option<MethodRouter<AppState>> {
+        let method = MethodFilter::try_from(self.method.clone()).ok()?;
+        Some((self.handler)(method))
+    }
 }
 
 pub(crate) async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+    ApiError::new(ErrorCode::RouteNotFound, "no such route")
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not take that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of a path's parameters (`{slug}` → `slug`).
+    fn params(path: &str) -> Vec<&str> {
+        path.split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .collect()
+    }
+
+    #[test]
+    fn every_route_declares_how_its_partition_is_found() {
+        for r in ROUTES {
+            let names = params(r.path);
+            match r.partition {
+                PathKey(p) | PathId(p) => assert!(
+                    names.contains(&p),
+                    "{} {}: its partition reads {{{p}}}, which the path lacks",
+                    r.method,
+                    r.path
+                ),
+                Node | CommunityHeader | NewCommunity | EveryNode => {}
+            }
+            // A route about a community or a process must say where it runs: a community or
+            // a process id in its path is its partition key.
+            for about in ["slug", "community", "id"] {
+                if names.contains(&about) {
+                    assert!(
+                        matches!(r.partition, PathKey(p) | PathId(p) if p == about),
+                        "{} {} is about {{{about}}} but declares {:?}",
+                        r.method,
+                        r.path,
+                        r.partition
+                    );
+                }
+            }
+            // A handler that reads the community header runs where that community lives.
+            let (_, _, op) = (r.doc)();
+            let header = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| p.name.eq_ignore_ascii_case("X-Metagov-Community"));
+            assert_eq!(
+                header,
+                r.partition == CommunityHeader,
+                "{} {}: reads X-Metagov-Community but declares {:?}",
+                r.method,
+                r.path,
+                r.partition
+            );
+        }
+    }
+
+    #[test]
+    fn each_method_and_path_is_declared_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ROUTES {
+            assert!(r.method_router().is_some(), "{} {}", r.method, r.path);
+            assert!(
+                seen.insert((r.path, r.method.as_str())),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_table_adds_routes() {
+        // Routes reach the router only from `ROUTES` (the loop in `lib.rs` passes a path from
+        // the table, never a literal). Needles are built, so this test does not find itself.
+        let needles: Vec<String> = [
+            "route(\"",
+            "route_service(",
+            "nest(",
+            "nest_service(",
+            "merge(",
+        ]
+        .iter()
+        .map(|n| format!(".{n}"))
+        .collect();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![src];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    for n in &needles {
+                        assert!(
+                            !code.contains(n.as_str()),
+                            "{}:{} adds routes outside the route table",
+                            p.display(),
+                            i + 1
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

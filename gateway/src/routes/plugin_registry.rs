@@ -4,17 +4,20 @@
 //! Secret settings are masked in every answer.
 
 use agora_actors::audit::mask_secrets;
-use agora_actors::CommunityPlugin;
+use agora_actors::services::CommunityPlugin;
+use agora_actors::Principal;
+use agora_plugins::ErrorCode;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{JsonBody, PathParams};
 use crate::{ApiError, AppState};
 
-fn describe(meta: &agora_actors::plugins::PluginMeta) -> Value {
+fn describe(meta: &agora_plugins::PluginMeta) -> Value {
     json!({
         "name": meta.name,
         "verbose_name": meta.verbose_name,
@@ -39,7 +42,7 @@ pub(crate) async fn list(State(s): State<AppState>) -> Json<Value> {
         plugins.push(json!({"name": r.name, "status": "refused", "reason": r.reason}));
     }
     Json(json!({
-        "agora_version": agora_actors::plugins::AGORA_VERSION,
+        "agora_version": agora_plugins::AGORA_VERSION,
         "plugins": plugins,
     }))
 }
@@ -90,15 +93,15 @@ pub(crate) async fn get(
         ));
     }
     Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "unknown_plugin",
+        ErrorCode::UnknownPlugin,
         format!("no plugin named '{name}' is installed or refused on this node"),
-    ))
+    )
+    .with_status(StatusCode::NOT_FOUND))
 }
 
 /// Adds the node-wide state (enabled, masked global settings) to a plugin's description.
 fn with_global(s: &AppState, mut v: Value, plugin: &str) -> Value {
-    if let (Some(o), Ok(g)) = (v.as_object_mut(), s.agora.global_plugin(plugin)) {
+    if let (Some(o), Ok(g)) = (v.as_object_mut(), s.agora.plugins.global(plugin)) {
         o.insert("enabled".into(), json!(g.enabled));
         o.insert(
             "settings".into(),
@@ -109,7 +112,7 @@ fn with_global(s: &AppState, mut v: Value, plugin: &str) -> Value {
 }
 
 fn global_view(s: &AppState, plugin: &str) -> Result<Json<Value>, ApiError> {
-    let g = s.agora.global_plugin(plugin)?;
+    let g = s.agora.plugins.global(plugin)?;
     Ok(Json(json!({
         "name": plugin,
         "enabled": g.enabled,
@@ -122,9 +125,10 @@ fn global_view(s: &AppState, plugin: &str) -> Result<Json<Value>, ApiError> {
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
 pub(crate) async fn enable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.agora.set_plugin_enabled(&name, true).await?;
+    s.agora.plugins.set_enabled(&name, true, &by).await?;
     global_view(&s, &name)
 }
 
@@ -134,9 +138,10 @@ pub(crate) async fn enable(
         (status = 400, body = ErrorBody)))]
 pub(crate) async fn disable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    s.agora.set_plugin_enabled(&name, false).await?;
+    s.agora.plugins.set_enabled(&name, false, &by).await?;
     global_view(&s, &name)
 }
 
@@ -146,10 +151,11 @@ pub(crate) async fn disable(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody, description = "a setting fails the plugin's schema; nothing changed")))]
 pub(crate) async fn settings(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    s.agora.set_plugin_settings(&name, body).await?;
+    s.agora.plugins.set_settings(&name, body, &by).await?;
     global_view(&s, &name)
 }
 
@@ -170,10 +176,10 @@ fn community_view(s: &AppState, p: &CommunityPlugin) -> Value {
 }
 
 async fn one_for(s: &AppState, slug: &str, name: &str) -> Result<Json<Value>, ApiError> {
-    let all = s.agora.community_plugins(slug).await?;
+    let all = s.agora.plugins.for_community(slug).await?;
     let p = all.iter().find(|p| p.name == name).ok_or_else(|| {
-        ApiError::bad_request(
-            "unknown_plugin",
+        ApiError::new(
+            ErrorCode::UnknownPlugin,
             format!("plugin '{name}' is not installed"),
         )
     })?;
@@ -187,7 +193,7 @@ pub(crate) async fn community_list(
     State(s): State<AppState>,
     PathParams(slug): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let all = s.agora.community_plugins(&slug).await?;
+    let all = s.agora.plugins.for_community(&slug).await?;
     Ok(Json(json!({
         "community": slug,
         "plugins": all.iter().map(|p| community_view(&s, p)).collect::<Vec<_>>(),
@@ -210,10 +216,11 @@ pub(crate) async fn community_get(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn community_enable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((slug, name)): PathParams<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    community_put(&s, &slug, &name, body).await
+    community_put(&s, &by, &slug, &name, body).await
 }
 
 #[utoipa::path(put, path = "/api/v1/communities/{slug}/plugins/{name}/settings", tag = "plugin registry",
@@ -222,20 +229,22 @@ pub(crate) async fn community_enable(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody, description = "the merged settings fail the plugin's schema; nothing changed"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn community_settings(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((slug, name)): PathParams<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
-    community_put(&s, &slug, &name, body).await
+    community_put(&s, &by, &slug, &name, body).await
 }
 
 async fn community_put(
     s: &AppState,
+    by: &Principal,
     slug: &str,
     name: &str,
     settings: Value,
 ) -> Result<Json<Value>, ApiError> {
-    s.agora.get_community(slug).await?;
-    s.agora.enable_plugin(slug, name, settings).await?;
+    s.agora.communities.get(slug).await?;
+    s.agora.plugins.enable(slug, name, settings, by).await?;
     one_for(s, slug, name).await
 }
 
@@ -244,8 +253,9 @@ async fn community_put(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn community_disable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((slug, name)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    s.agora.disable_plugin_for(&slug, &name).await?;
+    s.agora.plugins.disable_for(&slug, &name, &by).await?;
     one_for(&s, &slug, &name).await
 }

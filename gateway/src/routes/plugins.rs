@@ -9,6 +9,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use agora_plugins::ErrorCode;
+
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{CommunityHeader, JsonBody, PathParams};
 use crate::{ApiError, AppState};
@@ -26,7 +29,7 @@ pub struct PluginOut {
 
 impl PluginOut {
     /// The plugin instance as answered: secret settings masked, the plugin's auth type.
-    pub(crate) fn masked(v: PluginView, registry: &agora_actors::plugins::PluginRegistry) -> Self {
+    pub(crate) fn masked(v: PluginView, registry: &agora_plugins::PluginRegistry) -> Self {
         let plugin = registry.get(&v.name);
         PluginOut {
             config: agora_actors::audit::mask_secrets(registry, &v.name, &v.config),
@@ -45,15 +48,17 @@ impl PluginOut {
         (status = 200, body = PluginOut, description = "unchanged"), (status = 400, body = ErrorBody)))]
 pub(crate) async fn enable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
     CommunityHeader(community): CommunityHeader,
     JsonBody(config): JsonBody,
 ) -> Result<(StatusCode, Json<PluginOut>), ApiError> {
     let (view, changed) = s
         .agora
-        .enable_plugin(&community, &name, config)
+        .plugins
+        .enable(&community, &name, config, &by)
         .await
-        .map_err(|e| ApiError::from_actor(e, true))?;
+        .map_err(ApiError::for_header_community)?;
     let out = PluginOut::masked(view, s.agora.registry());
     let status = if changed {
         StatusCode::CREATED
@@ -68,16 +73,16 @@ pub(crate) async fn enable(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(crate) async fn disable(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((_name, id)): PathParams<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id: u64 = id.parse().map_err(|_| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
-            "plugin_instance_not_found",
+            ErrorCode::PluginInstanceNotFound,
             format!("no plugin instance has id {id:?}"),
         )
     })?;
-    s.agora.disable_plugin_instance(id).await?;
+    s.agora.plugins.disable_instance(id, &by).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -89,8 +94,8 @@ pub(crate) async fn metadata(
     PathParams(name): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
     let p = s.agora.registry().get(&name).ok_or_else(|| {
-        ApiError::bad_request(
-            "unknown_plugin",
+        ApiError::new(
+            ErrorCode::UnknownPlugin,
             format!("plugin '{name}' is not installed"),
         )
     })?;

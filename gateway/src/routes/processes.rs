@@ -1,47 +1,18 @@
 //! `/api/internal/process/<plugin>.<process>`: start (202 + Location), read, close.
 
-use agora_actors::{BallotCast, ProcessStart, ProcessView};
+use agora_actors::services::{BallotCast, ProcessStart};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::auth::Acting;
 use crate::error::ErrorBody;
 use crate::extract::{object, opt_str, opt_url, CommunityHeader, JsonBody, PathParams};
+use crate::metagov::ProcessOut;
 use crate::{ApiError, AppState};
-
-/// A governance process, as Metagov shows it.
-#[derive(Serialize, ToSchema)]
-pub struct ProcessOut {
-    id: u64,
-    /// `<plugin>.<process>`
-    name: String,
-    community: String,
-    /// `created`, `pending` or `completed`.
-    status: &'static str,
-    url: Option<String>,
-    #[schema(value_type = Object)]
-    errors: Value,
-    #[schema(value_type = Object)]
-    outcome: Value,
-}
-
-impl From<ProcessView> for ProcessOut {
-    fn from(v: ProcessView) -> Self {
-        ProcessOut {
-            id: v.id,
-            name: v.name,
-            community: v.community,
-            status: v.status,
-            url: None,
-            errors: v.errors,
-            outcome: v.outcome,
-        }
-    }
-}
 
 #[utoipa::path(post, path = "/api/internal/process/{name}", tag = "processes",
     params(("name" = String, Path, description = "<plugin>.<process>"), ("X-Metagov-Community" = String, Header)),
@@ -49,6 +20,7 @@ impl From<ProcessView> for ProcessOut {
     responses((status = 202, description = "started; Location names it"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn start(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams(name): PathParams<String>,
     CommunityHeader(community): CommunityHeader,
     JsonBody(body): JsonBody,
@@ -57,16 +29,18 @@ pub(crate) async fn start(
     let callback_url = opt_url(obj, "callback_url")?;
     let mut params = obj.clone();
     params.remove("callback_url");
+    let start = ProcessStart {
+        community,
+        name: name.clone(),
+        params: Value::Object(params),
+        callback_url,
+    };
     let id = s
         .agora
-        .start_process(ProcessStart {
-            community,
-            name: name.clone(),
-            params: Value::Object(params),
-            callback_url,
-        })
+        .processes
+        .start(start, &by)
         .await
-        .map_err(|e| ApiError::from_actor(e, true))?;
+        .map_err(ApiError::for_header_community)?;
     let location = format!("/api/internal/process/{name}/{id}");
     let mut resp = StatusCode::ACCEPTED.into_response();
     let value = HeaderValue::from_str(&location)
@@ -82,7 +56,8 @@ pub(crate) async fn get(
     State(s): State<AppState>,
     PathParams((name, id)): PathParams<(String, String)>,
 ) -> Result<Json<ProcessOut>, ApiError> {
-    Ok(Json(s.agora.get_process(&name, &id).await?.into()))
+    let view = s.agora.processes.get(&name, &id).await?;
+    Ok(Json(ProcessOut::from(&view)))
 }
 
 #[utoipa::path(delete, path = "/api/internal/process/{name}/{id}", tag = "processes",
@@ -91,9 +66,11 @@ pub(crate) async fn get(
         (status = 400, body = ErrorBody, description = "already completed"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn close(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((name, id)): PathParams<(String, String)>,
 ) -> Result<Json<ProcessOut>, ApiError> {
-    Ok(Json(s.agora.close_process(&name, &id).await?.into()))
+    let view = s.agora.processes.close(&name, &id, &by).await?;
+    Ok(Json(ProcessOut::from(&view)))
 }
 
 /// Body of a ballot.
@@ -119,6 +96,7 @@ pub struct BallotIn {
         (status = 409, body = ErrorBody, description = "vote closed, ballot after closing_at, already voted")))]
 pub(crate) async fn cast_ballot(
     State(s): State<AppState>,
+    Acting(by): Acting,
     PathParams((name, id)): PathParams<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
@@ -129,15 +107,13 @@ pub(crate) async fn cast_ballot(
         .get("choice")
         .cloned()
         .ok_or_else(|| ApiError::invalid("choice", "'choice' is a required property"))?;
-    let receipt = s
-        .agora
-        .cast_ballot(BallotCast {
-            name,
-            id,
-            voter,
-            choice,
-        })
-        .await?;
+    let cast = BallotCast {
+        name,
+        id,
+        voter,
+        choice,
+    };
+    let receipt = s.agora.votes.cast(cast, &by).await?;
     Ok(Json(receipt))
 }
 
@@ -150,5 +126,5 @@ pub(crate) async fn list_ballots(
     State(s): State<AppState>,
     PathParams((name, id)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(s.agora.list_ballots(&name, &id).await?))
+    Ok(Json(s.agora.votes.ballots(&name, &id).await?))
 }

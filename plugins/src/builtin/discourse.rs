@@ -28,8 +28,8 @@ use serde_json::{json, Map, Value};
 
 use crate::remote::{bad_signature, setting, verify_hmac_sha256};
 use crate::{
-    ActionContext, ActionSpec, Event, EventSpec, Http, HttpRequest, HttpResponse, Plugin,
-    PluginError, PluginMeta, ProcessContext, ProcessSpec, ProcessStatus, Remote, RemoteOp,
+    ActionContext, ActionSpec, ErrorCode, Event, EventSpec, Http, HttpRequest, HttpResponse,
+    Plugin, PluginError, PluginMeta, ProcessContext, ProcessSpec, ProcessStatus, Remote, RemoteOp,
     WebhookRequest,
 };
 
@@ -385,7 +385,7 @@ fn discourse_error(what: &str, resp: &HttpResponse) -> PluginError {
     );
     if resp.status >= 500 {
         PluginError {
-            code: "platform_unavailable",
+            code: ErrorCode::PlatformUnavailable,
             message,
             field: None,
         }
@@ -470,7 +470,7 @@ fn action_request(api: &Api<'_>, action: &str, params: &Value) -> Result<HttpReq
 
 fn unknown_action(action: &str) -> PluginError {
     PluginError {
-        code: "unknown_action",
+        code: ErrorCode::UnknownAction,
         message: format!("discourse has no action {action}"),
         field: None,
     }
@@ -715,7 +715,7 @@ async fn close_poll(api: &Api<'_>, http: &dyn Http, state: &Value) -> Result<Val
     let poll_ref = PollRef::read(state)?;
     match toggle_closed(api, http, &poll_ref).await {
         Ok(poll) => Ok(json!({"poll": poll})),
-        Err(refused) if refused.code == "platform_error" => {
+        Err(refused) if refused.code == ErrorCode::PlatformError => {
             match read_poll(api, http, &poll_ref).await {
                 Ok(Read::Gone(observation)) => Ok(observation),
                 _ => Err(refused),
@@ -1556,7 +1556,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.code, "platform_error");
+        assert_eq!(e.code, ErrorCode::PlatformError);
         assert!(
             e.message.contains("422")
                 && e.message
@@ -1578,7 +1578,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.code, "platform_error");
+        assert_eq!(e.code, ErrorCode::PlatformError);
         assert!(
             e.message.contains("invalid_access") && e.message.contains("not permitted"),
             "{e}"
@@ -1599,7 +1599,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.code, "platform_unavailable");
+        assert_eq!(e.code, ErrorCode::PlatformUnavailable);
 
         let http = FakeHttp::answering(vec![Err(HttpError::CircuitOpen { retry_in_ms: 100 })]);
         let e = run(
@@ -1612,7 +1612,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.code, "circuit_open");
+        assert_eq!(e.code, ErrorCode::CircuitOpen);
 
         // A 2xx that is not a post is not a success either.
         let http = FakeHttp::answering(vec![json_response(200, json!({"success": "OK"}))]);
@@ -1633,7 +1633,7 @@ mod tests {
             p.action(&mut ctx, "create-topic", &params)
                 .unwrap_err()
                 .code,
-            "platform_error"
+            ErrorCode::PlatformError
         );
     }
 
@@ -1656,7 +1656,7 @@ mod tests {
                 },
             )
             .unwrap_err();
-            assert_eq!(e.code, "platform_not_configured");
+            assert_eq!(e.code, ErrorCode::PlatformNotConfigured);
             assert_eq!(e.field.as_deref(), Some(field));
             assert!(http.requests().is_empty());
         }
@@ -1677,7 +1677,7 @@ mod tests {
         let mut ctx = ActionContext::new("c", &cfg, &mut state, 0);
         assert_eq!(
             p.action(&mut ctx, "nope", &params).unwrap_err().code,
-            "unknown_action"
+            ErrorCode::UnknownAction
         );
     }
 
@@ -1704,7 +1704,7 @@ mod tests {
         )]);
         assert_eq!(
             run(&p, &cfg, &http, RemoteOp::Probe).unwrap_err().code,
-            "platform_error"
+            ErrorCode::PlatformError
         );
         let http = FakeHttp::answering(vec![json_response(404, json!({"errors": ["not found"]}))]);
         assert!(run(&p, &cfg, &http, RemoteOp::Probe)
@@ -1802,7 +1802,7 @@ mod tests {
             .unwrap_err();
             assert_eq!(
                 (e.code, e.field.as_deref()),
-                ("schema_violation", Some(field)),
+                (ErrorCode::SchemaViolation, Some(field)),
                 "{params}"
             );
             assert!(http.requests().is_empty());
@@ -2045,7 +2045,7 @@ mod tests {
         ctx.status = ProcessStatus::Pending;
         assert_eq!(
             p.close_process(&mut ctx).unwrap_err().code,
-            "platform_error"
+            ErrorCode::PlatformError
         );
     }
 
@@ -2140,7 +2140,7 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert_eq!(e.code, "platform_unavailable");
+        assert_eq!(e.code, ErrorCode::PlatformUnavailable);
     }
 
     fn webhook(
@@ -2244,13 +2244,13 @@ mod tests {
                     &webhook("post", "post_created", &post_payload(), secret),
                 )
                 .unwrap_err();
-            assert_eq!(e.code, "invalid_signature");
+            assert_eq!(e.code, ErrorCode::InvalidSignature);
         }
         let mut tampered = webhook("post", "post_created", &post_payload(), Some("s3cret"));
         tampered.body.push(b' ');
         assert_eq!(
             p.webhook(&mut ctx, &tampered).unwrap_err().code,
-            "invalid_signature"
+            ErrorCode::InvalidSignature
         );
         assert!(ctx.events.is_empty());
 
@@ -2262,7 +2262,7 @@ mod tests {
                 &webhook("post", "post_created", &post_payload(), Some("s3cret")),
             )
             .unwrap_err();
-        assert_eq!(e.code, "platform_not_configured");
+        assert_eq!(e.code, ErrorCode::PlatformNotConfigured);
     }
 
     #[test]

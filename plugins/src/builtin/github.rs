@@ -21,8 +21,9 @@ use serde_json::{json, Value};
 
 use crate::remote::{bad_signature, setting, verify_hmac_sha256};
 use crate::{
-    ActionContext, ActionSpec, BoxFuture, Event, EventSpec, Http, HttpRequest, HttpResponse,
-    Plugin, PluginError, PluginMeta, ProcessContext, Remote, RemoteOp, WebhookRequest,
+    ActionContext, ActionSpec, BoxFuture, ErrorCode, Event, EventSpec, Http, HttpRequest,
+    HttpResponse, Plugin, PluginError, PluginMeta, ProcessContext, Remote, RemoteOp,
+    WebhookRequest,
 };
 
 /// The public API; GitHub Enterprise Server serves the same API at `https://HOST/api/v3`.
@@ -413,7 +414,7 @@ fn refusal(resp: &HttpResponse, what: &str) -> PluginError {
             "GitHub is failing"
         };
         return PluginError {
-            code: "platform_unavailable",
+            code: ErrorCode::PlatformUnavailable,
             message: format!("{what}: {why} ({} {explanation})", resp.status),
             field: None,
         };
@@ -456,7 +457,7 @@ fn github_message(body: &[u8]) -> Option<String> {
 
 fn unknown_action(action: &str) -> PluginError {
     PluginError {
-        code: "unknown_action",
+        code: ErrorCode::UnknownAction,
         message: format!("github has no action {action}"),
         field: None,
     }
@@ -911,7 +912,7 @@ mod tests {
         for (status, body, expected) in cases {
             let http = FakeHttp::answering(vec![json_response(status, body)]);
             let err = act("create-issue", &json!({"title": "t"}), &http).unwrap_err();
-            assert_eq!(err.code, "platform_error", "{status}");
+            assert_eq!(err.code, ErrorCode::PlatformError, "{status}");
             assert!(err.message.contains(expected), "{status}: {}", err.message);
             assert!(
                 err.message.contains("Octo-Org/Hello-World"),
@@ -942,7 +943,7 @@ mod tests {
         });
         let http = FakeHttp::answering(vec![limited]);
         let err = act("create-issue", &json!({"title": "t"}), &http).unwrap_err();
-        assert_eq!(err.code, "platform_unavailable");
+        assert_eq!(err.code, ErrorCode::PlatformUnavailable);
         assert!(err.message.contains("rate limit"), "{}", err.message);
 
         let http = FakeHttp::answering(vec![Ok(HttpResponse {
@@ -951,7 +952,7 @@ mod tests {
             body: b"<html>bad gateway</html>".to_vec(),
         })]);
         let err = act("create-issue", &json!({"title": "t"}), &http).unwrap_err();
-        assert_eq!(err.code, "platform_unavailable");
+        assert_eq!(err.code, ErrorCode::PlatformUnavailable);
         assert!(err.message.contains("bad gateway"), "{}", err.message);
     }
 
@@ -959,10 +960,10 @@ mod tests {
     fn transport_failures_keep_their_codes() {
         let http = FakeHttp::answering(vec![Err(HttpError::CircuitOpen { retry_in_ms: 500 })]);
         let err = act("create-issue", &json!({"title": "t"}), &http).unwrap_err();
-        assert_eq!(err.code, "circuit_open");
+        assert_eq!(err.code, ErrorCode::CircuitOpen);
         let http = FakeHttp::answering(vec![Err(HttpError::Timeout(100))]);
         let err = act("comment", &json!({"issue_number": 1, "body": "b"}), &http).unwrap_err();
-        assert_eq!(err.code, "platform_unavailable");
+        assert_eq!(err.code, ErrorCode::PlatformUnavailable);
     }
 
     #[test]
@@ -981,7 +982,7 @@ mod tests {
                 },
             )
             .unwrap_err();
-            assert_eq!(err.code, "platform_not_configured");
+            assert_eq!(err.code, ErrorCode::PlatformNotConfigured);
             assert_eq!(err.field, Some(format!("settings.{missing}")));
             assert!(http.requests().is_empty());
         }
@@ -1014,7 +1015,7 @@ mod tests {
         let ok = run(&http, &config(), RemoteOp::Probe).unwrap();
         assert_eq!(ok["full_name"], json!("Octo-Org/Hello-World"));
         let err = run(&http, &config(), RemoteOp::Probe).unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
         assert!(err.message.contains("Bad credentials"), "{}", err.message);
         let req = &http.requests()[0];
         assert_eq!(req.method, "GET");
@@ -1048,12 +1049,12 @@ mod tests {
         let mut state = Value::Null;
         let mut ctx = ActionContext::new("c", &cfg, &mut state, 0);
         let err = p.action(&mut ctx, "create-issue", &json!({})).unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
 
         let odd = json!({"id": "x", "number": 1, "html_url": "u", "state": "open"});
         ctx.remote = Some(&odd);
         let err = p.action(&mut ctx, "create-issue", &json!({})).unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
         assert!(err.message.contains("'id'"), "{}", err.message);
 
         let partial = json!({"id": 1});
@@ -1062,7 +1063,7 @@ mod tests {
         assert!(err.message.contains("html_url"), "{}", err.message);
 
         let err = p.action(&mut ctx, "merge", &json!({})).unwrap_err();
-        assert_eq!(err.code, "unknown_action");
+        assert_eq!(err.code, ErrorCode::UnknownAction);
     }
 
     // ----- webhooks -----
@@ -1191,21 +1192,21 @@ mod tests {
         let payload = issues_payload("opened");
         let wrong = signed("issues", &payload, "another secret");
         let err = deliver(&config(), &wrong).unwrap_err();
-        assert_eq!(err.code, "invalid_signature");
+        assert_eq!(err.code, ErrorCode::InvalidSignature);
         assert!(err.message.contains("X-Hub-Signature-256"));
 
         let mut missing = signed("issues", &payload, SECRET);
         missing.headers.retain(|(k, _)| k != "x-hub-signature-256");
         assert_eq!(
             deliver(&config(), &missing).unwrap_err().code,
-            "invalid_signature"
+            ErrorCode::InvalidSignature
         );
 
         let mut tampered = signed("issues", &payload, SECRET);
         tampered.body = issues_payload("closed").to_string().into_bytes();
         assert_eq!(
             deliver(&config(), &tampered).unwrap_err().code,
-            "invalid_signature"
+            ErrorCode::InvalidSignature
         );
 
         // The legacy SHA-1 header alone is not enough.
@@ -1218,7 +1219,7 @@ mod tests {
         }
         assert_eq!(
             deliver(&config(), &sha1_only).unwrap_err().code,
-            "invalid_signature"
+            ErrorCode::InvalidSignature
         );
     }
 
@@ -1233,7 +1234,10 @@ mod tests {
                 Some(s) => cfg["webhook_secret"] = json!(s),
             }
             let req = signed("ping", &json!({"zen": "Keep it logically awesome."}), "");
-            assert_eq!(deliver(&cfg, &req).unwrap_err().code, "invalid_signature");
+            assert_eq!(
+                deliver(&cfg, &req).unwrap_err().code,
+                ErrorCode::InvalidSignature
+            );
         }
     }
 
@@ -1288,13 +1292,13 @@ mod tests {
         ));
         assert_eq!(
             deliver(&config(), &req).unwrap_err().code,
-            "schema_violation"
+            ErrorCode::SchemaViolation
         );
 
         let no_issue =
             json!({"action": "opened", "repository": repository(), "sender": {"login": "x"}});
         let err = deliver(&config(), &signed("issues", &no_issue, SECRET)).unwrap_err();
-        assert_eq!(err.code, "schema_violation");
+        assert_eq!(err.code, ErrorCode::SchemaViolation);
         assert!(err.message.contains("issue"), "{}", err.message);
     }
 

@@ -42,8 +42,8 @@ use sha2::{Digest, Sha256};
 use crate::remote::{bad_signature, setting, BoxFuture, HttpRequest, Remote, RemoteOp};
 use crate::vote::{Decision, Details, Outcome};
 use crate::{
-    ActionContext, ActionSpec, EventSpec, Plugin, PluginError, PluginMeta, ProcessContext,
-    ProcessSpec, ProcessStatus, WebhookRequest,
+    ActionContext, ActionSpec, ErrorCode, EventSpec, Plugin, PluginError, PluginMeta,
+    ProcessContext, ProcessSpec, ProcessStatus, WebhookRequest,
 };
 
 const DEFAULT_API_URL: &str = "https://www.loomio.com";
@@ -948,7 +948,7 @@ impl Plugin for Loomio {
                     let group = group_id(config);
                     if api.version == Version::B2 {
                         let group = group.ok_or_else(|| PluginError {
-                            code: "platform_not_configured",
+                            code: ErrorCode::PlatformNotConfigured,
                             message:
                                 "setting 'group_id' is required to create polls with api_version b2"
                                     .into(),
@@ -987,7 +987,7 @@ impl Plugin for Loomio {
                 RemoteOp::Action { action, params } => {
                     if action != "get-poll" {
                         return Err(PluginError {
-                            code: "unknown_action",
+                            code: ErrorCode::UnknownAction,
                             message: format!("loomio has no action {action}"),
                             field: None,
                         });
@@ -1020,7 +1020,7 @@ impl Plugin for Loomio {
     ) -> Result<Value, PluginError> {
         if action != "get-poll" {
             return Err(PluginError {
-                code: "unknown_action",
+                code: ErrorCode::UnknownAction,
                 message: format!("loomio has no action {action}"),
                 field: None,
             });
@@ -1330,15 +1330,15 @@ mod tests {
         let e = start(&p, &json!({"group_id": 1}), &http, &params).unwrap_err();
         assert_eq!(
             (e.code, e.field.as_deref()),
-            ("platform_not_configured", Some("settings.api_key"))
+            (ErrorCode::PlatformNotConfigured, Some("settings.api_key"))
         );
         let e = start(&p, &json!({"api_key": "k"}), &http, &params).unwrap_err();
         assert_eq!(
             (e.code, e.field.as_deref()),
-            ("platform_not_configured", Some("settings.group_id"))
+            (ErrorCode::PlatformNotConfigured, Some("settings.group_id"))
         );
         let e = run(&p, &json!({}), &http, RemoteOp::Probe).unwrap_err();
-        assert_eq!(e.code, "platform_not_configured");
+        assert_eq!(e.code, ErrorCode::PlatformNotConfigured);
         assert!(http.requests().is_empty());
     }
 
@@ -1387,7 +1387,7 @@ mod tests {
         ];
         for (params, field) in cases {
             let e = start(&p, &b2_config(), &http, &params).unwrap_err();
-            assert_eq!(e.code, "schema_violation", "{params}");
+            assert_eq!(e.code, ErrorCode::SchemaViolation, "{params}");
             assert_eq!(e.field.as_deref(), Some(field), "{params}: {}", e.message);
         }
         assert!(http.requests().is_empty());
@@ -1422,12 +1422,12 @@ mod tests {
             Err(HttpError::CircuitOpen { retry_in_ms: 10 }),
         ]);
         for expected in [
-            "platform_error",
-            "platform_error",
-            "platform_error",
-            "platform_error",
-            "platform_unavailable",
-            "circuit_open",
+            ErrorCode::PlatformError,
+            ErrorCode::PlatformError,
+            ErrorCode::PlatformError,
+            ErrorCode::PlatformError,
+            ErrorCode::PlatformUnavailable,
+            ErrorCode::CircuitOpen,
         ] {
             let e = start(&p, &b2_config(), &http, &params).unwrap_err();
             assert_eq!(e.code, expected, "{}", e.message);
@@ -1448,7 +1448,7 @@ mod tests {
         ]);
         let e = start(&p, &b2_config(), &http, &params).unwrap_err();
         assert!(
-            e.code == "platform_error"
+            e.code == ErrorCode::PlatformError
                 && e.message.contains("m20ZprvH")
                 && e.message.contains("options"),
             "{e:?}"
@@ -1744,7 +1744,7 @@ mod tests {
         ctx.status = ProcessStatus::Pending;
         assert_eq!(
             p.close_process(&mut ctx).unwrap_err().code,
-            "platform_error"
+            ErrorCode::PlatformError
         );
         assert_eq!(ctx.status, ProcessStatus::Pending);
     }
@@ -1782,7 +1782,7 @@ mod tests {
         let mut ctx = ActionContext::new("c", &config, &mut state, 0);
         assert_eq!(
             p.action(&mut ctx, "get-poll", &params).unwrap_err().code,
-            "platform_error"
+            ErrorCode::PlatformError
         );
         let e = run(
             &p,
@@ -1813,7 +1813,7 @@ mod tests {
         run(&p, &json!({"api_key": "k"}), &http, RemoteOp::Probe).unwrap();
         run(&p, &b1_config(), &http, RemoteOp::Probe).unwrap();
         let e = run(&p, &b2_config(), &http, RemoteOp::Probe).unwrap_err();
-        assert_eq!(e.code, "platform_error");
+        assert_eq!(e.code, ErrorCode::PlatformError);
         assert!(e.message.contains("403"), "{}", e.message);
         let urls: Vec<String> = http.requests().into_iter().map(|r| r.url).collect();
         assert_eq!(
@@ -1854,7 +1854,7 @@ mod tests {
             let got = p.webhook(&mut ctx, &hook(query, body.clone()));
             match (ok, got) {
                 (true, Ok(())) => {}
-                (false, Err(e)) => assert_eq!(e.code, "invalid_signature", "{query:?}"),
+                (false, Err(e)) => assert_eq!(e.code, ErrorCode::InvalidSignature, "{query:?}"),
                 (want, got) => panic!("{query:?}: wanted ok={want}, got {got:?}"),
             }
             assert!(ctx.events.is_empty());

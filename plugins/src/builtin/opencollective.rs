@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use crate::remote::{bad_signature, setting, HttpRequest, HttpResponse};
 use crate::{
-    ActionContext, ActionSpec, BoxFuture, Event, EventSpec, Http, Plugin, PluginError, PluginMeta,
-    ProcessContext, Remote, RemoteOp, WebhookRequest,
+    ActionContext, ActionSpec, BoxFuture, ErrorCode, Event, EventSpec, Http, Plugin, PluginError,
+    PluginMeta, ProcessContext, Remote, RemoteOp, WebhookRequest,
 };
 
 const NAME: &str = "opencollective";
@@ -223,7 +223,7 @@ fn graphql_data(resp: &HttpResponse, what: &str) -> Result<Value, PluginError> {
     }
     if resp.status == 429 || resp.status >= 500 {
         return Err(PluginError {
-            code: "platform_unavailable",
+            code: ErrorCode::PlatformUnavailable,
             message: format!("{what}: Open Collective answered {}", resp.status),
             field: None,
         });
@@ -306,7 +306,7 @@ fn slug_matches(account: &Value, collective: &str) -> bool {
 
 fn not_in_collective(id: i64, collective: &str, found: &str) -> PluginError {
     PluginError {
-        code: "expense_not_in_collective",
+        code: ErrorCode::ExpenseNotInCollective,
         message: format!(
             "expense {id} belongs to '{found}', not to the configured collective '{collective}'"
         ),
@@ -327,7 +327,7 @@ async fn process_expense(
         "reject-expense" => "REJECT",
         other => {
             return Err(PluginError {
-                code: "unknown_action",
+                code: ErrorCode::UnknownAction,
                 message: format!("opencollective has no action {other}"),
                 field: None,
             })
@@ -407,7 +407,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn authenticate(config: &Value, req: &WebhookRequest) -> Result<(), PluginError> {
     let Ok(secret) = setting(config, "webhook_secret") else {
         return Err(PluginError {
-            code: "invalid_signature",
+            code: ErrorCode::InvalidSignature,
             message: "no webhook_secret is configured for this community, so Open Collective \
                       webhooks cannot be authenticated"
                 .into(),
@@ -482,7 +482,7 @@ impl Plugin for OpenCollective {
     ) -> Result<Value, PluginError> {
         if !matches!(action, "approve-expense" | "reject-expense") {
             return Err(PluginError {
-                code: "unknown_action",
+                code: ErrorCode::UnknownAction,
                 message: format!("opencollective has no action {action}"),
                 field: None,
             });
@@ -532,7 +532,7 @@ impl Plugin for OpenCollective {
 
     fn start_process(&self, _: &mut ProcessContext<'_>, _: &Value) -> Result<(), PluginError> {
         Err(PluginError {
-            code: "unsupported",
+            code: ErrorCode::Unsupported,
             message: "opencollective has no processes".into(),
             field: None,
         })
@@ -713,7 +713,7 @@ mod tests {
             json!({"expense_id": 9}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "expense_not_in_collective");
+        assert_eq!(err.code, ErrorCode::ExpenseNotInCollective);
         assert!(err.message.contains("other-fund"), "{}", err.message);
         assert_eq!(http.requests().len(), 1, "no processExpense was sent");
     }
@@ -749,7 +749,7 @@ mod tests {
             json!({"expense_id": 404}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
         assert!(err.message.contains("404"), "{}", err.message);
     }
 
@@ -770,7 +770,7 @@ mod tests {
             json!({"expense_id": 3}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
         assert!(
             err.message
                 .contains("Can not approve expense in current status"),
@@ -793,7 +793,7 @@ mod tests {
             json!({"expense_id": 1}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
         assert!(err.message.contains("401"), "{}", err.message);
         assert!(
             !err.message.contains("tok-123"),
@@ -812,7 +812,7 @@ mod tests {
             json!({"expense_id": 1}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "platform_unavailable");
+        assert_eq!(err.code, ErrorCode::PlatformUnavailable);
 
         let http = FakeHttp::answering(vec![Err(HttpError::CircuitOpen { retry_in_ms: 10 })]);
         let err = act(
@@ -822,7 +822,7 @@ mod tests {
             json!({"expense_id": 1}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "circuit_open");
+        assert_eq!(err.code, ErrorCode::CircuitOpen);
     }
 
     #[test]
@@ -844,7 +844,7 @@ mod tests {
                 json!({"expense_id": 1}),
             )
             .unwrap_err();
-            assert_eq!(err.code, "platform_error", "{err:?}");
+            assert_eq!(err.code, ErrorCode::PlatformError, "{err:?}");
         }
         let http = FakeHttp::answering(vec![
             expense_answer(1, "green-fund", "PENDING"),
@@ -857,7 +857,7 @@ mod tests {
             json!({"expense_id": 1}),
         )
         .unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
     }
 
     #[test]
@@ -867,7 +867,7 @@ mod tests {
             cfg.as_object_mut().unwrap().remove(missing);
             let http = FakeHttp::default();
             let err = act(&http, &cfg, "approve-expense", json!({"expense_id": 1})).unwrap_err();
-            assert_eq!(err.code, "platform_not_configured");
+            assert_eq!(err.code, ErrorCode::PlatformNotConfigured);
             assert_eq!(
                 err.field.as_deref(),
                 Some(format!("settings.{missing}").as_str())
@@ -886,7 +886,7 @@ mod tests {
         ] {
             let http = FakeHttp::default();
             let err = act(&http, &config(), "approve-expense", params).unwrap_err();
-            assert_eq!(err.code, "schema_violation");
+            assert_eq!(err.code, ErrorCode::SchemaViolation);
             assert_eq!(err.field.as_deref(), Some("expense_id"));
             assert!(http.requests().is_empty());
         }
@@ -901,7 +901,7 @@ mod tests {
         let err = p
             .action(&mut ctx, "approve-expense", &json!({"expense_id": 1}))
             .unwrap_err();
-        assert_eq!(err.code, "platform_error");
+        assert_eq!(err.code, ErrorCode::PlatformError);
     }
 
     #[test]
@@ -1059,12 +1059,12 @@ mod tests {
             Some("secret=s3cret2"),
         ] {
             let err = deliver(&config(), &hook(query, &expense_payload("created"))).unwrap_err();
-            assert_eq!(err.code, "invalid_signature", "{query:?}");
+            assert_eq!(err.code, ErrorCode::InvalidSignature, "{query:?}");
         }
         let mut cfg = config();
         cfg.as_object_mut().unwrap().remove("webhook_secret");
         let err = deliver(&cfg, &hook(Some("secret="), &expense_payload("created"))).unwrap_err();
-        assert_eq!(err.code, "invalid_signature");
+        assert_eq!(err.code, ErrorCode::InvalidSignature);
         assert!(err.message.contains("webhook_secret"), "{}", err.message);
     }
 

@@ -8,8 +8,8 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::{
-    ActionContext, ActionSpec, Plugin, PluginError, PluginMeta, ProcessContext, ProcessSpec,
-    ProcessStatus,
+    ActionContext, ActionSpec, ErrorCode, Plugin, PluginError, PluginMeta, ProcessContext,
+    ProcessSpec, ProcessStatus,
 };
 
 const COMPLETE_TIMER: &str = "complete";
@@ -159,7 +159,7 @@ impl Plugin for Randomness {
                 Ok(json!({ "lucky_number": n }))
             }
             other => Err(PluginError {
-                code: "unknown_action",
+                code: ErrorCode::UnknownAction,
                 message: format!("randomness has no action {other}"),
                 field: None,
             }),

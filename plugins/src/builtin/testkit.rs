@@ -10,7 +10,7 @@
 use serde_json::{json, Value};
 
 use crate::{
-    ActionContext, ActionSpec, BoxFuture, HttpRequest, Plugin, PluginError, PluginMeta,
+    ActionContext, ActionSpec, BoxFuture, ErrorCode, HttpRequest, Plugin, PluginError, PluginMeta,
     ProcessContext, Remote, RemoteOp,
 };
 
@@ -82,7 +82,7 @@ impl Testkit {
 
 fn hook_failure(hook: &str) -> PluginError {
     PluginError {
-        code: "hook_failed",
+        code: ErrorCode::HookFailed,
         message: format!("testkit's {hook} hook fails, as its settings ask"),
         field: None,
     }
@@ -135,7 +135,7 @@ impl Plugin for Testkit {
 
     fn start_process(&self, _: &mut ProcessContext<'_>, _: &Value) -> Result<(), PluginError> {
         Err(PluginError {
-            code: "unsupported",
+            code: ErrorCode::Unsupported,
             message: "testkit has no processes".into(),
             field: None,
         })

@@ -23,7 +23,9 @@ pub use tally::{
     TieBreak, Weight, TALLY_VERSION,
 };
 
-use crate::{ActionContext, Plugin, PluginError, PluginMeta, ProcessContext, ProcessSpec};
+use crate::{
+    ActionContext, ErrorCode, Plugin, PluginError, PluginMeta, ProcessContext, ProcessSpec,
+};
 use commitment::Entry;
 
 /// The methods, in the order the metadata lists them.
@@ -506,7 +508,7 @@ impl VotePlugin {
 
 fn native() -> PluginError {
     PluginError {
-        code: "unsupported",
+        code: ErrorCode::Unsupported,
         message: "vote processes are run by the vote actor".into(),
         field: None,
     }

@@ -44,6 +44,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::ErrorCode;
+
 pub mod approval;
 pub mod choice;
 pub mod consent;
@@ -534,16 +536,21 @@ pub enum BallotError {
 
 impl BallotError {
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The API's code for this refusal (every ballot error is one of [`ErrorCode`]'s).
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            BallotError::MalformedChoice { .. } => "malformed_choice",
-            BallotError::UnknownOption { .. } => "unknown_option",
-            BallotError::DuplicateOption { .. } => "duplicate_option",
-            BallotError::TooManySelections { .. } => "too_many_selections",
-            BallotError::TooFewSelections { .. } => "too_few_selections",
-            BallotError::ScoreOutOfRange { .. } => "score_out_of_range",
-            BallotError::NotAnInteger { .. } => "not_an_integer",
-            BallotError::NegativeAmount { .. } => "negative_amount",
-            BallotError::OverBudget { .. } => "over_budget",
+            BallotError::MalformedChoice { .. } => ErrorCode::MalformedChoice,
+            BallotError::UnknownOption { .. } => ErrorCode::UnknownOption,
+            BallotError::DuplicateOption { .. } => ErrorCode::DuplicateOption,
+            BallotError::TooManySelections { .. } => ErrorCode::TooManySelections,
+            BallotError::TooFewSelections { .. } => ErrorCode::TooFewSelections,
+            BallotError::ScoreOutOfRange { .. } => ErrorCode::ScoreOutOfRange,
+            BallotError::NotAnInteger { .. } => ErrorCode::NotAnInteger,
+            BallotError::NegativeAmount { .. } => ErrorCode::NegativeAmount,
+            BallotError::OverBudget { .. } => ErrorCode::OverBudget,
         }
     }
 }

@@ -1,0 +1,115 @@
+//! Webhooks as a resource: one for a community's plugin instance (the instance first, then
+//! each of its pending processes), and platform-wide ones, routed by the `route/` index to
+//! every community whose instance follows the platform object they are about.
+
+use std::sync::Arc;
+
+use agora_plugins::{ErrorCode, WebhookRequest};
+use agora_runtime::partition_of;
+
+use super::{Core, Plugins, Result};
+use crate::community::route_prefix;
+use crate::process::PENDING_INDEX;
+use crate::{plugin_instance, process, ActorError, Principal};
+
+#[derive(Clone)]
+pub struct Webhooks {
+    core: Arc<Core>,
+    plugins: Plugins,
+}
+
+impl Webhooks {
+    pub(crate) fn new(core: Arc<Core>, plugins: Plugins) -> Self {
+        Webhooks { core, plugins }
+    }
+
+    /// A webhook for a community's plugin: the instance first, then each pending process.
+    pub async fn community(
+        &self,
+        slug: &str,
+        plugin: &str,
+        request: WebhookRequest,
+        by: &Principal,
+    ) -> Result<()> {
+        if self.core.registry().get(plugin).is_none() {
+            return Err(ActorError::UnknownPlugin(plugin.to_string()));
+        }
+        let resolved = self.plugins.resolve(slug, plugin).await?;
+        let cmd = plugin_instance::Webhook {
+            request: request.clone(),
+            config: resolved.config,
+            driver_url: resolved.driver_url,
+            by: by.clone(),
+        };
+        self.core
+            .instances
+            .ask(&format!("{slug}/{plugin}"), cmd)
+            .await??;
+        let prefix = format!("{PENDING_INDEX}{slug}/{plugin}/");
+        for (key, _) in self.core.rt.scan_index(Some(partition_of(slug)), &prefix)? {
+            let Some(id) = key.rsplit('/').next() else {
+                continue;
+            };
+            let cmd = process::Webhook {
+                request: request.clone(),
+                by: by.clone(),
+            };
+            if let Err(e) = self.core.processes.ask(id, cmd).await? {
+                tracing::warn!(process = %id, error = %e, "webhook not taken by a pending process");
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /api/hooks/<plugin>`: a platform-wide webhook, delivered to every community
+    /// (served by this node) whose instance follows the platform object it is about. Answers
+    /// how many took it.
+    pub async fn platform(
+        &self,
+        plugin: &str,
+        request: WebhookRequest,
+        by: &Principal,
+    ) -> Result<usize> {
+        let p = self
+            .core
+            .registry()
+            .get(plugin)
+            .cloned()
+            .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
+        let not_routable =
+            |message: String| ActorError::refuse(ErrorCode::WebhookNotRoutable, message);
+        let platform_id = p.webhook_route(&request).ok_or_else(|| {
+            not_routable(format!(
+                "plugin '{plugin}' cannot tell which community this webhook is for; use /api/hooks/<community>/{plugin}"
+            ))
+        })?;
+        let prefix = route_prefix(plugin, &platform_id);
+        let slugs: Vec<String> = self
+            .core
+            .rt
+            .scan_index(None, &prefix)?
+            .into_iter()
+            .map(|(k, _)| k.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        if slugs.is_empty() {
+            return Err(not_routable(format!(
+                "no community follows '{platform_id}' with plugin '{plugin}'"
+            )));
+        }
+        let mut delivered = 0;
+        let mut first_error = None;
+        for slug in slugs {
+            match self.community(&slug, plugin, request.clone(), by).await {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    tracing::warn!(community = %slug, plugin, error = %e, "platform webhook refused");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match (delivered, first_error) {
+            (0, Some(e)) => Err(e),
+            _ => Ok(delivered),
+        }
+    }
+}
