@@ -88,13 +88,14 @@ pub struct Create {
 /// Reads the community.
 pub struct Get;
 
-/// Metagov's PUT: the plugin list is the whole truth. `new_ids` holds one fresh id per
-/// listed plugin, used only for plugins not already enabled. `None` keeps the current value
-/// (a PUT that leaves a field out). Answers the community and the plugins the PUT disabled.
+/// Metagov's PUT: the plugin list is the whole truth (a PUT without one disables every
+/// plugin). `new_ids` holds one fresh id per listed plugin, used only for plugins not already
+/// enabled. A name or driver URL left out (`None`) keeps its value. Answers the community and
+/// the plugins the PUT disabled.
 pub struct Update {
     pub readable_name: Option<String>,
     pub driver_url: Option<Option<String>>,
-    pub plugins: Option<Vec<(String, Value)>>,
+    pub plugins: Vec<(String, Value)>,
     pub new_ids: Vec<u64>,
     pub by: Principal,
 }
@@ -346,19 +347,7 @@ impl Community {
         };
         let readable_name = readable_name.unwrap_or_else(|| s.readable_name.clone());
         let driver_url = driver_url.unwrap_or_else(|| s.driver_url.clone());
-        let wanted: BTreeMap<String, Value> = match plugins {
-            Some(list) => list.into_iter().collect(),
-            None => s
-                .plugins
-                .iter()
-                .map(|(n, e)| {
-                    (
-                        n.clone(),
-                        serde_json::from_str(&e.config).unwrap_or(Value::Null),
-                    )
-                })
-                .collect(),
-        };
+        let wanted: BTreeMap<String, Value> = plugins.into_iter().collect();
         let removed: Vec<(String, u64)> = s
             .plugins
             .iter()
@@ -671,7 +660,7 @@ mod tests {
         let update = Update {
             readable_name: Some("C".into()),
             driver_url: None,
-            plugins: Some(vec![]),
+            plugins: vec![],
             new_ids: vec![],
             by: by(),
         };

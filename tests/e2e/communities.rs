@@ -184,6 +184,32 @@ async fn put_replaces_the_name_and_the_plugin_list_as_the_whole_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_without_plugins_disables_them_as_in_metagov() {
+    // Metagov's PUT is the whole truth: a body without `plugins` names none, so the community
+    // keeps none (Agora used to keep them).
+    let node = Node::start("communities-put-no-plugins", NodeConfig::dev()).await;
+    node.community_with_randomness("town").await;
+    let answer = node
+        .put(
+            "/api/internal/community/town",
+            &json!({"slug": "town", "readable_name": "Town hall"}),
+        )
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(answer["plugins"], json!([]), "{answer}");
+    assert_eq!(answer["readable_name"], "Town hall");
+    assert_eq!(node.community("town").await["plugins"], json!([]));
+    node.post_in(
+        "town",
+        "/api/internal/action/randomness.random-int",
+        &json!({"parameters": {"low": 0, "high": 10}}),
+    )
+    .await
+    .expect_error(400, "plugin_not_enabled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_on_an_unknown_community_is_404_and_creates_nothing() {
     let node = Node::start("communities-put-unknown", NodeConfig::dev()).await;
     node.put(

@@ -17,13 +17,14 @@ pub struct Communities {
     audit: AuditLog,
 }
 
-/// A PUT: `None` keeps a field's value.
+/// A PUT: a name or driver URL left out (`None`) keeps its value; the plugin list is the
+/// whole truth, as in Metagov (left out, it is empty).
 #[derive(Debug, Clone, Default)]
 pub struct CommunityUpdate {
     pub readable_name: Option<String>,
     pub driver_url: Option<Option<String>>,
     /// `(plugin, config)`: every plugin that should be enabled.
-    pub plugins: Option<Vec<(String, Value)>>,
+    pub plugins: Vec<(String, Value)>,
 }
 
 impl Communities {
@@ -67,12 +68,7 @@ impl Communities {
         update: CommunityUpdate,
         by: &Principal,
     ) -> Result<CommunityView> {
-        let named: Vec<String> = update
-            .plugins
-            .iter()
-            .flatten()
-            .map(|(n, _)| n.clone())
-            .collect();
+        let named: Vec<String> = update.plugins.iter().map(|(n, _)| n.clone()).collect();
         let result = self.update_checked(slug, update, by).await;
         if let Err(e @ ActorError::Invalid { .. }) = &result {
             for plugin in &named {
@@ -91,29 +87,25 @@ impl Communities {
         by: &Principal,
     ) -> Result<CommunityView> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
-        let mut checked = None;
-        let mut new_ids = Vec::new();
-        if let Some(plugins) = update.plugins {
-            for (i, (name, config)) in plugins.iter().enumerate() {
-                if self.core.registry().get(name).is_none() {
-                    return Err(ActorError::refuse(
-                        ErrorCode::UnknownPlugin,
-                        format!("plugin '{name}' is not installed"),
-                    )
-                    .at(format!("plugins[{i}].name")));
-                }
-                let at = format!("plugins[{i}].config");
-                self.plugins.effective_config(name, config, &at)?;
+        for (i, (name, config)) in update.plugins.iter().enumerate() {
+            if self.core.registry().get(name).is_none() {
+                return Err(ActorError::refuse(
+                    ErrorCode::UnknownPlugin,
+                    format!("plugin '{name}' is not installed"),
+                )
+                .at(format!("plugins[{i}].name")));
             }
-            for _ in 0..plugins.len() {
-                new_ids.push(self.plugins.new_instance_id(slug).await?);
-            }
-            checked = Some(plugins);
+            let at = format!("plugins[{i}].config");
+            self.plugins.effective_config(name, config, &at)?;
+        }
+        let mut new_ids = Vec::with_capacity(update.plugins.len());
+        for _ in 0..update.plugins.len() {
+            new_ids.push(self.plugins.new_instance_id(slug).await?);
         }
         let cmd = community::Update {
             readable_name: update.readable_name,
             driver_url: update.driver_url,
-            plugins: checked,
+            plugins: update.plugins,
             new_ids,
             by: by.clone(),
         };

@@ -52,7 +52,7 @@ pub struct CommunityIn {
     readable_name: Option<String>,
     /// Overrides the node's driver URL for this community's events.
     driver_url: Option<String>,
-    /// PUT only: every plugin that should be enabled, with its config.
+    /// PUT only: every plugin that should be enabled, with its config; left out, none.
     plugins: Option<Vec<PluginIn>>,
 }
 
@@ -118,8 +118,9 @@ pub(crate) async fn update(
         Some(_) => Some(opt_url(obj, "driver_url")?),
         None => None,
     };
+    // The list is the whole truth, as in Metagov: left out, the community keeps no plugins.
     let plugins = match obj.get("plugins") {
-        None | Some(Value::Null) => None,
+        None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -136,7 +137,7 @@ pub(crate) async fn update(
                     .unwrap_or(Value::Object(Default::default()));
                 out.push((name, config));
             }
-            Some(out)
+            out
         }
         Some(_) => return Err(ApiError::invalid("plugins", "'plugins' must be a list")),
     };
