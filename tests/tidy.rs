@@ -1,6 +1,6 @@
 //! Tidy checks over the source tree, run with every `cargo test`: every Rust file says what it
-//! is for in a `//!` header, crates depend on each other only in the allowed direction, and no
-//! `println!` or `dbg!` hides in library code.
+//! is for in a `//!` header, crates depend on each other only in the allowed direction, no
+//! `println!` or `dbg!` hides in library code, and the README's error table is the code's.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -53,35 +53,121 @@ fn every_rust_file_opens_with_a_module_doc() {
     );
 }
 
-#[test]
-fn crates_depend_only_in_the_allowed_direction() {
-    // gateway → actors → runtime, storage, plugins; runtime → storage.
-    let allowed: [(&str, &[&str]); 5] = [
-        ("storage", &[]),
-        ("plugins", &[]),
-        ("runtime", &["agora-storage"]),
-        (
-            "actors",
-            &["agora-runtime", "agora-storage", "agora-plugins"],
-        ),
-        ("gateway", &["agora-actors", "agora-runtime"]),
-    ];
-    for (krate, deps) in allowed {
-        let manifest = fs::read_to_string(root().join(krate).join("Cargo.toml")).unwrap();
-        let normal = manifest
-            .split("\n[")
-            .find(|section| section.starts_with("dependencies]"))
-            .unwrap_or("");
-        for line in normal.lines() {
-            let name = line.split(['.', ' ', '=']).next().unwrap_or("");
-            if name.starts_with("agora-") {
-                assert!(
-                    deps.contains(&name),
-                    "{krate} depends on {name}, against the allowed direction"
-                );
+/// Every dependency of a workspace package on another, as `cargo metadata` resolves them
+/// (workspace-inherited entries, renamed ones, target-specific tables and build
+/// dependencies included): `(from, to, kind)` with kind `normal`, `build` or `dev`.
+fn crate_edges() -> Vec<(String, String, String)> {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let members: Vec<String> = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    let mut edges = Vec::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let from = p["name"].as_str().unwrap_or_default().to_string();
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            let to = d["name"].as_str().unwrap_or_default().to_string();
+            if members.contains(&to) {
+                let kind = d["kind"].as_str().unwrap_or("normal").to_string();
+                edges.push((from.clone(), to, kind));
             }
         }
     }
+    edges
+}
+
+#[test]
+fn crates_depend_only_in_the_allowed_direction() {
+    // agora → gateway → actors → runtime → storage; gateway and actors → plugins.
+    let allowed: [(&str, &[&str]); 6] = [
+        ("agora-storage", &[]),
+        ("agora-plugins", &[]),
+        ("agora-runtime", &["agora-storage"]),
+        (
+            "agora-actors",
+            &["agora-runtime", "agora-storage", "agora-plugins"],
+        ),
+        (
+            "agora-gateway",
+            &["agora-actors", "agora-runtime", "agora-plugins"],
+        ),
+        (
+            "agora",
+            &[
+                "agora-gateway",
+                "agora-actors",
+                "agora-runtime",
+                "agora-storage",
+                "agora-plugins",
+            ],
+        ),
+    ];
+    let edges = crate_edges();
+    assert!(
+        edges
+            .iter()
+            .any(|(f, t, _)| f == "agora-gateway" && t == "agora-actors"),
+        "no edges found: {edges:?}"
+    );
+    // Tests may build on any crate below theirs, never on one above.
+    let rank = |name: &str| allowed.iter().position(|(c, _)| *c == name);
+    for (from, to, kind) in &edges {
+        let (Some(f), Some(t)) = (rank(from), rank(to)) else {
+            panic!("{from} → {to}: a workspace crate this test does not know");
+        };
+        let ok = if kind == "dev" {
+            t < f
+        } else {
+            allowed[f].1.contains(&to.as_str())
+        };
+        assert!(
+            ok,
+            "{from} depends on {to} ({kind}), against the allowed direction"
+        );
+    }
+}
+
+#[test]
+fn the_readme_error_table_is_the_error_codes() {
+    let readme = fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme
+        .find("<!-- error-codes")
+        .expect("the README has an error table");
+    let end = readme
+        .find("<!-- /error-codes -->")
+        .expect("the table ends");
+    let table: Vec<&str> = readme[start..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    let expected: Vec<String> = agora_plugins::ErrorCode::ALL
+        .iter()
+        .map(|c| format!("| `{}` | {} | {} |", c.as_str(), c.status(), c.meaning()))
+        .collect();
+    assert_eq!(
+        table,
+        expected,
+        "the README's error table differs from ErrorCode; it should read:\n{}",
+        expected.join("\n")
+    );
 }
 
 #[test]
