@@ -89,9 +89,26 @@ impl ManualClock {
         now
     }
 
-    /// Sets the clock to `ms` (which may be in its past: callers that must not go back check).
+    /// Sets the clock to `ms`, even in its past.
     pub fn set(&self, ms: u64) {
         self.now.send_replace(ms);
+    }
+
+    /// Moves the clock to `ms` unless that is in its past. Answers the clock's time afterwards
+    /// as `Ok`, or as `Err` when it refused to go back (in one step: no move in between).
+    pub fn advance_to(&self, ms: u64) -> Result<u64, u64> {
+        let mut result = Ok(ms);
+        self.now.send_if_modified(|t| {
+            if ms < *t {
+                result = Err(*t);
+                false
+            } else {
+                let moved = ms != *t;
+                *t = ms;
+                moved
+            }
+        });
+        result
     }
 }
 
@@ -140,6 +157,8 @@ mod tests {
             .unwrap();
         // A deadline already passed resolves at once.
         clock.sleep(Duration::ZERO).await;
+        assert_eq!(clock.advance_to(1_400), Err(1_500), "never backwards");
+        assert_eq!(clock.advance_to(2_000), Ok(2_000));
         clock.set(10);
         assert_eq!(clock.now_ms(), 10);
     }

@@ -5,6 +5,7 @@ pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod cluster_info;
 pub(crate) mod communities;
+pub(crate) mod dev_clock;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod hooks;
@@ -80,6 +81,11 @@ pub(crate) fn internal() -> Router<AppState> {
         .route("/api/v1/plugin-audit-log", get(audit::log))
         .route("/api/internal/events", get(events::stream))
         .route("/api/v1/cluster", get(cluster_info::get))
+        // Test aid: 404 unless the node runs with --dev --manual-clock.
+        .route(
+            "/api/internal/dev/clock",
+            get(dev_clock::get).post(dev_clock::set),
+        )
         .route("/api/internal/action/{name}", post(actions::internal))
         .route("/api/internal/process/{name}", post(processes::start))
         .route(
