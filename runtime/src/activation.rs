@@ -415,11 +415,14 @@ impl<A: VirtualActor> Handler<ActMsg<A>> for Activation<A> {
         if matches!(self.life, Life::Unrestored) {
             self.restore(&shared);
         }
-        let durable = shared.committer.durable();
-        if let Some(r) = &mut self.reader {
-            r.trim(durable);
-        }
-        if !self.handled_in_flight.is_empty() {
+        // Only an activation with writes in flight pays for reading the watermark.
+        let in_flight = self.reader.as_ref().is_some_and(|r| r.in_flight())
+            || !self.handled_in_flight.is_empty();
+        if in_flight {
+            let durable = shared.committer.durable();
+            if let Some(r) = &mut self.reader {
+                r.trim(durable);
+            }
             self.handled_in_flight.retain(|_, seq| *seq > durable);
         }
         let mut fx = Effects::new(shared.clock.now_ms());

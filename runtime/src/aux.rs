@@ -60,6 +60,11 @@ impl AuxReader {
         self.newest = self.newest.max(seq);
     }
 
+    /// Whether any write of the actor may still be on its way to storage.
+    pub fn in_flight(&self) -> bool {
+        !self.overlay.is_empty()
+    }
+
     /// Forgets overlay entries storage already holds (`durable`: the committer's watermark,
     /// which passes a batch only after it is applied).
     pub fn trim(&mut self, durable: CommitSeq) {
