@@ -105,6 +105,11 @@ pub struct ServeArgs {
     /// Cluster mode: partition lease length in milliseconds [default: 3000].
     #[arg(long, env = "AGORA_LEASE_MS")]
     pub lease_ms: Option<u64>,
+    /// Test aid, with --dev only: the node's clock starts at this time (epoch milliseconds)
+    /// and moves only through `POST /api/internal/dev/clock`. Deadlines, reminders and
+    /// delivery backoff follow it.
+    #[arg(long, env = "AGORA_MANUAL_CLOCK", value_name = "START_MS")]
+    pub manual_clock: Option<u64>,
 }
 
 /// The settings a TOML file may hold (secrets only from the environment or `*_FILE` paths).
@@ -158,6 +163,8 @@ pub struct NodeConfig {
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
     pub signing_secret: Option<String>,
+    /// `--manual-clock`: the start of a clock that moves only when told to (with `--dev`).
+    pub manual_clock: Option<u64>,
 }
 
 fn cores() -> usize {
@@ -277,6 +284,7 @@ impl NodeConfig {
             cluster: None,
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
+            manual_clock: args.manual_clock,
         };
         let mut cfg = cfg;
         if let Some(url) = args.redis_url.or(file.redis_url).filter(|u| !u.is_empty()) {
@@ -313,6 +321,11 @@ impl NodeConfig {
             bail!(
                 "--dev turns authentication off and is allowed only on a loopback address, not {}",
                 self.listen
+            );
+        }
+        if self.manual_clock.is_some() && !self.dev {
+            bail!(
+                "--manual-clock stops the node's clock (deadlines never pass by themselves) and is a test aid allowed only with --dev"
             );
         }
         if !self.dev && self.driver_token.is_none() {
@@ -353,6 +366,7 @@ mod tests {
             cluster: None,
             driver_token: None,
             signing_secret: None,
+            manual_clock: None,
         };
         assert!(base.check().is_err());
         let loopback = NodeConfig {
@@ -368,9 +382,20 @@ mod tests {
         let token = NodeConfig {
             dev: false,
             driver_token: Some("t".into()),
-            ..base
+            ..base.clone()
         };
         assert!(token.check().is_ok());
+        // A manual clock is a test aid: refused without --dev, even with a token.
+        let manual_in_production = NodeConfig {
+            manual_clock: Some(1_000),
+            ..token
+        };
+        assert!(manual_in_production.check().is_err());
+        let manual_dev = NodeConfig {
+            manual_clock: Some(1_000),
+            ..loopback
+        };
+        assert!(manual_dev.check().is_ok());
     }
 
     #[test]

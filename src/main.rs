@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use agora_actors::{ActorsEnv, Agora, RefreshQueue};
 use agora_gateway::{AppInner, AppState, Auth, HttpMetrics, MetagovJson};
-use agora_runtime::{DeliveryConfig, Runtime, RuntimeConfig, SystemClock, Tasks};
+use agora_runtime::{
+    Clock, DeliveryConfig, ManualClock, Runtime, RuntimeConfig, SystemClock, Tasks,
+};
 use agora_storage::{Engine, SledEngine};
 use anyhow::Context;
 use clap::Parser;
@@ -73,6 +75,16 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             },
         )?,
     );
+    let clock: Arc<dyn Clock> = match cfg.manual_clock {
+        Some(start_ms) => {
+            tracing::warn!(
+                start_ms,
+                "manual clock: time moves only through POST /api/internal/dev/clock"
+            );
+            Arc::new(ManualClock::new(start_ms))
+        }
+        None => Arc::new(SystemClock),
+    };
     let runtime = Runtime::start(
         RuntimeConfig {
             idle_timeout: cfg.idle_timeout,
@@ -87,7 +99,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             ..RuntimeConfig::default()
         },
         engine,
-        Arc::new(SystemClock),
+        clock,
     )?;
     let registry = agora_plugins::PluginRegistry::select(
         agora_plugins::builtin::available(),

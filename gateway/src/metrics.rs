@@ -136,7 +136,7 @@ impl HttpMetrics {
                 "agora_http_request_duration_seconds_count{{{labels}}} {count}"
             );
         }
-        let gauges: [(&str, &str, &str, f64); 11] = [
+        let gauges: [(&str, &str, &str, f64); 16] = [
             (
                 "agora_active_actors",
                 "gauge",
@@ -172,6 +172,36 @@ impl HttpMetrics {
                 "counter",
                 "Delivery attempts that failed and will be retried.",
                 rt.outbox_failed_attempts as f64,
+            ),
+            (
+                "agora_actor_messages_pending",
+                "gauge",
+                "Durable actor messages this node has yet to deliver.",
+                rt.messages_pending as f64,
+            ),
+            (
+                "agora_actor_messages_delivered_total",
+                "counter",
+                "Durable actor messages handled by their receiver.",
+                rt.messages_delivered as f64,
+            ),
+            (
+                "agora_actor_messages_duplicates_total",
+                "counter",
+                "Redeliveries of actor messages their receiver had already handled.",
+                rt.messages_duplicates as f64,
+            ),
+            (
+                "agora_actor_messages_expired_total",
+                "counter",
+                "Actor messages dropped undelivered after the delivery window.",
+                rt.messages_expired as f64,
+            ),
+            (
+                "agora_actor_messages_failed_attempts_total",
+                "counter",
+                "Actor message delivery attempts that failed and will be retried.",
+                rt.messages_failed_attempts as f64,
             ),
             (
                 "agora_commits_total",

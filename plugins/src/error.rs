@@ -105,6 +105,7 @@ error_codes! {
     NotReady = "not_ready", 503, "the node is starting or shutting down";
     StorageFailed = "storage_failed", 503, "storage refused a write; the node refuses writes until restarted";
     TaskStopped = "task_stopped", 503, "a background task of the node stopped";
+    ClockBackwards = "clock_backwards", 400, "dev clock: `set_ms` is before the clock's time (it only moves forward)";
     Internal = "internal", 500, "a bug or unreadable stored state; details are in the node's log";
 }
 

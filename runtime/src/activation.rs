@@ -4,13 +4,15 @@
 //!
 //! Replies carry the commit sequence of the activation's latest batch; the caller waits until
 //! it is durable. Handling does not wait, so a hot actor pipelines its writes into the group
-//! commit while every answer still means "on disk".
+//! commit while every answer still means "on disk". Because storage may lag, the activation
+//! keeps its auxiliary writes in flight in an overlay its handlers read through, and the ids
+//! of durable messages it handled in commits not yet durable.
 //!
 //! An ask is an [`Ask`] of one typed [`Message`]: the activation handles every message type
 //! its actor implements, each with its own reply type, through the one mailbox. actix boxes a
 //! message once when it enters the mailbox; the ask path adds no allocation of its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -23,9 +25,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::actor_id::ActorId;
+use crate::aux::AuxReader;
 use crate::cluster::Serving;
 use crate::effects::{Effects, Reminder, Stored};
 use crate::keys;
+use crate::messages::{
+    Delivery, MessageRecord, Outcome, Receipt, ReceiptRecord, RECEIPT_KIND, RECEIPT_VERSION,
+};
 use crate::node::{AskError, Message, Shared, VirtualActor};
 use crate::outbox::OutboxRecord;
 use crate::reminders::SchedulerEvent;
@@ -36,6 +42,12 @@ pub(crate) enum ActMsg {
         name: String,
         due_ms: u64,
         reply: oneshot::Sender<Result<CommitSeq, AskError>>,
+    },
+    /// A durable message from another actor (boxed: most messages are asks, and this keeps
+    /// every message small).
+    Deliver {
+        delivery: Box<Delivery>,
+        reply: oneshot::Sender<Result<(Outcome, CommitSeq), AskError>>,
     },
 }
 
@@ -121,6 +133,11 @@ pub(crate) struct Activation<A: VirtualActor> {
     /// another node changed since), so the actor reads storage again.
     restored_epoch: u64,
     restored_lease: u64,
+    /// Reads of auxiliary records, with the writes still in flight (lent to each handler).
+    reader: Option<Box<AuxReader>>,
+    /// Durable messages handled in commits that may not be durable yet: storage does not show
+    /// their receipts, so a redelivery racing the commit must be caught here.
+    handled_in_flight: HashMap<String, CommitSeq>,
 }
 
 impl<A: VirtualActor> Activation<A> {
@@ -143,24 +160,40 @@ impl<A: VirtualActor> Activation<A> {
             pending,
             restored_epoch: 0,
             restored_lease: 0,
+            reader: None,
+            handled_in_flight: HashMap::new(),
         }
     }
 
     fn restore(&mut self, shared: &Shared) {
         self.restored_epoch = shared.committer.epoch();
         self.reminders.clear();
+        self.handled_in_flight.clear();
         let engine = shared.engine();
+        match &mut self.reader {
+            Some(r) => r.reset(),
+            None => {
+                self.reader = Some(Box::new(AuxReader::new(
+                    engine.clone(),
+                    keys::aux_prefix(&self.id),
+                )))
+            }
+        }
         let loaded = (|| -> Result<A, String> {
             let state = engine
                 .get(&keys::state(&self.id))
                 .map_err(|e| e.to_string())?;
-            let prefix = keys::aux_prefix(&self.id);
-            let aux = engine
-                .scan_prefix(&prefix)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|(k, v)| (k[prefix.len()..].to_vec(), v))
-                .collect();
+            let aux = if A::RESTORE_AUX {
+                let prefix = keys::aux_prefix(&self.id);
+                engine
+                    .scan_prefix(&prefix)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(|(k, v)| (k[prefix.len()..].to_vec(), v))
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let rprefix = keys::actor_reminders_prefix(&self.id);
             for (k, v) in engine.scan_prefix(&rprefix).map_err(|e| e.to_string())? {
                 let name = String::from_utf8_lossy(&k[rprefix.len()..]).into_owned();
@@ -188,17 +221,52 @@ impl<A: VirtualActor> Activation<A> {
         let mut batch = WriteBatch::new();
         let mut sched = Vec::new();
         let mut outbox = Vec::new();
+        let mut messages = Vec::new();
+        let now_ms = fx.now_ms();
         match fx.state {
             Some(Some(bytes)) => batch.put(keys::state(&self.id), bytes),
             Some(None) => batch.delete(keys::state(&self.id)),
             None => {}
         }
+        // What the overlay must show until this batch is applied.
+        let mut aux_in_flight = Vec::with_capacity(fx.aux.len());
         for (sub, v) in fx.aux {
             let k = keys::aux(&self.id, &sub);
-            match v {
-                Some(v) => batch.put(k, v),
+            match &v {
+                Some(v) => batch.put(k, v.clone()),
                 None => batch.delete(k),
             }
+            aux_in_flight.push((sub, v));
+        }
+        let handled = match fx.receipt {
+            Some(r) => {
+                let bytes = encode_record(RECEIPT_KIND, RECEIPT_VERSION, &r.record)
+                    .map_err(|e| AskError::Internal(e.to_string()))?;
+                batch.put(keys::receipt(&self.id, r.sent_ms, &r.id), bytes);
+                Some(r.id)
+            }
+            None => None,
+        };
+        for m in fx.messages {
+            let seq = shared.message_seq.fetch_add(1, Ordering::Relaxed);
+            let mut id = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut id);
+            let rec = MessageRecord {
+                id: hex::encode(id),
+                from_kind: self.id.kind.to_string(),
+                from_key: self.id.key.clone(),
+                to_kind: m.to.kind.to_string(),
+                to_key: m.to.key,
+                message_kind: m.message_kind.to_string(),
+                sent_ms: now_ms,
+                payload: m.payload,
+            };
+            let bytes = rec
+                .encode()
+                .map_err(|e| AskError::Internal(e.to_string()))?;
+            let key = keys::message(self.id.partition, seq);
+            batch.put(key.clone(), bytes);
+            messages.push((key, rec));
         }
         for name in fx.cancel_reminders {
             if let Some(old) = self.reminders.remove(&name) {
@@ -244,7 +312,7 @@ impl<A: VirtualActor> Activation<A> {
                 url: m.url,
                 body: m.body,
                 ordering_key: m.ordering_key,
-                created_ms: fx_now(shared),
+                created_ms: now_ms,
             };
             let bytes = rec
                 .encode()
@@ -264,30 +332,44 @@ impl<A: VirtualActor> Activation<A> {
             }
         }
         let published = fx.published;
-        let on_durable = if sched.is_empty() && outbox.is_empty() && published.is_empty() {
-            None
-        } else {
-            let scheduler = shared.scheduler.sender();
-            let deliverer = shared.outbox.clone();
-            let events = shared.events.clone();
-            Some(Box::new(move |r: Result<(), agora_storage::StorageError>| {
-                if r.is_ok() {
-                    for ev in sched {
-                        scheduler.notify(ev);
+        let on_durable =
+            if sched.is_empty() && outbox.is_empty() && published.is_empty() && messages.is_empty()
+            {
+                None
+            } else {
+                let scheduler = shared.scheduler.sender();
+                let deliverer = shared.outbox.clone();
+                let courier = shared.courier.clone();
+                let events = shared.events.clone();
+                Some(Box::new(move |r: Result<(), agora_storage::StorageError>| {
+                    if r.is_ok() {
+                        for ev in sched {
+                            scheduler.notify(ev);
+                        }
+                        for (key, rec) in outbox {
+                            deliverer.enqueue(key, rec);
+                        }
+                        for (key, rec) in messages {
+                            courier.enqueue(key, rec);
+                        }
+                        for p in published {
+                            // No subscriber is not an error: the stream is live-only.
+                            let _ = events.send(Arc::new(p));
+                        }
                     }
-                    for (key, rec) in outbox {
-                        deliverer.enqueue(key, rec);
-                    }
-                    for p in published {
-                        // No subscriber is not an error: the stream is live-only.
-                        let _ = events.send(Arc::new(p));
-                    }
-                }
-            }) as agora_storage::OnDurable)
-        };
+                }) as agora_storage::OnDurable)
+            };
         self.last_seq = shared
             .committer
             .submit_fenced(batch, self.restored_epoch, on_durable)?;
+        if !aux_in_flight.is_empty() {
+            if let Some(r) = &mut self.reader {
+                r.record(aux_in_flight, self.last_seq);
+            }
+        }
+        if let Some(id) = handled {
+            self.handled_in_flight.insert(id, self.last_seq);
+        }
         Ok(())
     }
 
@@ -297,10 +379,6 @@ impl<A: VirtualActor> Activation<A> {
         shared.directory.remove(&self.id, self.generation);
         ctx.stop();
     }
-}
-
-fn fx_now(shared: &Shared) -> u64 {
-    shared.clock.now_ms()
 }
 
 impl<A: VirtualActor> Actor for Activation<A> {
@@ -370,6 +448,16 @@ impl<A: VirtualActor> Activation<A> {
         if matches!(self.life, Life::Unrestored) {
             self.restore(&shared);
         }
+        // Only an activation with writes in flight pays for reading the watermark.
+        let in_flight = self.reader.as_ref().is_some_and(|r| r.in_flight())
+            || !self.handled_in_flight.is_empty();
+        if in_flight {
+            let durable = shared.committer.durable();
+            if let Some(r) = &mut self.reader {
+                r.trim(durable);
+            }
+            self.handled_in_flight.retain(|_, seq| *seq > durable);
+        }
         Ok(shared)
     }
 }
@@ -406,7 +494,9 @@ impl<A: VirtualActor, M: Message<A>> Handler<Ask<A, M>> for Activation<A> {
             }
             Life::Unrestored => return,
         };
+        fx.reader = self.reader.take();
         let answer = msg.handle(actor, &self.env, &mut fx);
+        self.reader = fx.reader.take();
         match self.commit(&shared, fx) {
             Ok(()) => {
                 let _ = reply.send(Ok((answer, self.last_seq)));
@@ -457,6 +547,7 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
                     .cloned();
                 if let Some(rec) = current {
                     fx.cancel_reminder(name.clone());
+                    fx.reader = self.reader.take();
                     actor.on_reminder(
                         &self.env,
                         Reminder {
@@ -466,6 +557,7 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
                         },
                         &mut fx,
                     );
+                    self.reader = fx.reader.take();
                     if let Err(e) = self.commit(&shared, fx) {
                         let _ = reply.send(Err(e.clone()));
                         self.poison(&shared, ctx, e.to_string());
@@ -474,6 +566,91 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
                 }
                 let _ = reply.send(Ok(self.last_seq));
             }
+            ActMsg::Deliver { delivery, reply } => {
+                let shared = match self.admit(ctx, false) {
+                    Ok(shared) => shared,
+                    Err(refusal) => {
+                        if let Some(e) = refusal {
+                            let _ = reply.send(Err(e));
+                        }
+                        return;
+                    }
+                };
+                let fx = Effects::new(shared.clock.now_ms());
+                match self.deliver(&shared, *delivery, fx) {
+                    Ok(outcome) => {
+                        let _ = reply.send(Ok((outcome, self.last_seq)));
+                    }
+                    Err(DeliverError::Refused(e)) => {
+                        let _ = reply.send(Err(e));
+                    }
+                    Err(DeliverError::Poisoned(e)) => {
+                        let _ = reply.send(Err(e.clone()));
+                        self.poison(&shared, ctx, e.to_string());
+                    }
+                }
+            }
         }
+    }
+}
+
+enum DeliverError {
+    /// Nothing happened; the courier may try again.
+    Refused(AskError),
+    /// The commit failed: memory may be ahead of disk.
+    Poisoned(AskError),
+}
+
+impl<A: VirtualActor> Activation<A> {
+    /// Handles a durable message at most once: a receipt (durable, or in a commit still in
+    /// flight) answers `Duplicate`; a message past the delivery window that was never handled
+    /// answers `Expired`; otherwise the handler runs and its effects commit with the receipt.
+    fn deliver(
+        &mut self,
+        shared: &Shared,
+        delivery: Delivery,
+        mut fx: Effects,
+    ) -> Result<Outcome, DeliverError> {
+        let actor = match &mut self.life {
+            Life::Ready(a) => a,
+            Life::Broken(e) => return Err(DeliverError::Refused(AskError::Internal(e.clone()))),
+            Life::Unrestored => {
+                return Err(DeliverError::Refused(AskError::Unavailable(
+                    "actor not restored".into(),
+                )))
+            }
+        };
+        if self.handled_in_flight.contains_key(&delivery.id) {
+            return Ok(Outcome::Duplicate);
+        }
+        let receipt_key = keys::receipt(&self.id, delivery.sent_ms, &delivery.id);
+        // One point read, like restoring: a receipt from an earlier activation or node.
+        match shared.engine().get(&receipt_key) {
+            Ok(Some(_)) => return Ok(Outcome::Duplicate),
+            Ok(None) => {}
+            Err(e) => return Err(DeliverError::Refused(e.into())),
+        }
+        if fx.now_ms()
+            > delivery
+                .sent_ms
+                .saturating_add(shared.config.messages.max_age_ms())
+        {
+            return Ok(Outcome::Expired);
+        }
+        let receipt = Receipt {
+            id: delivery.id.clone(),
+            sent_ms: delivery.sent_ms,
+            record: ReceiptRecord {
+                from_kind: delivery.from_kind.clone(),
+                from_key: delivery.from_key.clone(),
+                handled_ms: fx.now_ms(),
+            },
+        };
+        fx.reader = self.reader.take();
+        actor.on_message(&self.env, delivery, &mut fx);
+        self.reader = fx.reader.take();
+        fx.receipt = Some(receipt);
+        self.commit(shared, fx).map_err(DeliverError::Poisoned)?;
+        Ok(Outcome::Handled)
     }
 }

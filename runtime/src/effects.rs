@@ -2,15 +2,26 @@
 //! change record: new state, auxiliary records, reminders, outbox messages and index entries.
 //!
 //! Actors never write storage themselves. The runtime turns an [`Effects`] into one atomic
-//! batch, so a reminder or a driver event can never exist without the state change that
-//! caused it, nor the other way round.
+//! batch, so a reminder, a driver event or a message to another actor can never exist without
+//! the state change that caused it, nor the other way round.
+//!
+//! Handlers also read their auxiliary records here ([`Effects::get_aux`],
+//! [`Effects::scan_aux`]): the reads see the actor's own writes, including those still on
+//! their way to storage.
+
+use agora_storage::{Pairs, RecordError, StorageError};
+
+use crate::aux::AuxReader;
+use crate::messages::{ActorMessage, Outgoing, Receipt};
+use crate::node::{actor_id, VirtualActor};
 
 /// What an actor persisted, handed back to it on activation.
 #[derive(Debug, Default, Clone)]
 pub struct Stored {
     /// The main state record, if one was ever saved (and not deleted).
     pub state: Option<Vec<u8>>,
-    /// Auxiliary records (for example one per ballot) by sub-key, in key order.
+    /// Auxiliary records (for example one per ballot) by sub-key, in key order; empty for
+    /// kinds that read them on demand (`VirtualActor::RESTORE_AUX = false`).
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -56,6 +67,11 @@ pub struct Effects {
     pub(crate) index: Vec<(String, Option<Vec<u8>>)>,
     pub(crate) journal: Vec<Vec<u8>>,
     pub(crate) published: Vec<Published>,
+    pub(crate) messages: Vec<Outgoing>,
+    /// Set by the runtime while a durable message is handled: its receipt joins the batch.
+    pub(crate) receipt: Option<Receipt>,
+    /// The activation's reader, lent for the duration of one handler call.
+    pub(crate) reader: Option<Box<AuxReader>>,
 }
 
 impl Effects {
@@ -88,6 +104,63 @@ impl Effects {
 
     pub fn delete_aux(&mut self, sub_key: impl Into<Vec<u8>>) {
         self.aux.push((sub_key.into(), None));
+    }
+
+    /// The auxiliary record `sub_key` as this actor sees it: its writes in this message, then
+    /// its writes still in flight to storage, then storage. Synchronous: at most one storage
+    /// read. Outside an activation (a handler called from a unit test) only this message's
+    /// writes are visible.
+    pub fn get_aux(&self, sub_key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        match &self.reader {
+            Some(r) => r.get(&self.aux, sub_key),
+            None => Ok(self
+                .aux
+                .iter()
+                .rev()
+                .find(|(k, _)| k == sub_key)
+                .and_then(|(_, v)| v.clone())),
+        }
+    }
+
+    /// Up to `limit` auxiliary records whose sub-key starts with `prefix` and sorts after
+    /// `after` (every one from the start of `prefix` when `None`), in sub-key order, seen as in
+    /// [`Effects::get_aux`]. Page by passing the last sub-key returned as the next `after`; a
+    /// page shorter than `limit` is the last.
+    pub fn scan_aux(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StorageError> {
+        match &self.reader {
+            Some(r) => r.scan(&self.aux, prefix, after, limit),
+            None => {
+                let mut latest = std::collections::BTreeMap::new();
+                for (k, v) in &self.aux {
+                    if k.starts_with(prefix) && after.is_none_or(|a| k.as_slice() > a) {
+                        latest.insert(k.clone(), v.clone());
+                    }
+                }
+                Ok(latest
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k, v)))
+                    .take(limit)
+                    .collect())
+            }
+        }
+    }
+
+    /// Sends `msg` to the actor `B` keyed `key`, durably: it is written with this change and
+    /// delivered at least once after it is durable, and `B` handles it exactly once
+    /// ([`VirtualActor::on_message`]). Messages from this actor to one receiver are handled in
+    /// the order they were sent.
+    pub fn send_to<B: VirtualActor, M: ActorMessage>(
+        &mut self,
+        key: &str,
+        msg: &M,
+    ) -> Result<(), RecordError> {
+        self.messages.push(Outgoing::new(actor_id::<B>(key), msg)?);
+        Ok(())
     }
 
     /// Sets (or moves) the reminder `name` to fire at `due_ms`.
@@ -147,6 +220,8 @@ impl Effects {
             && self.cancel_reminders.is_empty()
             && self.outbox.is_empty()
             && self.index.is_empty()
+            && self.messages.is_empty()
+            && self.receipt.is_none()
     }
 }
 

@@ -18,6 +18,10 @@ pub(crate) const OUTBOX: &[u8] = b"o/";
 pub(crate) const INDEX: &[u8] = b"i/";
 pub(crate) const IDS: &[u8] = b"n/";
 pub(crate) const JOURNAL: &[u8] = b"j/";
+/// Durable messages an actor of the partition sent and that are not yet confirmed handled.
+pub(crate) const MESSAGE: &[u8] = b"a/";
+/// Receipts: ids of durable messages actors of the partition handled (the dedupe record).
+pub(crate) const RECEIPT: &[u8] = b"r/";
 const PARTITION: u8 = b'P';
 
 /// `P<p>`: the start of every key of partition `p`.
@@ -120,6 +124,36 @@ pub(crate) fn parse_outbox(k: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
+/// `P<p> a/<seq BE>`: a durable message sent by an actor of partition `p` (the sender's
+/// partition, so the message moves with its sender's state on failover).
+pub(crate) fn message(p: u32, seq: u64) -> Vec<u8> {
+    let mut k = section(p, MESSAGE);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub(crate) fn parse_message(k: &[u8]) -> Option<u64> {
+    let rest = unpartitioned(k)?.strip_prefix(MESSAGE)?;
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+/// `P<p> r/<sent ms BE><message id>\0<kind>\0<key>`: receiver `id` handled message `msg_id`,
+/// sent at `sent_ms`. Receipts sort by send time, so expired ones are a prefix of the section.
+pub(crate) fn receipt(id: &ActorId, sent_ms: u64, msg_id: &str) -> Vec<u8> {
+    let mut k = section(id.partition, RECEIPT);
+    k.extend_from_slice(&sent_ms.to_be_bytes());
+    k.extend_from_slice(msg_id.as_bytes());
+    k.push(0);
+    actor_part(&mut k, id);
+    k
+}
+
+/// The send time of a receipt key.
+pub(crate) fn parse_receipt(k: &[u8]) -> Option<u64> {
+    let rest = unpartitioned(k)?.strip_prefix(RECEIPT)?;
+    Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?))
+}
+
 pub(crate) fn journal(seq: u64) -> Vec<u8> {
     let mut k = JOURNAL.to_vec();
     k.extend_from_slice(&seq.to_be_bytes());
@@ -162,6 +196,12 @@ mod tests {
         assert_eq!(partition_of_key(&outbox(3, 77)), Some(3));
         assert_eq!(partition_of_key(&b), Some(9));
         assert_eq!(partition_of_key(&journal(1)), None);
+        assert_eq!(parse_message(&message(4, 12)), Some(12));
+        assert_eq!(partition_of_key(&message(4, 12)), Some(4));
+        let r = receipt(&id, 1_000, "ab12");
+        assert_eq!(parse_receipt(&r), Some(1_000));
+        assert!(r < receipt(&id, 1_001, "00"), "receipts sort by send time");
+        assert_eq!(partition_of_key(&r), Some(9));
         // Every key of a partition shares its prefix, and partitions do not interleave.
         assert!(state(&id).starts_with(&partition(9)));
         assert!(index(9, "zz") < partition(10));

@@ -1,5 +1,6 @@
-//! The runtime of one node: arbiters, the directory, the committer, reminders and the outbox,
-//! and [`Runtime::ask`], the one way to reach an actor.
+//! The runtime of one node: arbiters, the directory, the committer, reminders, the outbox and
+//! the courier of durable actor messages, and [`Runtime::ask`], the one way to reach an actor
+//! from outside.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -20,10 +21,13 @@ use crate::actor_id::{id_in_partition, partition_of, stable_hash, ActorId, PARTI
 use crate::clock::Clock;
 use crate::cluster::replica::ClusterReplicator;
 use crate::cluster::{self, Cluster, ClusterConfig, ClusterView, Serving};
+use crate::courier::{Courier, DeliverFn, KindRoute, MessageConfig};
 use crate::directory::{Directory, Lookup};
 use crate::effects::{Effects, Published, Reminder, Stored};
+use crate::fault::{self, Fault};
 use crate::ids::IdAllocator;
 use crate::keys;
+use crate::messages::{Delivery, MessageRecord, Outcome};
 use crate::outbox::{DeliveryConfig, Outbox};
 use crate::reminders::Scheduler;
 
@@ -45,6 +49,25 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
 
     /// A durable reminder came due. Its removal is committed with whatever this records.
     fn on_reminder(&mut self, env: &Self::Env, reminder: Reminder, fx: &mut Effects);
+
+    /// Whether [`VirtualActor::restore`] gets every auxiliary record in [`Stored::aux`]
+    /// (right for a few records the actor keeps in memory, like a vote's ballots) or none (for
+    /// many records, read on demand with [`Effects::get_aux`] and [`Effects::scan_aux`]).
+    const RESTORE_AUX: bool = true;
+
+    /// A durable message another actor sent this one ([`Effects::send_to`]). Runs once per
+    /// message however often it is delivered: its receipt is committed with whatever this
+    /// records. Dispatch on [`Delivery::is`] and read it with [`Delivery::decode`]. The
+    /// default drops it (kinds that take no messages).
+    fn on_message(&mut self, env: &Self::Env, msg: Delivery, fx: &mut Effects) {
+        let _ = (env, fx);
+        tracing::warn!(
+            kind = Self::KIND,
+            message = %msg.message_kind,
+            from = %msg.from_key,
+            "dropped a durable message: this actor kind takes none"
+        );
+    }
 
     /// The partition an actor keyed `key` lives in. Default: the key's hash. Actors that
     /// belong with another (a community's processes and plugin instances) answer that one's
@@ -135,6 +158,8 @@ pub struct RuntimeConfig {
     /// Reminders fired concurrently (bounds the burst after a restart).
     pub reminder_concurrency: usize,
     pub delivery: DeliveryConfig,
+    /// Durable messages between actors.
+    pub messages: MessageConfig,
     /// Cluster mode; `None`: a single node that owns every partition.
     pub cluster: Option<ClusterConfig>,
 }
@@ -149,6 +174,7 @@ impl Default for RuntimeConfig {
                 .unwrap_or(2),
             reminder_concurrency: 256,
             delivery: DeliveryConfig::default(),
+            messages: MessageConfig::default(),
             cluster: None,
         }
     }
@@ -163,6 +189,15 @@ pub struct RuntimeStats {
     pub outbox_depth: i64,
     pub outbox_delivered: u64,
     pub outbox_failed_attempts: u64,
+    /// Durable actor messages this node still has to deliver.
+    pub messages_pending: i64,
+    /// Durable actor messages handled by their receiver.
+    pub messages_delivered: u64,
+    /// Redeliveries the receiver had already handled (its receipt answered).
+    pub messages_duplicates: u64,
+    /// Messages dropped undelivered past the delivery window.
+    pub messages_expired: u64,
+    pub messages_failed_attempts: u64,
     pub commits: u64,
     pub flushes: u64,
     pub commit_queue: u64,
@@ -184,9 +219,13 @@ pub(crate) struct Shared {
     pub arbiters: Vec<ArbiterHandle>,
     pub envs: RwLock<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
     pub fire: RwLock<HashMap<&'static str, FireFn>>,
+    /// Per registered kind: where its actors live and how a message reaches them here.
+    pub routes: RwLock<HashMap<&'static str, KindRoute>>,
     pub scheduler: Scheduler,
     pub outbox: Arc<Outbox>,
     pub outbox_seq: AtomicU64,
+    pub courier: Arc<Courier>,
+    pub message_seq: AtomicU64,
     pub journal_seq: AtomicU64,
     pub ids: IdAllocator,
     /// Durable events, live, for `/api/internal/events` subscribers.
@@ -227,7 +266,9 @@ impl Runtime {
             }
         }
         let cluster = match &config.cluster {
-            Some(c) => Some(Arc::new(Cluster::new(c.clone()).map_err(StorageError::Io)?)),
+            Some(c) => Some(Arc::new(
+                Cluster::new(c.clone(), clock.clone()).map_err(StorageError::Io)?,
+            )),
             None => None,
         };
         let replicator = cluster
@@ -235,12 +276,19 @@ impl Runtime {
             .map(|c| Arc::new(ClusterReplicator::new(c.clone())) as Arc<dyn Replicator>);
         let (arbiters, stop_tx, thread) = start_arbiters(config.arbiters.max(1));
         let committer = Committer::start_with(engine.clone(), replicator);
-        // Outbox sequences are node-wide, so the next one follows the highest in any partition.
+        // Outbox and message sequences are node-wide, so the next one follows the highest in
+        // any partition.
         let mut next_outbox = 0;
+        let mut next_message = 0;
         for p in 0..PARTITIONS {
             if let Some(k) = engine.last_with_prefix(&keys::section(p, keys::OUTBOX))? {
                 if let Some(seq) = keys::parse_outbox(&k) {
                     next_outbox = next_outbox.max(seq + 1);
+                }
+            }
+            if let Some(k) = engine.last_with_prefix(&keys::section(p, keys::MESSAGE))? {
+                if let Some(seq) = keys::parse_message(&k) {
+                    next_message = next_message.max(seq + 1);
                 }
             }
         }
@@ -248,7 +296,12 @@ impl Runtime {
             Some(k) => keys::parse_journal(&k).map(|s| s + 1).unwrap_or(1),
             None => 1,
         };
-        let outbox = Arc::new(Outbox::new(config.delivery.clone(), committer.clone()));
+        let outbox = Arc::new(Outbox::new(
+            config.delivery.clone(),
+            committer.clone(),
+            clock.clone(),
+        ));
+        let courier = Arc::new(Courier::new(config.messages.clone(), clock.clone()));
         let shared = Arc::new(Shared {
             scheduler: Scheduler::new(config.reminder_concurrency),
             ids: IdAllocator::new(
@@ -268,8 +321,11 @@ impl Runtime {
             arbiters,
             envs: RwLock::new(HashMap::new()),
             fire: RwLock::new(HashMap::new()),
+            routes: RwLock::new(HashMap::new()),
             outbox,
             outbox_seq: AtomicU64::new(next_outbox),
+            courier,
+            message_seq: AtomicU64::new(next_message),
             journal_seq: AtomicU64::new(next_journal),
             actix_stop: Mutex::new(Some(stop_tx)),
             actix_thread: Mutex::new(Some(thread)),
@@ -301,18 +357,46 @@ impl Runtime {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(A::KIND, fire);
+        let weak: Weak<Shared> = Arc::downgrade(&self.shared);
+        let deliver: DeliverFn = Arc::new(move |key: String, delivery: Delivery| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let shared = weak
+                    .upgrade()
+                    .ok_or_else(|| AskError::Unavailable("runtime stopped".into()))?;
+                Runtime { shared }.deliver_here::<A>(&key, delivery).await
+            }) as futures_util::future::BoxFuture<'static, Result<Outcome, AskError>>
+        });
+        self.shared
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                A::KIND,
+                KindRoute {
+                    partition: A::partition,
+                    deliver,
+                },
+            );
     }
 
-    /// Loads pending reminders and outbox entries and starts firing and delivering them.
-    /// Must run inside the tokio runtime that should carry that work.
+    /// Loads pending reminders, outbox entries and actor messages and starts firing and
+    /// delivering them. Must run inside the tokio runtime that should carry that work.
     pub fn run_background(&self) -> Result<(), StorageError> {
         let engine = self.shared.engine().clone();
         let single = self.shared.cluster.is_none();
         self.shared.outbox.load_and_start(&engine, single)?;
+        self.shared.courier.load_and_start(
+            Arc::downgrade(&self.shared),
+            &engine,
+            &self.shared.message_seq,
+            single,
+        )?;
         self.shared
             .scheduler
             .load_and_start(&engine, Arc::downgrade(&self.shared), single)?;
         if let Some(cluster) = &self.shared.cluster {
+            cluster.rpc.set_message_handler(self.message_handler());
             tokio::spawn(cluster::run(Arc::downgrade(&self.shared), cluster.clone()));
             tokio::spawn(
                 cluster
@@ -492,6 +576,65 @@ impl Runtime {
         Ok(reply)
     }
 
+    /// Hands a durable message to the local activation of `A` keyed `key` and answers once
+    /// its handling (or its "already handled") is durable.
+    pub(crate) async fn deliver_here<A: VirtualActor>(
+        &self,
+        key: &str,
+        delivery: Delivery,
+    ) -> Result<Outcome, AskError> {
+        let id = actor_id::<A>(key);
+        self.check_serving(id.partition)?;
+        let (tx, rx) = oneshot::channel();
+        self.send::<A, _>(
+            &id,
+            ActMsg::Deliver {
+                delivery: Box::new(delivery),
+                reply: tx,
+            },
+        )?;
+        let (outcome, seq) = rx
+            .await
+            .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;
+        self.wait_durable(seq).await?;
+        if outcome == Outcome::Handled {
+            fault::check(Fault::AfterReceiveCommit);
+        }
+        Ok(outcome)
+    }
+
+    /// Runs the durable messages other nodes deliver to actors this node serves.
+    fn message_handler(&self) -> cluster::rpc::Handler {
+        let weak = Arc::downgrade(&self.shared);
+        Arc::new(move |bytes: Vec<u8>| {
+            let weak = weak.clone();
+            Box::pin(async move {
+                let result: Result<Outcome, AskError> = async {
+                    let shared = weak
+                        .upgrade()
+                        .ok_or_else(|| AskError::Unavailable("runtime stopped".into()))?;
+                    let rec = MessageRecord::decode(&bytes)
+                        .map_err(|e| AskError::Internal(e.to_string()))?;
+                    let route = shared
+                        .routes
+                        .read()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(rec.to_kind.as_str())
+                        .cloned()
+                        .ok_or_else(|| {
+                            AskError::Internal(format!(
+                                "actor kind {} is not registered",
+                                rec.to_kind
+                            ))
+                        })?;
+                    (route.deliver)(rec.to_key.clone(), rec.delivery()).await
+                }
+                .await;
+                rmp_serde::to_vec_named(&result).unwrap_or_default()
+            }) as futures_util::future::BoxFuture<'static, Vec<u8>>
+        })
+    }
+
     fn check_serving(&self, partition: u32) -> Result<(), AskError> {
         match &self.shared.cluster {
             Some(c) if c.serving(partition) == Serving::No => Err(AskError::NotOwner(partition)),
@@ -595,6 +738,55 @@ impl Runtime {
             .ok_or_else(|| AskError::Internal(format!("actor kind {} is not registered", A::KIND)))
     }
 
+    /// The auxiliary record `sub` of actor `A` keyed `key`, as durably stored: never a write
+    /// that a crash could still undo, so it may lag what the actor itself sees. In cluster
+    /// mode, only on the node serving the actor (`NotOwner` elsewhere).
+    pub async fn read_aux<A: VirtualActor>(
+        &self,
+        key: &str,
+        sub: &[u8],
+    ) -> Result<Option<Vec<u8>>, AskError> {
+        let id = actor_id::<A>(key);
+        self.check_serving(id.partition)?;
+        let value = self.shared.engine().get(&keys::aux(&id, sub))?;
+        self.settle().await?;
+        Ok(value)
+    }
+
+    /// Up to `limit` auxiliary records of actor `A` keyed `key` whose sub-key starts with
+    /// `prefix` and sorts after `after`, in sub-key order, as durably stored (see
+    /// [`Runtime::read_aux`]). Page by passing the last sub-key returned as `after`.
+    pub async fn scan_aux<A: VirtualActor>(
+        &self,
+        key: &str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<agora_storage::Pairs, AskError> {
+        let id = actor_id::<A>(key);
+        self.check_serving(id.partition)?;
+        let page = crate::aux::scan_stored(
+            &**self.shared.engine(),
+            &keys::aux_prefix(&id),
+            prefix,
+            after,
+            limit,
+        )?;
+        self.settle().await?;
+        Ok(page)
+    }
+
+    /// Waits until everything storage showed so far is durable. Called after a read: what it
+    /// saw was applied, so submitted before this call, so covered by the wait.
+    async fn settle(&self) -> Result<(), AskError> {
+        let seq = self.shared.committer.last_submitted();
+        match self.shared.committer.wait_durable(seq).await {
+            // A rejected batch was never applied, so nothing read came from it.
+            Ok(()) | Err(StorageError::Rejected(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Reads an index entry an actor of `partition` wrote through [`Effects::put_index`].
     pub fn read_index(&self, partition: u32, key: &str) -> Result<Option<Vec<u8>>, AskError> {
         Ok(self.shared.engine().get(&keys::index(partition, key))?)
@@ -695,6 +887,7 @@ impl Runtime {
     pub fn stats(&self) -> RuntimeStats {
         let c = self.shared.committer.stats();
         let o = self.shared.outbox.stats();
+        let m = self.shared.courier.stats();
         RuntimeStats {
             active_actors: self.shared.directory.active.load(Ordering::Relaxed),
             mailbox_depth: self.shared.directory.mailbox_depth.load(Ordering::Relaxed),
@@ -702,6 +895,11 @@ impl Runtime {
             outbox_depth: o.depth,
             outbox_delivered: o.delivered,
             outbox_failed_attempts: o.failed_attempts,
+            messages_pending: m.pending,
+            messages_delivered: m.delivered,
+            messages_duplicates: m.duplicates,
+            messages_expired: m.expired,
+            messages_failed_attempts: m.failed_attempts,
             commits: c.batches,
             flushes: c.flushes,
             commit_queue: c.queued,
@@ -715,11 +913,18 @@ impl Runtime {
         !self.shared.committer.is_failed()
     }
 
+    /// Deletes the receipts of durable messages older than the delivery window (plus a
+    /// margin) now, rather than at the next hourly sweep. Answers how many.
+    pub fn sweep_receipts(&self) -> Result<usize, AskError> {
+        Ok(crate::courier::sweep_receipts(&self.shared)?)
+    }
+
     /// Stops firing reminders and delivering, commits and flushes everything acknowledged or
     /// queued, and stops the actor threads. Call after the gateway has drained.
     pub fn shutdown(&self) {
         self.shared.scheduler.stop();
         self.shared.outbox.stop();
+        self.shared.courier.stop();
         self.shared.committer.shutdown();
         if let Some(tx) = self
             .shared

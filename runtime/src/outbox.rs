@@ -4,7 +4,13 @@
 //! Each entry keeps its idempotency key for life, so every retry carries the same
 //! `Idempotency-Key`. Entries that share an ordering key (one process, one community's events)
 //! are delivered strictly one after another; different keys go out in parallel, bounded by a
-//! semaphore. A delivered entry is deleted; a node restart reloads whatever is left.
+//! semaphore. A delivered entry is deleted; a node restart reloads whatever is left. Backoff
+//! and expiry read the runtime's clock.
+//!
+//! Also the HTTP helpers every outbound caller needs and should share: the HMAC-SHA256 body
+//! signature ([`signature`], [`hmac_sha256_hex`], [`verify_hmac_sha256`]), `Retry-After`
+//! ([`retry_after`]: delta-seconds and all three HTTP-date forms, capped) and
+//! [`exponential_backoff`] (with optional [`jittered`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -15,10 +21,12 @@ use agora_storage::{
     decode_record, encode_record, Committer, Engine, RecordError, StorageError, WriteBatch,
 };
 use hmac::{Hmac, Mac};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::keys;
 use crate::PARTITIONS;
 
@@ -78,6 +86,7 @@ type Queue = VecDeque<(Vec<u8>, OutboxRecord)>;
 pub(crate) struct Outbox {
     config: DeliveryConfig,
     committer: Committer,
+    clock: Arc<dyn Clock>,
     client: reqwest::Client,
     queues: Mutex<HashMap<String, Queue>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
@@ -89,7 +98,7 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub fn new(config: DeliveryConfig, committer: Committer) -> Self {
+    pub fn new(config: DeliveryConfig, committer: Committer, clock: Arc<dyn Clock>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .user_agent(concat!("agora/", env!("CARGO_PKG_VERSION")))
@@ -99,6 +108,7 @@ impl Outbox {
             semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
             committer,
+            clock,
             client,
             queues: Mutex::new(HashMap::new()),
             runtime: Mutex::new(None),
@@ -235,7 +245,6 @@ impl Outbox {
 
     /// Retries with exponential backoff until delivered or expired. False when stopping.
     async fn deliver_until_done(&self, rec: &OutboxRecord) -> bool {
-        let mut backoff = self.config.first_backoff;
         let mut attempt = 0u32;
         loop {
             if self.stopped.load(Ordering::Relaxed) {
@@ -254,15 +263,19 @@ impl Outbox {
                 Attempt::Retry(after) => after,
             };
             self.failed_attempts.fetch_add(1, Ordering::Relaxed);
-            let age_ms = now_ms().saturating_sub(rec.created_ms);
+            let age_ms = self.clock.now_ms().saturating_sub(rec.created_ms);
             if age_ms > self.config.max_age.as_millis() as u64 {
                 tracing::error!(id = %rec.id, url = %rec.url, attempt, "delivery expired; dropping it");
                 return true;
             }
+            let backoff = exponential_backoff(
+                self.config.first_backoff,
+                self.config.max_backoff,
+                attempt - 1,
+            );
             let delay = wait.unwrap_or(backoff).min(self.config.max_backoff);
             tracing::debug!(id = %rec.id, url = %rec.url, attempt, ?delay, "delivery failed; retrying");
-            tokio::time::sleep(delay).await;
-            backoff = (backoff * 2).min(self.config.max_backoff);
+            self.clock.sleep(delay).await;
         }
     }
 
@@ -283,8 +296,7 @@ impl Outbox {
                     .headers()
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs);
+                    .and_then(|v| retry_after(v, self.clock.now_ms(), self.config.max_backoff));
                 tracing::debug!(url = %rec.url, status = %resp.status(), "delivery refused");
                 Attempt::Retry(after)
             }
@@ -301,22 +313,136 @@ enum Attempt {
     Retry(Option<Duration>),
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+fn mac(secret: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length (long ones are hashed first): `new_from_slice` cannot fail.
+    Hmac::<Sha256>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"))
 }
 
-/// `sha256=<hex HMAC-SHA256(secret, body)>`, as GitHub signs its webhooks.
+/// `hex(HMAC-SHA256(secret, body))`, lowercase: how GitHub, Discourse and Open Collective sign
+/// webhooks, and what [`signature`] carries.
+pub fn hmac_sha256_hex(secret: &[u8], body: &[u8]) -> String {
+    let mut m = mac(secret);
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`: the `X-Agora-Signature` of a delivery, in the
+/// form GitHub's `X-Hub-Signature-256` uses.
 pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
+    format!("sha256={}", hmac_sha256_hex(secret, body))
+}
+
+/// Whether `provided` (a header value: `<prefix><hex>`, e.g. `sha256=...` with prefix
+/// `sha256=`) is the HMAC-SHA256 of `body` under `secret`. Compared in constant time; a missing
+/// header, another prefix or bad hex is a mismatch.
+pub fn verify_hmac_sha256(
+    secret: &[u8],
+    body: &[u8],
+    provided: Option<&str>,
+    prefix: &str,
+) -> bool {
+    let Some(hex_sig) = provided.and_then(|p| p.trim().strip_prefix(prefix)) else {
+        return false;
     };
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let mut m = mac(secret);
+    m.update(body);
+    m.verify_slice(&sig).is_ok()
+}
+
+/// How long a `Retry-After` value asks to wait, at most `cap`: delay-seconds (`120`) or an
+/// HTTP-date in any of the three forms RFC 9110 §5.6.7 says a recipient must accept
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, `Sunday, 06-Nov-94 08:49:37 GMT`,
+/// `Sun Nov  6 08:49:37 1994`), measured from `now_ms`. A date in the past is zero; anything
+/// else (`1.5`, `-1`, garbage) is `None`, read as no header.
+pub fn retry_after(value: &str, now_ms: u64, cap: Duration) -> Option<Duration> {
+    let v = value.trim();
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // A number too large for u64 is still "very long": the cap decides.
+        Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = http_date_ms(v, now_ms)?;
+        Duration::from_millis(at.saturating_sub(now_ms))
+    };
+    Some(wait.min(cap))
+}
+
+/// An HTTP-date as epoch milliseconds (`now_ms` places a two-digit rfc850 year).
+fn http_date_ms(v: &str, now_ms: u64) -> Option<u64> {
+    use time::format_description::well_known::Rfc2822;
+    use time::{Date, Month, OffsetDateTime, Time};
+
+    fn month(m: &str) -> Option<Month> {
+        const NAMES: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let i = NAMES.iter().position(|n| *n == m)?;
+        Month::try_from(u8::try_from(i + 1).ok()?).ok()
+    }
+    fn clock_time(t: &str) -> Option<Time> {
+        let mut parts = t.split(':').map(|p| p.parse::<u8>().ok());
+        let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+        if parts.next().is_some() {
+            return None;
+        }
+        Time::from_hms(h, m, s).ok()
+    }
+    fn epoch_ms(date: Date, t: Time) -> Option<u64> {
+        let ts = date.with_time(t).assume_utc().unix_timestamp();
+        u64::try_from(ts).ok()?.checked_mul(1000)
+    }
+
+    // IMF-fixdate (the only form senders may generate) is RFC 2822 with the GMT zone.
+    if v.ends_with(" GMT") && v.as_bytes().get(3) == Some(&b',') {
+        let t = OffsetDateTime::parse(v, &Rfc2822).ok()?;
+        return u64::try_from(t.unix_timestamp()).ok()?.checked_mul(1000);
+    }
+    // rfc850-date: `Sunday, 06-Nov-94 08:49:37 GMT`.
+    if let Some((_, rest)) = v.split_once(", ") {
+        let mut parts = rest.split(' ');
+        let (date, t, zone) = (parts.next()?, parts.next()?, parts.next()?);
+        if zone != "GMT" || parts.next().is_some() {
+            return None;
+        }
+        let mut d = date.split('-');
+        let (day, mon, yy) = (d.next()?, d.next()?, d.next()?);
+        if yy.len() != 2 || d.next().is_some() {
+            return None;
+        }
+        let yy: i32 = yy.parse().ok()?;
+        let now_year = OffsetDateTime::from_unix_timestamp(i64::try_from(now_ms / 1000).ok()?)
+            .ok()?
+            .year();
+        // RFC 9110: a year more than 50 years ahead is the last such year in the past.
+        let mut year = now_year - now_year.rem_euclid(100) + yy;
+        if year > now_year + 50 {
+            year -= 100;
+        }
+        let date = Date::from_calendar_date(year, month(mon)?, day.parse().ok()?).ok()?;
+        return epoch_ms(date, clock_time(t)?);
+    }
+    // asctime-date: `Sun Nov  6 08:49:37 1994`.
+    let parts: Vec<&str> = v.split_whitespace().collect();
+    let [_, mon, day, t, year] = parts.as_slice() else {
+        return None;
+    };
+    let date = Date::from_calendar_date(year.parse().ok()?, month(mon)?, day.parse().ok()?).ok()?;
+    epoch_ms(date, clock_time(t)?)
+}
+
+/// `first · 2^attempt`, at most `max` (attempt 0 waits `first`).
+pub fn exponential_backoff(first: Duration, max: Duration, attempt: u32) -> Duration {
+    first.saturating_mul(1u32 << attempt.min(31)).min(max)
+}
+
+/// A random wait between half of `d` and `d` ("equal jitter"): callers that failed together do
+/// not all retry together, and none retries sooner than half its backoff.
+pub fn jittered(d: Duration) -> Duration {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms))
 }
 
 #[cfg(test)]
@@ -330,5 +456,106 @@ mod tests {
             signature(b"Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+        // GitHub's documented example for X-Hub-Signature-256.
+        assert_eq!(
+            hmac_sha256_hex(b"It's a Secret to Everybody", b"Hello, World!"),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+        // RFC 4231 test case 6: a key longer than the block size is hashed first.
+        assert_eq!(
+            hmac_sha256_hex(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn signatures_verify_only_with_the_right_secret_body_and_prefix() {
+        let body = b"{\"a\":1}";
+        let good = signature(b"s", body);
+        assert!(verify_hmac_sha256(b"s", body, Some(&good), "sha256="));
+        assert!(verify_hmac_sha256(
+            b"s",
+            body,
+            Some(&format!(" {good} ")),
+            "sha256="
+        ));
+        assert!(!verify_hmac_sha256(b"t", body, Some(&good), "sha256="));
+        assert!(!verify_hmac_sha256(b"s", b"{ }", Some(&good), "sha256="));
+        assert!(!verify_hmac_sha256(b"s", body, None, "sha256="));
+        assert!(!verify_hmac_sha256(b"s", body, Some(&good[7..]), "sha256="));
+        assert!(!verify_hmac_sha256(
+            b"s",
+            body,
+            Some("sha256=zz"),
+            "sha256="
+        ));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_every_http_date_form_and_is_capped() {
+        let cap = Duration::from_secs(3600);
+        // 1994-11-06T08:49:37Z.
+        let at = 784_111_777_000;
+        assert_eq!(retry_after("120", at, cap), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(" 0 ", at, cap), Some(Duration::ZERO));
+        assert_eq!(retry_after("99999999999999999999999", at, cap), Some(cap));
+        for date in [
+            "Sun, 06 Nov 1994 08:51:37 GMT",
+            "Sunday, 06-Nov-94 08:51:37 GMT",
+            "Sun Nov  6 08:51:37 1994",
+        ] {
+            assert_eq!(
+                retry_after(date, at, cap),
+                Some(Duration::from_secs(120)),
+                "{date}"
+            );
+        }
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:00 GMT", at, cap),
+            Some(Duration::ZERO),
+            "a date in the past means now"
+        );
+        assert_eq!(
+            retry_after("Mon, 07 Nov 1994 08:49:37 GMT", at, cap),
+            Some(cap),
+            "a day away, capped"
+        );
+        for bad in [
+            "",
+            "1.5",
+            "-1",
+            "soon",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+            "Sunday, 06-Foo-94 08:51:37 GMT",
+        ] {
+            assert_eq!(retry_after(bad, at, cap), None, "{bad:?}");
+        }
+        // A two-digit year more than 50 years ahead is in the past century; one less is not.
+        let in_2030 = 1_900_000_000_000;
+        assert_eq!(
+            http_date_ms("Monday, 01-Jan-90 00:00:10 GMT", in_2030),
+            Some(631_152_010_000)
+        );
+        assert_eq!(
+            http_date_ms("Saturday, 01-Jan-50 00:00:00 GMT", in_2030),
+            Some(2_524_608_000_000)
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_jitter_stays_within_half() {
+        let (first, max) = (Duration::from_millis(250), Duration::from_secs(30));
+        assert_eq!(exponential_backoff(first, max, 0), first);
+        assert_eq!(exponential_backoff(first, max, 3), Duration::from_secs(2));
+        assert_eq!(exponential_backoff(first, max, 7), max);
+        assert_eq!(exponential_backoff(first, max, u32::MAX), max);
+        for _ in 0..100 {
+            let j = jittered(Duration::from_millis(1000));
+            assert!(j >= Duration::from_millis(500) && j <= Duration::from_millis(1000));
+        }
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
     }
 }

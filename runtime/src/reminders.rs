@@ -1,5 +1,6 @@
-//! The reminder scheduler: knows every pending reminder of the node, sleeps until the earliest,
-//! and fires it by activating its actor.
+//! The reminder scheduler: knows every pending reminder of the node, sleeps until the earliest
+//! on the runtime's clock (so a manual clock that moves past a due time fires it at once), and
+//! fires it by activating its actor.
 //!
 //! The scheduler's map is a cache of the `q/` keys: it is rebuilt from storage at start (so
 //! reminders that came due while the node was down fire right away, oldest first) and kept up
@@ -9,7 +10,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use agora_storage::{Engine, StorageError};
 use tokio::sync::{mpsc, Notify};
@@ -246,11 +246,12 @@ impl Worker {
                 (self.state.entries.len() + self.in_flight) as i64,
                 Ordering::Relaxed,
             );
-            let wait = match self.state.entries.keys().next() {
+            // Nothing to wait for (or no room to fire more): only an event can change that.
+            let wake: crate::clock::Sleep = match self.state.entries.keys().next() {
                 Some((at, _)) if self.in_flight < self.concurrency => {
-                    Duration::from_millis(at.saturating_sub(now).max(1))
+                    shared.clock.sleep_until((*at).max(now + 1))
                 }
-                _ => Duration::from_secs(3600),
+                _ => Box::pin(std::future::pending()),
             };
             drop(shared);
             tokio::select! {
@@ -258,7 +259,7 @@ impl Worker {
                     Some(ev) => self.apply(ev),
                     None => return,
                 },
-                _ = tokio::time::sleep(wait) => {}
+                _ = wake => {}
                 _ = self.stop.notified() => return,
             }
             // Take every event already queued before deciding what is due.
@@ -314,10 +315,18 @@ impl Worker {
             let tx = self.tx.clone();
             let due_ms = entry.due_ms;
             let attempts = entry.attempts;
+            let cluster = shared.cluster.clone();
             tokio::spawn(async move {
                 let result = fire(id.clone(), name.clone(), due_ms).await;
-                // Another node serves the partition now and fires its reminders itself.
-                let moved = matches!(result, Err(crate::AskError::NotOwner(_)));
+                // Another node serves the partition now and fires its reminders itself. Not so
+                // while this node is still taking the partition over: it loads the reminders
+                // before it serves them, and must fire them once it does.
+                let moved = match &result {
+                    Err(crate::AskError::NotOwner(p)) => {
+                        cluster.as_ref().is_none_or(|c| !c.holds_lease(*p))
+                    }
+                    _ => false,
+                };
                 if let (Err(e), false) = (&result, moved) {
                     tracing::warn!(actor = %id, reminder = %name, error = %e, "reminder not taken; will retry");
                 }

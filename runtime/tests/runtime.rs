@@ -1,14 +1,18 @@
 //! Runtime contract tests with a small counter actor on real sled: activation, ordering,
 //! durability across restart, passivation, reminders (including overdue ones after restart),
 //! mailbox limits, and outbox delivery with signature and retries.
+//!
+//! Rules about time (a reminder fires at its due time and not before, backoff waits its
+//! delay) run on a [`ManualClock`]: they take milliseconds and cannot flake on a slow machine.
+//! One reminder test and one delivery test keep the real clock, for the real thing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agora_runtime::{
-    ActorId, AskError, Client, DeliveryConfig, Effects, Message, OutboxMessage, Reminder, Runtime,
-    RuntimeConfig, Stored, SystemClock, VirtualActor,
+    ActorId, AskError, Client, Clock, DeliveryConfig, Effects, ManualClock, Message, OutboxMessage,
+    Reminder, Runtime, RuntimeConfig, Stored, SystemClock, VirtualActor,
 };
 use agora_storage::{Engine, SledEngine};
 
@@ -94,8 +98,16 @@ impl Counter {
 }
 
 fn start(dir: &std::path::Path, config: RuntimeConfig) -> Runtime {
+    start_with_clock(dir, config, Arc::new(SystemClock))
+}
+
+fn start_with_clock(
+    dir: &std::path::Path,
+    config: RuntimeConfig,
+    clock: Arc<dyn Clock>,
+) -> Runtime {
     let engine: Arc<dyn Engine> = Arc::new(SledEngine::open(dir).unwrap());
-    let rt = Runtime::start(config, engine, Arc::new(SystemClock)).unwrap();
+    let rt = Runtime::start(config, engine, clock).unwrap();
     rt.register::<Counter>(());
     rt.run_background().unwrap();
     rt
@@ -103,6 +115,11 @@ fn start(dir: &std::path::Path, config: RuntimeConfig) -> Runtime {
 
 fn counters(rt: &Runtime) -> Client<Counter> {
     rt.client()
+}
+
+/// Gives background tasks a moment in which they could (wrongly) act: for "not yet" checks.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, f: F) {
@@ -157,39 +174,57 @@ async fn idle_actors_passivate_and_reactivate_with_their_state() {
     rt.shutdown();
 }
 
+/// Asks until `key` has fired `n` times (the reminder fires in the background).
+async fn fired(rt: &Runtime, key: &str, n: u64) {
+    for _ in 0..200 {
+        if counters(rt).ask(key, Get).await.unwrap().1 >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(counters(rt).ask(key, Get).await.unwrap().1, n);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_fire_once_and_overdue_ones_fire_after_restart() {
     let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     {
-        let rt = start(dir.path(), RuntimeConfig::default());
+        let rt = start_with_clock(dir.path(), RuntimeConfig::default(), clock.clone());
         counters(&rt).ask("r", RemindIn(100)).await.unwrap();
-        let rt2 = rt.clone();
-        let fired = Arc::new(AtomicUsize::new(0));
-        for _ in 0..100 {
-            let (_, f) = counters(&rt2).ask("r", Get).await.unwrap();
-            fired.store(f as usize, Ordering::SeqCst);
-            if f > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(fired.load(Ordering::SeqCst), 1);
+        // Due in 100 ms of the runtime's clock: not a millisecond early...
+        clock.advance(99);
+        settle().await;
+        assert_eq!(counters(&rt).ask("r", Get).await.unwrap().1, 0);
+        // ...and at once when the clock reaches it, however little real time passed.
+        clock.advance(1);
+        fired(&rt, "r", 1).await;
         eventually("no reminder pending", || rt.stats().reminders_pending == 0).await;
         // One that will come due while the node is down.
         counters(&rt).ask("s", RemindIn(300)).await.unwrap();
         eventually("one reminder pending", || rt.stats().reminders_pending == 1).await;
         rt.shutdown();
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let rt = start(dir.path(), RuntimeConfig::default());
-    for _ in 0..100 {
-        if counters(&rt).ask("s", Get).await.unwrap().1 == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    clock.advance(400);
+    let rt = start_with_clock(dir.path(), RuntimeConfig::default(), clock.clone());
+    fired(&rt, "s", 1).await;
+    assert_eq!(counters(&rt).ask("r", Get).await.unwrap().1, 1);
+    // Firing is once: time moving on does not fire either again.
+    clock.advance(10_000);
+    settle().await;
     assert_eq!(counters(&rt).ask("s", Get).await.unwrap().1, 1);
     assert_eq!(counters(&rt).ask("r", Get).await.unwrap().1, 1);
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_fire_on_the_real_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(dir.path(), RuntimeConfig::default());
+    let asked = std::time::Instant::now();
+    counters(&rt).ask("real", RemindIn(100)).await.unwrap();
+    fired(&rt, "real", 1).await;
+    assert!(asked.elapsed() >= Duration::from_millis(100), "fired early");
     rt.shutdown();
 }
 
@@ -276,6 +311,66 @@ async fn outbox_delivers_signed_with_one_idempotency_key_across_retries() {
         .iter()
         .all(|(k, b)| *k == seen[0].0 && b == "{\"value\":3}"));
     assert_eq!(rt.stats().outbox_depth, 0);
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_backoff_and_retry_after_wait_on_the_runtime_clock() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let attempts = attempts.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let attempts = attempts.clone();
+                async move {
+                    match attempts.fetch_add(1, Ordering::SeqCst) {
+                        0 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                        1 => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "120")])
+                            .into_response(),
+                        _ => StatusCode::OK.into_response(),
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let config = RuntimeConfig {
+        delivery: DeliveryConfig {
+            first_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(600),
+            ..DeliveryConfig::default()
+        },
+        ..RuntimeConfig::default()
+    };
+    let rt = start_with_clock(dir.path(), config, clock.clone());
+    counters(&rt)
+        .ask("o", Notify(format!("http://127.0.0.1:{port}/hook")))
+        .await
+        .unwrap();
+    let tries = || attempts.load(Ordering::SeqCst);
+    eventually("the first attempt", || tries() == 1).await;
+    // A 503 without Retry-After: the first backoff, 30 s of the runtime's clock.
+    clock.advance(29_000);
+    settle().await;
+    assert_eq!(tries(), 1, "retried before the backoff passed");
+    clock.advance(1_000);
+    eventually("the second attempt", || tries() == 2).await;
+    // A 429 with `Retry-After: 120`: it wins over the doubled backoff (60 s).
+    clock.advance(119_000);
+    settle().await;
+    assert_eq!(tries(), 2, "retried before Retry-After passed");
+    clock.advance(1_000);
+    eventually("delivery", || rt.stats().outbox_delivered == 1).await;
+    assert_eq!(tries(), 3);
+    assert_eq!(rt.stats().outbox_failed_attempts, 2);
     rt.shutdown();
 }
 

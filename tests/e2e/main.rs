@@ -13,6 +13,7 @@ mod bad_input;
 mod cluster;
 mod communities;
 mod concurrency;
+mod dev_clock;
 mod durability;
 mod events;
 mod ops;

@@ -7,6 +7,7 @@ pub(crate) mod actions;
 pub(crate) mod audit;
 pub(crate) mod cluster_info;
 pub(crate) mod communities;
+pub(crate) mod dev_clock;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod hooks;
@@ -118,6 +119,9 @@ pub(crate) static ROUTES: &[Route] = &[
     // Agora: events and the cluster.
     route!(GET "/api/internal/events", events::stream, events::__path_stream, Driver, Node),
     route!(GET "/api/v1/cluster", cluster_info::get, cluster_info::__path_get, Driver, Node),
+    // Test aid: 404 unless the node runs with --dev --manual-clock.
+    route!(GET "/api/internal/dev/clock", dev_clock::get, dev_clock::__path_get, Driver, Node),
+    route!(POST "/api/internal/dev/clock", dev_clock::set, dev_clock::__path_set, Driver, Node),
     // Operations.
     route!(GET "/healthz", ops::healthz, ops::__path_healthz, Public, Node),
     route!(GET "/readyz", ops::readyz, ops::__path_readyz, Public, Node),

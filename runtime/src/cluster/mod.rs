@@ -14,7 +14,8 @@
 //! - **Replication.** That script also mirrors the commit into `agora:data:<p>`, a hash holding
 //!   every record of the partition, before the commit reaches sled and before anyone hears
 //!   about it. A node taking a partition over rebuilds its sled copy from the hash, then loads
-//!   the partition's reminders and outbox, so nothing acknowledged is lost with a node.
+//!   the partition's reminders, outbox and pending actor messages, so nothing acknowledged is
+//!   lost with a node.
 //! - **Routing** is the gateway's, through [`rpc`]: requests for a partition another node serves
 //!   travel over Redis pub/sub.
 
@@ -30,6 +31,7 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use crate::actor_id::stable_hash;
+use crate::clock::Clock;
 use crate::node::Shared;
 use crate::PARTITIONS;
 
@@ -177,10 +179,11 @@ fn mix(mut h: u64) -> u64 {
 }
 
 impl Cluster {
-    pub fn new(config: ClusterConfig) -> Result<Cluster, String> {
+    /// `clock` is the runtime's: RPC deadlines read it. Lease validity does not (see `now_ns`).
+    pub fn new(config: ClusterConfig, clock: Arc<dyn Clock>) -> Result<Cluster, String> {
         let client = redis::Client::open(config.redis_url.as_str())
             .map_err(|e| format!("invalid --redis-url: {e}"))?;
-        let rpc = Arc::new(rpc::Rpc::new(config.node_id.clone()));
+        let rpc = Arc::new(rpc::Rpc::new(config.node_id.clone(), clock));
         Ok(Cluster {
             slots: (0..PARTITIONS).map(|_| Slot::default()).collect(),
             view: RwLock::new(ClusterView {
@@ -196,6 +199,12 @@ impl Cluster {
         })
     }
 
+    /// Lease time: the process's own monotonic clock, deliberately not the runtime's
+    /// [`Clock`]. Safety rests on this node stopping before Redis can expire its lease, so the
+    /// measure must be one that neither jumps (a wall-clock step, NTP) nor can be driven by a
+    /// test or an operator (`--manual-clock`): a clock that stood still would keep a node
+    /// serving a partition long after another took it over. The Redis-side TTL runs on
+    /// Redis's own monotonic timer for the same reason.
     fn now_ns(&self) -> u64 {
         self.base.elapsed().as_nanos() as u64
     }
@@ -230,6 +239,17 @@ impl Cluster {
             return None;
         }
         slot.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether this node has `p`'s lease and has not given it up: true from the moment a
+    /// takeover starts (before the partition is served: work found while loading it is this
+    /// node's to do), false once it stopped serving `p` for good (lost, handed over, lapsed).
+    /// A renewal merely late does not flip it, so background work is not dropped and left
+    /// undone while the node goes on serving. Not a safety check: commits are fenced anyway.
+    pub fn holds_lease(&self, p: u32) -> bool {
+        self.slots
+            .get(p as usize)
+            .is_some_and(|s| s.token.lock().unwrap_or_else(|e| e.into_inner()).is_some())
     }
 
     /// Whether Redis answered the last round.

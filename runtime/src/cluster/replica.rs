@@ -147,7 +147,7 @@ impl Replicator for ClusterReplicator {
 }
 
 /// Rebuilds partition `p` in sled from its replica, then schedules its reminders and queues
-/// its outbox. Answers how many records it holds.
+/// its outbox and its pending actor messages. Answers how many records it holds.
 pub(crate) async fn take_over(
     shared: &Arc<Shared>,
     _cluster: &Arc<Cluster>,
@@ -207,6 +207,10 @@ pub(crate) async fn take_over(
     shared
         .outbox
         .load_partition(&engine, p, &shared.outbox_seq)
+        .map_err(|e| e.to_string())?;
+    shared
+        .courier
+        .load_partition(&engine, p, &shared.message_seq)
         .map_err(|e| e.to_string())?;
     Ok(n)
 }

@@ -1,20 +1,27 @@
-//! Node-to-node messages over Redis pub/sub: forwarded requests with their replies (a
-//! correlation id, a deadline, the sender's reply channel; MessagePack envelopes), membership
-//! notices, and the cluster-wide event stream.
+//! Node-to-node messages over Redis pub/sub: forwarded requests and durable actor messages
+//! with their replies (a correlation id, a deadline, the sender's reply channel; MessagePack
+//! envelopes), membership notices, and the cluster-wide event stream.
 //!
 //! Pub/sub is fire-and-forget: a request whose reply never comes times out, and the caller
-//! retries on whichever node serves the partition then. Nothing durable travels here.
+//! retries on whichever node serves the partition then. Nothing durable travels here: a durable
+//! actor message stays in its sender's partition until the receiver's node answers that its
+//! handling is durable.
+//!
+//! Deadlines (how long a caller waits, when a request is no longer worth running) are read
+//! from the runtime's [`Clock`]. Publish timeouts are not deadlines but guards against a hung
+//! Redis, so they stay on tokio's real timer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot};
 
+use crate::clock::Clock;
 use crate::effects::Published;
 
 /// Runs a forwarded request on this node and answers the reply bytes.
@@ -32,19 +39,25 @@ fn replies_of(node: &str) -> String {
     format!("agora:reply:{node}")
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+/// What a request carries, and so which handler runs it.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RpcKind {
+    /// A forwarded HTTP request (the gateway's handler).
+    #[default]
+    Forward,
+    /// A durable actor message for an actor this node serves (the runtime's own handler).
+    Message,
 }
 
 #[derive(Serialize, Deserialize)]
 struct Request {
     id: u64,
     from: String,
-    /// Wall-clock ms after which the caller has given up: not worth running.
+    /// Clock ms after which the caller has given up: not worth running.
     deadline_ms: u64,
+    /// Absent in requests from builds before actor messages: those are forwards.
+    #[serde(default)]
+    kind: RpcKind,
     #[serde(with = "serde_bytes_compat")]
     payload: Vec<u8>,
 }
@@ -109,6 +122,8 @@ pub(crate) struct Rpc {
     next_id: AtomicU64,
     pending: Mutex<HashMap<u64, Pending>>,
     handler: OnceLock<Handler>,
+    message_handler: OnceLock<Handler>,
+    clock: Arc<dyn Clock>,
     publisher: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     members: broadcast::Sender<()>,
     /// Application notices from any node (`notify`).
@@ -116,12 +131,14 @@ pub(crate) struct Rpc {
 }
 
 impl Rpc {
-    pub fn new(node_id: String) -> Self {
+    pub fn new(node_id: String, clock: Arc<dyn Clock>) -> Self {
         Self {
             node_id,
             next_id: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             handler: OnceLock::new(),
+            message_handler: OnceLock::new(),
+            clock,
             publisher: tokio::sync::Mutex::new(None),
             members: broadcast::channel(16).0,
             notices: broadcast::channel(64).0,
@@ -130,6 +147,11 @@ impl Rpc {
 
     pub fn set_handler(&self, h: Handler) {
         let _ = self.handler.set(h);
+    }
+
+    /// Installs what runs durable actor messages other nodes deliver here.
+    pub fn set_message_handler(&self, h: Handler) {
+        let _ = self.message_handler.set(h);
     }
 
     /// Wakes whenever a node joins, leaves or releases a partition.
@@ -181,11 +203,26 @@ impl Rpc {
             .retain(|_, (n, _)| n != node);
     }
 
-    /// Sends `payload` to `node`'s handler and waits up to `timeout` for its reply.
+    /// Sends `payload` to `node`'s forwarded-request handler and waits up to `timeout` (on
+    /// the runtime's clock) for its reply.
     pub async fn call(
         &self,
         client: &redis::Client,
         node: &str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError> {
+        self.call_kind(client, node, RpcKind::Forward, payload, timeout)
+            .await
+    }
+
+    /// Sends `payload` to `node`'s handler for `kind` and waits up to `timeout` (on the
+    /// runtime's clock) for its reply.
+    pub async fn call_kind(
+        &self,
+        client: &redis::Client,
+        node: &str,
+        kind: RpcKind,
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcError> {
@@ -198,7 +235,11 @@ impl Rpc {
         let req = Request {
             id,
             from: self.node_id.clone(),
-            deadline_ms: now_ms() + timeout.as_millis() as u64,
+            deadline_ms: self
+                .clock
+                .now_ms()
+                .saturating_add(timeout.as_millis() as u64),
+            kind,
             payload,
         };
         let bytes = rmp_serde::to_vec_named(&req).map_err(|e| RpcError::Redis(e.to_string()))?;
@@ -219,9 +260,17 @@ impl Rpc {
                 return Err(e);
             }
         }
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
-            _ => {
+        let deadline = self.clock.sleep(timeout);
+        tokio::select! {
+            reply = rx => match reply {
+                Ok(reply) => Ok(reply),
+                // The call was failed over (its node left or restarted).
+                Err(_) => {
+                    forget();
+                    Err(RpcError::Timeout(node.to_string()))
+                }
+            },
+            _ = deadline => {
                 forget();
                 Err(RpcError::Timeout(node.to_string()))
             }
@@ -303,10 +352,14 @@ impl Rpc {
                 let Ok(req) = rmp_serde::from_slice::<Request>(&payload) else {
                     continue;
                 };
-                if req.deadline_ms < now_ms() {
+                if req.deadline_ms < self.clock.now_ms() {
                     continue;
                 }
-                let Some(handler) = self.handler.get().cloned() else {
+                let handler = match req.kind {
+                    RpcKind::Forward => self.handler.get(),
+                    RpcKind::Message => self.message_handler.get(),
+                };
+                let Some(handler) = handler.cloned() else {
                     continue;
                 };
                 let this = self.clone();
