@@ -75,20 +75,17 @@ pub(crate) fn unexpected() -> ActorError {
     ))
 }
 
-/// Validates `value` against `schema` (filling defaults first); the first violation is the
-/// error, its field prefixed with `at`.
-fn check(schema_doc: &Value, value: &Value, at: &str) -> Result<Value> {
-    let filled = schema::apply_defaults(schema_doc, value);
-    if let Err(violations) = schema::validate(schema_doc, &filled) {
-        let v = &violations[0];
-        let field = match (at.is_empty(), v.path.is_empty()) {
-            (true, _) => v.path.clone(),
-            (false, true) => at.to_string(),
-            (false, false) => format!("{at}.{}", v.path),
-        };
-        return Err(ActorError::schema(field, v.message.clone()));
-    }
-    Ok(filled)
+/// Validates `value` against a plugin schema the registry compiled at load (filling defaults
+/// first, integers as integers); the first violation is the error, its field prefixed with `at`.
+fn check(schema: Option<&schema::Schema>, value: &Value, at: &str) -> Result<Value> {
+    let schema = schema.ok_or_else(|| {
+        ActorError::Runtime(agora_runtime::AskError::Internal(
+            "a loaded plugin without its compiled schema".into(),
+        ))
+    })?;
+    schema
+        .check(value, at)
+        .map_err(|v| ActorError::schema(v.path, v.message))
 }
 
 pub(crate) fn split_name(name: &str) -> Option<(&str, &str)> {
@@ -146,7 +143,13 @@ impl Agora {
                 "a plugin's settings are a JSON object".into(),
             ));
         }
-        check(&p.meta().config_schema, &deep_merge(base, settings), at)
+        let merged = check(
+            self.env.registry.config_schema(plugin),
+            &deep_merge(base, settings),
+            at,
+        )?;
+        p.check_settings(&merged).map_err(|e| e.settings_at(at))?;
+        Ok(merged)
     }
 
     /// Reads every loaded plugin's global state into the shared cache. Call once at start,
@@ -610,7 +613,11 @@ impl Agora {
         if public_only && !spec.public {
             return Err(ActorError::ActionNotPublic(name.to_string()));
         }
-        let params = check(&spec.parameters_schema, &params, "parameters")?;
+        let params = check(
+            self.env.registry.action_schema(plugin, spec.name),
+            &params,
+            "parameters",
+        )?;
         let resolved = self.resolve(slug, plugin).await?;
         let op = RemoteOp::Action {
             action,
@@ -640,7 +647,11 @@ impl Agora {
         }
         let p = self.env.registry.get(plugin).ok_or_else(unknown)?;
         let spec = p.meta().process(process).ok_or_else(unknown)?;
-        let params = check(&spec.parameters_schema, &start.params, "")?;
+        let params = check(
+            self.env.registry.process_schema(plugin, spec.name),
+            &start.params,
+            "",
+        )?;
         let resolved = self.resolve(&start.community, plugin).await?;
         let op = RemoteOp::StartProcess {
             process,
