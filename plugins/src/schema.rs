@@ -260,6 +260,13 @@ impl Schema {
     }
 }
 
+/// Where `schema` types a value `integer`, makes `value` hold it as an i64 (`1e3` becomes
+/// `1000`); a value outside i64, or a float beyond 2^53, is the violation. For inputs checked by
+/// hand rather than through [`Schema::check`] (vote specs).
+pub fn integers_as_i64(schema: &Value, value: &mut Value) -> Result<(), SchemaViolation> {
+    integers(schema, value, String::new(), 0)
+}
+
 /// Validates `instance` against `schema`, compiling it for this one call (tests and cold
 /// paths; requests use a [`Schema`] compiled at load). A schema that does not compile is one
 /// violation at the root.

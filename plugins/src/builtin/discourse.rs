@@ -1247,11 +1247,15 @@ impl Plugin for Discourse {
         let post = PostRef::read(post_json)?;
         let base = base_url(ctx.config)?;
         let options = poll_options(params)?;
+        // The schema fills the default and bounds it (1..=86400); a value that is not such an
+        // integer is refused, never replaced.
         let refresh_ms = params
             .get("refresh_seconds")
             .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_REFRESH_SECONDS)
-            .max(1)
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                PluginError::invalid("refresh_seconds", "refresh_seconds must be 1 to 86400")
+            })?
             * 1000;
         let close_at_ms = uint(observation, "close_at_ms");
         *ctx.state = json!({

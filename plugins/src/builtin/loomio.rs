@@ -1060,11 +1060,15 @@ impl Plugin for Loomio {
         params: &Value,
     ) -> Result<(), PluginError> {
         let snap = snapshot_of(ctx.observation()?)?;
+        // The schema fills the default and bounds it (1..=86400); a value that is not such an
+        // integer is refused, never replaced.
         let refresh_s = params
             .get("refresh_seconds")
             .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_REFRESH_SECONDS)
-            .clamp(1, 86_400);
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                PluginError::invalid("refresh_seconds", "refresh_seconds must be 1 to 86400")
+            })?;
         let refresh_ms = refresh_s * 1000;
         let closing_ms = snap["poll"]["closing_at"]
             .as_str()
