@@ -14,6 +14,7 @@ mod registry;
 pub mod remote;
 pub mod schema;
 pub mod vote;
+mod wire;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
 pub use registry::{PluginRegistry, Refusal, RegistryError, AGORA_VERSION};

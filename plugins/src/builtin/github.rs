@@ -328,18 +328,7 @@ impl<'a> Api<'a> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::wire::{check_base_url, encode_component as path_segment};
 
 /// The network half of one action: the request it makes, and GitHub's created resource.
 fn action_request(api: &Api<'_>, action: &str, params: &Value) -> Result<HttpRequest, PluginError> {
@@ -655,47 +644,18 @@ fn valid_repo(repo: &str) -> bool {
         && repo != ".."
 }
 
-/// A base URL paths are appended to: no query or fragment (the schema's `uri` format already
-/// requires http(s) and a host).
-fn check_base_url(settings: &Value, key: &str) -> Result<(), PluginError> {
-    match settings.get(key).and_then(Value::as_str) {
-        Some(url) if url.contains(['?', '#']) => Err(PluginError::invalid_settings(
-            key,
-            format!(
-                "{key} is a base URL: paths are appended to it, so it takes no query or fragment"
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
 impl Plugin for Github {
     fn meta(&self) -> &PluginMeta {
         &self.meta
     }
 
-    /// The repository is named by `owner` and `repo` together, in GitHub's syntax; a
-    /// `repository_id` alone routes webhooks but cannot call the API, which is allowed (an
-    /// instance that only listens).
+    /// Values GitHub could never accept, refused when stored rather than on first use. Every
+    /// layer is checked as a whole (defaults < global < community), so nothing here requires
+    /// two settings together: a node may set `owner` globally and each community its `repo`.
     fn check_settings(&self, settings: &Value) -> Result<(), PluginError> {
         check_base_url(settings, "api_url")?;
         let owner = settings.get("owner").and_then(Value::as_str);
         let repo = settings.get("repo").and_then(Value::as_str);
-        match (owner, repo) {
-            (Some(_), None) => {
-                return Err(PluginError::invalid_settings(
-                    "repo",
-                    "owner and repo name the repository together: give both or neither",
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(PluginError::invalid_settings(
-                    "owner",
-                    "owner and repo name the repository together: give both or neither",
-                ))
-            }
-            _ => {}
-        }
         if let Some(owner) = owner.filter(|o| !valid_owner(o)) {
             return Err(PluginError::invalid_settings(
                 "owner",
@@ -1512,9 +1472,9 @@ mod tests {
         let p = Github::new();
         assert!(p.check_settings(&config()).is_ok());
         assert!(p.check_settings(&json!({"repository_id": 5})).is_ok());
+        // A layer may name half the repository (the global owner, a community's repo).
+        assert!(p.check_settings(&json!({"owner": "octo-org"})).is_ok());
         let cases = [
-            (json!({"owner": "octo-org"}), "repo"),
-            (json!({"repo": "hello"}), "owner"),
             (json!({"owner": "-octo", "repo": "x"}), "owner"),
             (json!({"owner": "octo--org", "repo": "x"}), "owner"),
             (json!({"owner": "a".repeat(40), "repo": "x"}), "owner"),
