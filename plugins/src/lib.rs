@@ -15,6 +15,7 @@ mod registry;
 pub mod remote;
 pub mod schema;
 pub mod vote;
+mod wire;
 
 pub use context::{ActionContext, Event, ProcessContext, ProcessStatus, WebhookRequest};
 pub use error::ErrorCode;
@@ -100,6 +101,27 @@ impl PluginError {
         }
     }
 
+    /// A combination of settings the plugin cannot run with, found by
+    /// [`Plugin::check_settings`]: `invalid_settings` (400), `field` naming one setting.
+    pub fn invalid_settings(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: ErrorCode::InvalidSettings,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// The same error with its field under `at` (`plugins[0].config.default_high`).
+    pub fn settings_at(mut self, at: &str) -> Self {
+        if !at.is_empty() {
+            self.field = Some(match self.field {
+                Some(field) if !field.is_empty() => format!("{at}.{field}"),
+                _ => at.to_string(),
+            });
+        }
+        self
+    }
+
     /// The platform answered, but not as the plugin needs (the gateway answers 502).
     pub fn platform(message: impl Into<String>) -> Self {
         Self {
@@ -122,6 +144,15 @@ pub trait Plugin: Send + Sync + 'static {
         action: &str,
         params: &Value,
     ) -> Result<Value, PluginError>;
+
+    /// Checks the settings as a whole, for what a schema cannot say: one setting against
+    /// another, or what the platform needs together. `settings` are the effective settings
+    /// (defaults < global < community), already valid against the config schema; Agora runs
+    /// this whenever settings are stored at any layer, and a refusal
+    /// ([`PluginError::invalid_settings`]) stores nothing. Default: nothing more to check.
+    fn check_settings(&self, _settings: &Value) -> Result<(), PluginError> {
+        Ok(())
+    }
 
     /// A webhook for this plugin instance; may emit events. Default: accept and ignore.
     fn webhook(

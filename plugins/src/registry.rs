@@ -1,13 +1,16 @@
-//! The plugins this node runs, by name, with their schemas checked once at start.
+//! The plugins this node runs, by name, with their schemas checked and compiled once at start.
 //!
 //! A deployment chooses which compiled-in plugins load. A plugin that cannot load (not in this
 //! build, a version range that excludes this Agora, a missing dependency, a schema we cannot
-//! enforce) is refused with its reason, logged and listed; the node still starts.
+//! enforce) is refused with its reason, logged and listed; the node still starts. Requests
+//! validate against the compiled schemas held here ([`PluginRegistry::config_schema`] and
+//! friends), never compiling one per request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::{schema, Plugin};
+use crate::schema::Schema;
+use crate::Plugin;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -34,7 +37,16 @@ pub struct Refusal {
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
     plugins: BTreeMap<&'static str, Arc<dyn Plugin>>,
+    schemas: BTreeMap<&'static str, Arc<PluginSchemas>>,
     refused: Vec<Refusal>,
+}
+
+/// One plugin's schemas, compiled.
+#[derive(Default)]
+struct PluginSchemas {
+    config: Option<Schema>,
+    /// By kind (`action`, `action response`, `process`, `process outcome`, `event`), then name.
+    named: BTreeMap<&'static str, BTreeMap<&'static str, Schema>>,
 }
 
 /// `major.minor.patch` as numbers; anything unparsable sorts as 0.
@@ -61,27 +73,37 @@ impl PluginRegistry {
                 plugin: name.into(),
             });
         }
-        let mut schemas = vec![("config".to_string(), &meta.config_schema)];
         // Every schema a plugin publishes, not only those inputs are checked against: drivers
-        // read the others (responses, outcomes, events) from `/metadata`.
+        // read the others (responses, outcomes, events) from `/metadata`, and tests check
+        // emitted events against theirs.
+        let mut named: Vec<((&'static str, &'static str), &serde_json::Value)> = Vec::new();
         for a in &meta.actions {
-            schemas.push((format!("action {}", a.name), &a.parameters_schema));
-            schemas.push((format!("action {} response", a.name), &a.response_schema));
+            named.push((("action", a.name), &a.parameters_schema));
+            named.push((("action response", a.name), &a.response_schema));
         }
         for p in &meta.processes {
-            schemas.push((format!("process {}", p.name), &p.parameters_schema));
-            schemas.push((format!("process {} outcome", p.name), &p.outcome_schema));
+            named.push((("process", p.name), &p.parameters_schema));
+            named.push((("process outcome", p.name), &p.outcome_schema));
         }
         for e in &meta.events {
-            schemas.push((format!("event {}", e.event_type), &e.schema));
+            named.push((("event", e.event_type), &e.schema));
         }
-        for (at, s) in schemas {
-            schema::check_supported(s).map_err(|message| RegistryError::Schema {
+        let compile = |at: String, doc: &serde_json::Value| {
+            Schema::compile(doc).map_err(|message| RegistryError::Schema {
                 plugin: name.into(),
                 at,
                 message,
-            })?;
+            })
+        };
+        let mut compiled = PluginSchemas {
+            config: Some(compile("config".into(), &meta.config_schema)?),
+            named: BTreeMap::new(),
+        };
+        for ((kind, item), doc) in named {
+            let schema = compile(format!("{kind} {item}"), doc)?;
+            compiled.named.entry(kind).or_default().insert(item, schema);
         }
+        self.schemas.insert(name, Arc::new(compiled));
         self.plugins.insert(name, plugin);
         Ok(())
     }
@@ -228,6 +250,30 @@ impl PluginRegistry {
 
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Plugin>> {
         self.plugins.values()
+    }
+
+    /// The compiled config schema of a loaded plugin.
+    pub fn config_schema(&self, plugin: &str) -> Option<&Schema> {
+        self.schemas.get(plugin)?.config.as_ref()
+    }
+
+    /// The compiled parameters schema of a loaded plugin's action.
+    pub fn action_schema(&self, plugin: &str, action: &str) -> Option<&Schema> {
+        self.named(plugin, "action", action)
+    }
+
+    /// The compiled parameters schema of a loaded plugin's process.
+    pub fn process_schema(&self, plugin: &str, process: &str) -> Option<&Schema> {
+        self.named(plugin, "process", process)
+    }
+
+    /// The compiled schema of an event a loaded plugin emits (its `data`).
+    pub fn event_schema(&self, plugin: &str, event_type: &str) -> Option<&Schema> {
+        self.named(plugin, "event", event_type)
+    }
+
+    fn named(&self, plugin: &str, kind: &str, item: &str) -> Option<&Schema> {
+        self.schemas.get(plugin)?.named.get(kind)?.get(item)
     }
 }
 

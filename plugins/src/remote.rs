@@ -194,12 +194,18 @@ pub fn setting<'v>(config: &'v Value, name: &str) -> Result<&'v str, PluginError
     }
 }
 
+/// The one HMAC-SHA256 of this crate (on `hmac`/`sha2`): signing and verifying share it.
+fn hmac_sha256(secret: &[u8], body: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes keys of any length (long ones are hashed first), so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any size"));
+    mac.update(body);
+    mac
+}
+
 /// `hex(HMAC-SHA256(secret, body))`, as GitHub, Discourse and Open Collective sign webhooks.
 pub fn hmac_sha256_hex(secret: &[u8], body: &[u8]) -> String {
-    // Hmac accepts keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any size");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(hmac_sha256(secret, body).finalize().into_bytes())
 }
 
 /// Checks `provided` (e.g. `sha256=<hex>` with `prefix` = `sha256=`) against the body's HMAC in
@@ -216,9 +222,7 @@ pub fn verify_hmac_sha256(
     let Ok(sig) = hex::decode(hex_sig) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any size");
-    mac.update(body);
-    mac.verify_slice(&sig).is_ok()
+    hmac_sha256(secret, body).verify_slice(&sig).is_ok()
 }
 
 /// The error for a webhook whose signature does not check out (the gateway answers 401).

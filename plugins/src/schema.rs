@@ -1,73 +1,147 @@
-//! JSON Schema validation for plugin config, action and process schemas.
+//! JSON Schema for plugin config, action and process schemas: the `jsonschema` crate validates;
+//! this module is what we keep around it.
 //!
-//! Plugins describe their settings and the parameters of their actions and
-//! processes with JSON Schema, and every request body is checked against those
-//! schemas before a plugin sees it. We validate with this small implementation
-//! rather than the `jsonschema` crate because that crate pulls a regex engine,
-//! `url` and more into an otherwise lean build, while plugin schemas only need
-//! a well-defined subset of the draft 2020-12 / draft-07 keywords. Owning the
-//! code also lets every violation carry a JSON-path style location such as
-//! `parameters.options[1]`, which is exactly what the `field` of our
-//! `{"error":{"code","message","field"}}` bodies needs.
+//! Plugins describe their settings and the parameters of their actions and processes with JSON
+//! Schema (draft 2020-12 unless a schema's `$schema` says otherwise; `$ref`, `pattern` and
+//! `format` included), and every request body is checked against those schemas before a plugin
+//! sees it. The registry compiles each schema once, at load ([`Schema::compile`]); requests
+//! only run the compiled validator. Around the crate we keep:
 //!
-//! [`check_supported`] is meant to run when a plugin registers, so a schema
-//! that relies on a keyword we do not implement (`$ref`, `pattern`, ...) is
-//! refused up front instead of being silently half-enforced at request time.
-//! Given that gate, [`validate`] ignores unknown keywords like JSON Schema
-//! itself does, but it fails closed on malformed values of the keywords it
-//! knows.
+//! - **Field paths and messages.** Every violation carries a JSON-path style location such as
+//!   `parameters.options[1]` (built from the crate's instance path; a missing required property
+//!   and an unexpected additional one are reported at that property, because that is the field
+//!   a client has to fix) and a Python-flavoured message (`'x' is not of type 'integer'`), the
+//!   wording plugin authors know from Metagov. Violations come in a fixed order whatever the
+//!   order the crate finds them in.
+//! - **Defaults** ([`apply_defaults`]): JSON Schema does not fill them, Metagov does.
+//! - **Integers** ([`Schema::check`]): a value the schema types `integer` is handed to the plugin
+//!   as a 64-bit integer: `1e3` becomes `1000`, and one that does not fit (`2^64-1`, or a float
+//!   beyond 2^53 that no longer says which integer it meant) is a violation, never a default.
+//! - **A depth bound against hostile input.** The crate recurses over schemas and, for `const`,
+//!   `enum`, `uniqueItems` and the errors of combinators, over instances. A schema is compiled at
+//!   most `MAX_DEPTH` levels deep (deeper subschemas fail closed when reached), and an instance
+//!   nested `MAX_DEPTH` levels or more is refused before the crate sees it. The helpers here that
+//!   walk whole values (equality, hashing, cloning) use explicit stacks.
+//! - **`format: "uri"`** keeps our meaning: an http(s) URL with a host, because every `uri`
+//!   setting is an endpoint Agora calls. Every other format is the crate's.
+//! - **A registration gate** ([`check_supported`]): a schema with an unknown keyword (a typo such
+//!   as `maxLenght` would otherwise be ignored), a malformed keyword value, a pattern that does
+//!   not compile or a `$ref` that does not resolve locally is refused when the plugin loads.
+//!   Patterns use the `regex` engine: linear time, no backtracking to exploit.
 //!
-//! Everything here must cope with hostile input: recursion is bounded by
-//! `MAX_DEPTH`, and the helpers that walk whole instances (equality, hashing,
-//! cloning) use explicit stacks so arbitrarily deep values cannot overflow ours.
+//! `x-secret` masking lives with the audit log (`actors/src/audit.rs`); `x-*` keywords are
+//! annotations for the crate.
 
-use std::cmp::Ordering;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::paths::{Location, LocationSegment};
+use jsonschema::{PatternOptions, ValidationError, Validator};
 use serde_json::{Map, Number, Value};
 
-/// How many schema levels `validate`, `apply_defaults` and `check_supported`
-/// descend before giving up. Real plugin schemas are a handful of levels deep;
-/// the limit exists so a hostile or buggy document cannot exhaust the stack.
+/// How many schema levels are compiled, and how deeply an instance may nest. Real plugin
+/// schemas are a handful of levels deep; the limit exists so a hostile or buggy document cannot
+/// exhaust the stack.
 const MAX_DEPTH: usize = 64;
 
-/// Kept as one constant because the combinators recognise it: a branch that
-/// could not be evaluated must not count as "failed" under `not`, `anyOf` or
-/// `oneOf`, or the depth limit would turn into a way to sneak values through.
+/// Kept as one constant because the combinators recognise it: a branch that could not be
+/// evaluated must not count as "failed" under `not`, `anyOf` or `oneOf`, or the depth limit
+/// would turn into a way to sneak values through.
 const TOO_DEEP: &str = "value is nested too deeply to validate (more than 64 levels)";
 
-/// Messages quote the offending value; a multi-megabyte string or array must
-/// not end up in an error body or a log line.
+/// The keyword a subschema past `MAX_DEPTH` is replaced by: it fails with [`TOO_DEEP`]
+/// wherever validation reaches it. Not an `x-` name, so [`check_supported`] refuses a plugin
+/// schema that spells it.
+const TOO_DEEP_KEYWORD: &str = "agoraTooDeep";
+
+/// The largest magnitude at which every integer is an f64: a float beyond it no longer says
+/// which integer the client meant.
+const EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// Messages quote the offending value; a multi-megabyte string or array must not end up in an
+/// error body or a log line.
 const RENDER_MAX_BYTES: usize = 80;
 const RENDER_MAX_DEPTH: usize = 3;
 
-/// Keywords that carry information for humans and tools but never constrain a
-/// value. `x-*` keys (such as `x-secret`) are accepted on top of these.
-const ANNOTATIONS: &[&str] = &[
+/// Keywords whose value is one subschema.
+const SCHEMA_KEYWORDS: &[&str] = &[
+    "additionalProperties",
+    "additionalItems",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contentSchema",
+];
+
+/// Keywords whose value is an object of subschemas.
+const SCHEMA_MAP_KEYWORDS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+    "dependencies",
+];
+
+/// Keywords whose value is an array of subschemas.
+const SCHEMA_LIST_KEYWORDS: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
+
+/// Keywords that constrain or identify without holding subschemas (drafts 7 to 2020-12), and
+/// annotations. `x-*` keys are accepted on top of these.
+const OTHER_KEYWORDS: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxContains",
+    "minContains",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "dependentRequired",
+    "format",
+    "contentEncoding",
+    "contentMediaType",
+    "$schema",
+    "$id",
+    "$ref",
+    "$anchor",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "$vocabulary",
+    "$comment",
     "title",
     "description",
     "default",
     "examples",
-    "$schema",
-    "$id",
-    "$comment",
     "deprecated",
     "readOnly",
     "writeOnly",
 ];
 
-const TYPE_NAMES: &[&str] = &[
-    "null", "boolean", "object", "array", "number", "string", "integer",
-];
-
-const TYPE_EXPECTED: &str = "a type name or a non-empty array of type names";
-
-/// One violation: `path` is where in the instance it is ("" for the root, then
-/// `a.b[2].c` style: object keys joined by '.', array indexes in brackets),
-/// `message` is a human sentence like "'x' is not of type 'integer'".
+/// One violation: `path` is where in the instance it is ("" for the root, then `a.b[2].c`
+/// style: object keys joined by '.', array indexes in brackets), `message` is a human sentence
+/// like "'x' is not of type 'integer'".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaViolation {
     pub path: String,
@@ -84,621 +158,916 @@ impl fmt::Display for SchemaViolation {
     }
 }
 
-/// Validates `instance` against `schema`. Returns every violation found, or
-/// `Ok(())`.
-///
-/// The order is deterministic: keywords are evaluated in a fixed order (type,
-/// enum, const, the type-specific keywords, then the combinators), and object
-/// keys are visited sorted, whichever way `serde_json` happens to store maps.
-/// A missing required property and an unexpected additional property are
-/// reported at the path of that property, because that is the field a client
-/// has to fix.
-pub fn validate(schema: &Value, instance: &Value) -> Result<(), Vec<SchemaViolation>> {
-    let mut out = Vec::new();
-    validate_node(schema, instance, "", 0, &mut out);
-    if out.is_empty() {
-        Ok(())
-    } else {
-        Err(out)
+/// A schema compiled once, validated against many times.
+pub struct Schema {
+    doc: Value,
+    compiled: Result<Validator, String>,
+}
+
+impl fmt::Debug for Schema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schema")
+            .field("doc", &self.doc)
+            .field("compiled", &self.compiled.is_ok())
+            .finish()
     }
 }
 
-/// Returns `instance` with `default` values from `properties` filled in for
-/// missing keys (recursively for nested objects that are present or that
-/// themselves get a default). Non-object instances are returned unchanged.
+impl Schema {
+    /// Compiles `doc` after [`check_supported`]; the error names the first problem.
+    pub fn compile(doc: &Value) -> Result<Schema, String> {
+        check_supported(doc)?;
+        let schema = Schema::compile_unchecked(doc);
+        if let Err(message) = &schema.compiled {
+            return Err(message.clone());
+        }
+        Ok(schema)
+    }
+
+    /// Compiles whatever `doc` is: a schema that cannot compile fails every validation with a
+    /// violation saying why (fail closed).
+    fn compile_unchecked(doc: &Value) -> Schema {
+        let (bounded, compiled) = match bounded_copy(doc, 0) {
+            Bounded::Schema(bounded, _) => {
+                let compiled = options()
+                    .build(&bounded)
+                    .map_err(|error| invalid_schema(&bounded, &error));
+                (bounded, compiled)
+            }
+            Bounded::Malformed => (
+                Value::Bool(false),
+                Err("invalid schema: a schema must be an object or a boolean".into()),
+            ),
+        };
+        Schema {
+            doc: bounded,
+            compiled,
+        }
+    }
+
+    /// The schema as compiled: the plugin's document within the depth bound.
+    pub fn doc(&self) -> &Value {
+        &self.doc
+    }
+
+    /// Validates `instance`. Returns every violation found, in a fixed order: keywords as
+    /// JSON Schema lists them (type, enum, const, the type-specific keywords, then the
+    /// combinators), object keys sorted, array items by index.
+    pub fn validate(&self, instance: &Value) -> Result<(), Vec<SchemaViolation>> {
+        let validator = match &self.compiled {
+            Ok(validator) => validator,
+            Err(message) => {
+                return Err(vec![SchemaViolation {
+                    path: String::new(),
+                    message: message.clone(),
+                }])
+            }
+        };
+        if let Some(path) = too_deep_at(instance) {
+            return Err(vec![SchemaViolation {
+                path,
+                message: TOO_DEEP.to_owned(),
+            }]);
+        }
+        if validator.is_valid(instance) {
+            return Ok(());
+        }
+        let mut found: Vec<(Vec<SortPart>, SchemaViolation)> = Vec::new();
+        for error in validator.iter_errors(instance) {
+            describe(&self.doc, &error, &mut found);
+        }
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        Err(found.into_iter().map(|(_, violation)| violation).collect())
+    }
+
+    /// Fills defaults, validates, and hands integers over as integers: what a plugin receives.
+    /// The first violation is the error, its path prefixed with `at` (`parameters.low`).
+    pub fn check(&self, value: &Value, at: &str) -> Result<Value, SchemaViolation> {
+        let mut filled = apply_defaults(&self.doc, value);
+        let prefixed = |mut violation: SchemaViolation| {
+            violation.path = match (at.is_empty(), violation.path.is_empty()) {
+                (true, _) => violation.path,
+                (false, true) => at.to_owned(),
+                (false, false) => format!("{at}.{}", violation.path),
+            };
+            violation
+        };
+        if let Err(mut violations) = self.validate(&filled) {
+            return Err(prefixed(violations.swap_remove(0)));
+        }
+        integers(&self.doc, &mut filled, String::new(), 0).map_err(prefixed)?;
+        Ok(filled)
+    }
+}
+
+/// Where `schema` types a value `integer`, makes `value` hold it as an i64 (`1e3` becomes
+/// `1000`); a value outside i64, or a float beyond 2^53, is the violation. For inputs checked by
+/// hand rather than through [`Schema::check`] (vote specs).
+pub fn integers_as_i64(schema: &Value, value: &mut Value) -> Result<(), SchemaViolation> {
+    integers(schema, value, String::new(), 0)
+}
+
+/// Validates `instance` against `schema`, compiling it for this one call (tests and cold
+/// paths; requests use a [`Schema`] compiled at load). A schema that does not compile is one
+/// violation at the root.
+pub fn validate(schema: &Value, instance: &Value) -> Result<(), Vec<SchemaViolation>> {
+    Schema::compile_unchecked(schema).validate(instance)
+}
+
+/// Returns `instance` with `default` values from `properties` filled in for missing keys
+/// (recursively for nested objects that are present or that themselves get a default).
+/// Non-object instances are returned unchanged.
 pub fn apply_defaults(schema: &Value, instance: &Value) -> Value {
     fill_defaults(schema, instance, 0)
 }
 
-/// Checks that a schema only uses keywords this validator understands, with
-/// values of the right shape. Returns `Err(message)` naming the first problem
+/// Checks that a schema is one we enforce as written: at most `MAX_DEPTH` levels, only
+/// JSON Schema keywords (and `x-*` extensions), well-formed keyword values, patterns that
+/// compile and local references that resolve. Returns `Err(message)` naming the first problem
 /// and its location as a JSON pointer into the schema (`#/properties/a`).
 pub fn check_supported(schema: &Value) -> Result<(), String> {
-    check_schema(schema, "#", 0)
+    check_keywords(schema, "#", 0)?;
+    match bounded_copy(schema, 0) {
+        Bounded::Schema(_, true) => Err(format!(
+            "a value in the schema at # is nested too deeply (more than {MAX_DEPTH} levels)"
+        )),
+        Bounded::Schema(prepared, false) => options()
+            .build(&prepared)
+            .map(|_| ())
+            .map_err(|error| unsupported(schema, &error)),
+        Bounded::Malformed => Err("schema at # must be an object or a boolean".to_owned()),
+    }
+}
+
+fn options() -> jsonschema::ValidationOptions<'static> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(true)
+        .with_format("uri", is_http_uri)
+        .with_pattern_options(PatternOptions::regex())
+        .with_keyword(TOO_DEEP_KEYWORD, |_, _, _| Ok(Box::new(TooDeep)))
+}
+
+struct TooDeep;
+
+impl<'i> jsonschema::Keyword<'i> for TooDeep {
+    fn validate(&self, _: &'i Value) -> Result<(), ValidationError<'i>> {
+        Err(ValidationError::custom(TOO_DEEP))
+    }
+    fn is_valid(&self, _: &'i Value) -> bool {
+        false
+    }
 }
 
 // ---------------------------------------------------------------------------
-// validate
+// the depth bound
 
-fn validate_node(
-    schema: &Value,
-    instance: &Value,
-    path: &str,
-    depth: usize,
-    out: &mut Vec<SchemaViolation>,
-) {
-    if depth >= MAX_DEPTH {
-        violation(out, path, TOO_DEEP.to_owned());
-        return;
-    }
+enum Bounded {
+    /// The copy, and whether something below was cut.
+    Schema(Value, bool),
+    Malformed,
+}
+
+/// A copy of `schema` at most `MAX_DEPTH` subschema levels deep: a deeper subschema becomes
+/// the [`TOO_DEEP_KEYWORD`] sentinel. Under `not` and `oneOf` a cut would let validation guess
+/// (a branch that could not be evaluated neither matches nor fails), so a cut below them fails
+/// the whole keyword instead. Recursion stops at `MAX_DEPTH`, so any input is safe.
+fn bounded_copy(schema: &Value, depth: usize) -> Bounded {
     let keywords = match schema {
-        Value::Bool(true) => return,
-        Value::Bool(false) => {
-            violation(
-                out,
-                path,
-                format!("False schema does not allow {}", render(instance)),
-            );
-            return;
-        }
+        Value::Bool(_) => return Bounded::Schema(schema.clone(), false),
         Value::Object(keywords) => keywords,
-        _ => {
-            violation(
-                out,
-                path,
-                "invalid schema: a schema must be an object or a boolean".to_owned(),
-            );
-            return;
+        _ => return Bounded::Malformed,
+    };
+    if depth >= MAX_DEPTH {
+        return Bounded::Schema(sentinel(), true);
+    }
+    let mut out = Map::new();
+    let mut cut = false;
+    let mut poisoned = false;
+    let sub = |value: &Value| -> (Value, bool) {
+        match bounded_copy(value, depth + 1) {
+            Bounded::Schema(copy, cut) => (copy, cut),
+            // Left as written: the crate refuses it with its own message.
+            Bounded::Malformed => (value.clone(), false),
         }
     };
-
-    check_type(keywords, instance, path, out);
-    if let Some(allowed) = keywords.get("enum") {
-        match allowed {
-            Value::Array(options) => {
-                if !options.iter().any(|option| json_equal(option, instance)) {
-                    violation(
-                        out,
-                        path,
-                        format!("{} is not one of {}", render(instance), render(allowed)),
-                    );
-                }
-            }
-            _ => schema_error(out, path, "enum", "an array"),
-        }
-    }
-    if let Some(expected) = keywords.get("const") {
-        if !json_equal(expected, instance) {
-            violation(out, path, format!("{} was expected", render(expected)));
-        }
-    }
-    match instance {
-        Value::Number(number) => check_number(keywords, number, instance, path, out),
-        Value::String(text) => check_string(keywords, text, instance, path, out),
-        Value::Array(items) => check_array(keywords, items, instance, path, depth, out),
-        Value::Object(fields) => check_object(keywords, fields, instance, path, depth, out),
-        Value::Null | Value::Bool(_) => {}
-    }
-    check_combinators(keywords, instance, path, depth, out);
-}
-
-fn check_type(
-    keywords: &Map<String, Value>,
-    instance: &Value,
-    path: &str,
-    out: &mut Vec<SchemaViolation>,
-) {
-    let Some(spec) = keywords.get("type") else {
-        return;
-    };
-    let names: Vec<&str> = match spec {
-        Value::String(name) => vec![name.as_str()],
-        Value::Array(list) if !list.is_empty() => {
-            let mut names = Vec::with_capacity(list.len());
-            for item in list {
-                match item.as_str() {
-                    Some(name) => names.push(name),
-                    None => return schema_error(out, path, "type", TYPE_EXPECTED),
-                }
-            }
-            names
-        }
-        _ => return schema_error(out, path, "type", TYPE_EXPECTED),
-    };
-    let mut matched = false;
-    for name in &names {
-        match type_matches(name, instance) {
-            Some(is_match) => matched |= is_match,
-            // Fail closed: a typo such as "interger" must not accept everything.
-            None => {
-                return violation(
-                    out,
-                    path,
-                    format!("invalid schema: unknown type {}", quote(name)),
-                )
-            }
-        }
-    }
-    if !matched {
-        let expected: Vec<String> = names.iter().map(|name| quote(name)).collect();
-        violation(
-            out,
-            path,
-            format!(
-                "{} is not of type {}",
-                render(instance),
-                expected.join(", ")
-            ),
-        );
-    }
-}
-
-fn type_matches(name: &str, value: &Value) -> Option<bool> {
-    Some(match name {
-        "null" => value.is_null(),
-        "boolean" => value.is_boolean(),
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "number" => value.is_number(),
-        "string" => value.is_string(),
-        "integer" => matches!(value, Value::Number(number) if is_integer(number)),
-        _ => return None,
-    })
-}
-
-fn check_number(
-    keywords: &Map<String, Value>,
-    number: &Number,
-    instance: &Value,
-    path: &str,
-    out: &mut Vec<SchemaViolation>,
-) {
-    const BOUNDS: [(&str, &str); 4] = [
-        ("minimum", "is less than the minimum of"),
-        ("maximum", "is greater than the maximum of"),
-        (
-            "exclusiveMinimum",
-            "is less than or equal to the minimum of",
-        ),
-        (
-            "exclusiveMaximum",
-            "is greater than or equal to the maximum of",
-        ),
-    ];
-    for (keyword, complaint) in BOUNDS {
-        let Some(limit) = keywords.get(keyword) else {
-            continue;
-        };
-        let Value::Number(limit_number) = limit else {
-            schema_error(out, path, keyword, "a number");
-            continue;
-        };
-        // `None` only arises for numbers serde_json cannot represent as f64;
-        // treating it as out of range keeps the check fail-closed.
-        let ordering = compare_numbers(number, limit_number);
-        let ok = match keyword {
-            "minimum" => matches!(ordering, Some(Ordering::Greater | Ordering::Equal)),
-            "maximum" => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
-            "exclusiveMinimum" => ordering == Some(Ordering::Greater),
-            _ => ordering == Some(Ordering::Less),
-        };
-        if !ok {
-            violation(
-                out,
-                path,
-                format!("{} {complaint} {}", render(instance), render(limit)),
-            );
-        }
-    }
-}
-
-fn check_string(
-    keywords: &Map<String, Value>,
-    text: &str,
-    instance: &Value,
-    path: &str,
-    out: &mut Vec<SchemaViolation>,
-) {
-    let min = count_keyword(keywords, "minLength", path, out);
-    let max = count_keyword(keywords, "maxLength", path, out);
-    if min.is_some() || max.is_some() {
-        // JSON Schema counts characters (code points), not UTF-8 bytes.
-        let length = text.chars().count() as u64;
-        if let Some(min) = min.filter(|&min| length < min) {
-            violation(
-                out,
-                path,
-                format!(
-                    "{} is too short: expected at least {}",
-                    render(instance),
-                    plural(min, "character")
-                ),
-            );
-        }
-        if let Some(max) = max.filter(|&max| length > max) {
-            violation(
-                out,
-                path,
-                format!(
-                    "{} is too long: expected at most {}",
-                    render(instance),
-                    plural(max, "character")
-                ),
-            );
-        }
-    }
-    if let Some(format) = keywords.get("format") {
-        let valid = match format.as_str() {
-            Some("date-time") => is_date_time(text),
-            Some("uri") => is_http_uri(text),
-            // Unknown formats are annotations in JSON Schema, not assertions.
-            Some(_) => true,
-            None => {
-                schema_error(out, path, "format", "a string");
-                true
-            }
-        };
-        if !valid {
-            violation(
-                out,
-                path,
-                format!("{} is not a {}", render(instance), render(format)),
-            );
-        }
-    }
-}
-
-fn check_array(
-    keywords: &Map<String, Value>,
-    items: &[Value],
-    instance: &Value,
-    path: &str,
-    depth: usize,
-    out: &mut Vec<SchemaViolation>,
-) {
-    let length = items.len() as u64;
-    if let Some(min) = count_keyword(keywords, "minItems", path, out).filter(|&min| length < min) {
-        violation(
-            out,
-            path,
-            format!(
-                "{} is too short: expected at least {}",
-                render(instance),
-                plural(min, "item")
-            ),
-        );
-    }
-    if let Some(max) = count_keyword(keywords, "maxItems", path, out).filter(|&max| length > max) {
-        violation(
-            out,
-            path,
-            format!(
-                "{} is too long: expected at most {}",
-                render(instance),
-                plural(max, "item")
-            ),
-        );
-    }
-    match keywords.get("uniqueItems") {
-        None | Some(Value::Bool(false)) => {}
-        Some(Value::Bool(true)) => {
-            if let Some((first, second)) = first_duplicate(items) {
-                violation(
-                    out,
-                    path,
-                    format!(
-                        "{} has non-unique elements (items {first} and {second} are equal)",
-                        render(instance)
-                    ),
-                );
-            }
-        }
-        Some(_) => schema_error(out, path, "uniqueItems", "a boolean"),
-    }
-    if let Some(item_schema) = keywords.get("items") {
-        if item_schema.is_array() {
-            schema_error(
-                out,
-                path,
-                "items",
-                "a single schema (the tuple form is not supported)",
-            );
-        } else {
-            for (index, item) in items.iter().enumerate() {
-                validate_node(item_schema, item, &index_path(path, index), depth + 1, out);
-            }
-        }
-    }
-}
-
-fn check_object(
-    keywords: &Map<String, Value>,
-    fields: &Map<String, Value>,
-    instance: &Value,
-    path: &str,
-    depth: usize,
-    out: &mut Vec<SchemaViolation>,
-) {
-    match keywords.get("required") {
-        None => {}
-        Some(Value::Array(names)) => {
-            for name in names {
-                let Value::String(name) = name else {
-                    schema_error(out, path, "required", "an array of strings");
-                    break;
+    for (keyword, value) in keywords {
+        let (copy, below) = if SCHEMA_KEYWORDS.contains(&keyword.as_str())
+            || (keyword == "items" && value.is_object())
+        {
+            sub(value)
+        } else if SCHEMA_MAP_KEYWORDS.contains(&keyword.as_str()) && value.is_object() {
+            let mut below = false;
+            let mut map = Map::new();
+            for (name, subschema) in value.as_object().into_iter().flatten() {
+                let (copy, c) = if subschema.is_array() {
+                    // draft 7 `dependencies`: a list of property names.
+                    (subschema.clone(), false)
+                } else {
+                    sub(subschema)
                 };
-                if !fields.contains_key(name) {
-                    violation(
-                        out,
-                        &key_path(path, name),
-                        format!("{} is a required property", quote(name)),
-                    );
+                below |= c;
+                map.insert(name.clone(), copy);
+            }
+            (Value::Object(map), below)
+        } else if (SCHEMA_LIST_KEYWORDS.contains(&keyword.as_str()) || keyword == "items")
+            && value.is_array()
+        {
+            let mut below = false;
+            let mut list = Vec::new();
+            for subschema in value.as_array().into_iter().flatten() {
+                let (copy, c) = sub(subschema);
+                below |= c;
+                list.push(copy);
+            }
+            (Value::Array(list), below)
+        } else if too_deep_at(value).is_some() {
+            // A value no schema level bounds (`const`, `enum`, an annotation) nested past the
+            // limit: comparing or cloning it could exhaust the stack. An assertion fails closed;
+            // an annotation is dropped (defaults are filled from the plugin's own document).
+            if keyword == "const" || keyword == "enum" {
+                poisoned = true;
+            }
+            continue;
+        } else {
+            (deep_clone(value), false)
+        };
+        if below && (keyword == "not" || keyword == "oneOf") {
+            poisoned = true;
+            continue;
+        }
+        cut |= below;
+        out.insert(keyword.clone(), copy);
+    }
+    if poisoned {
+        out.insert(TOO_DEEP_KEYWORD.to_owned(), Value::Bool(true));
+        cut = true;
+    }
+    Bounded::Schema(Value::Object(out), cut)
+}
+
+fn sentinel() -> Value {
+    let mut map = Map::new();
+    map.insert(TOO_DEEP_KEYWORD.to_owned(), Value::Bool(true));
+    Value::Object(map)
+}
+
+/// The path of the first value (keys sorted) nested `MAX_DEPTH` levels deep, if any.
+fn too_deep_at(instance: &Value) -> Option<String> {
+    let mut pending: Vec<(&Value, usize, String)> = vec![(instance, 0, String::new())];
+    while let Some((value, depth, path)) = pending.pop() {
+        if depth >= MAX_DEPTH {
+            return Some(path);
+        }
+        match value {
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate().rev() {
+                    pending.push((item, depth + 1, index_path(&path, index)));
+                }
+            }
+            Value::Object(fields) => {
+                for (name, field) in sorted_entries(fields).into_iter().rev() {
+                    pending.push((field, depth + 1, key_path(&path, name)));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------
+// integers
+
+/// Where `schema` types a value `integer` (through `properties`, `items`, `prefixItems`,
+/// `additionalProperties` and `allOf`), makes it an i64: an integral float within 2^53 becomes
+/// the integer, anything outside i64 is a violation. The value already passed validation.
+fn integers(
+    schema: &Value,
+    value: &mut Value,
+    path: String,
+    depth: usize,
+) -> Result<(), SchemaViolation> {
+    let Value::Object(keywords) = schema else {
+        return Ok(());
+    };
+    if depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    let integer = match keywords.get("type") {
+        Some(Value::String(name)) => name == "integer",
+        Some(Value::Array(names)) => {
+            names.iter().any(|n| n == "integer") && !names.iter().any(|n| n == "number")
+        }
+        _ => false,
+    };
+    if integer {
+        if let Value::Number(number) = value {
+            *value = Value::Number(as_i64(number).ok_or_else(|| SchemaViolation {
+                path: path.clone(),
+                message: format!(
+                    "{} is outside the range of a 64-bit integer",
+                    render(&Value::Number(number.clone()))
+                ),
+            })?);
+        }
+    }
+    for branch in keywords
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        integers(branch, value, path.clone(), depth + 1)?;
+    }
+    match value {
+        Value::Object(fields) => {
+            let properties = keywords.get("properties").and_then(Value::as_object);
+            let additional = keywords.get("additionalProperties");
+            for (name, field) in fields.iter_mut() {
+                let sub = match properties.and_then(|p| p.get(name)) {
+                    Some(sub) => Some(sub),
+                    None => additional,
+                };
+                if let Some(sub) = sub {
+                    integers(sub, field, key_path(&path, name), depth + 1)?;
                 }
             }
         }
-        Some(_) => schema_error(out, path, "required", "an array of strings"),
-    }
-
-    let properties = match keywords.get("properties") {
-        None => None,
-        Some(Value::Object(properties)) => Some(properties),
-        Some(_) => {
-            schema_error(out, path, "properties", "an object");
-            None
-        }
-    };
-    if let Some(properties) = properties {
-        for (name, property_schema) in sorted_entries(properties) {
-            if let Some(value) = fields.get(name) {
-                validate_node(
-                    property_schema,
-                    value,
-                    &key_path(path, name),
-                    depth + 1,
-                    out,
-                );
+        Value::Array(items) => {
+            let prefix = keywords.get("prefixItems").and_then(Value::as_array);
+            let rest = keywords.get("items").filter(|items| items.is_object());
+            for (index, item) in items.iter_mut().enumerate() {
+                let sub = match prefix.and_then(|p| p.get(index)) {
+                    Some(sub) => Some(sub),
+                    None => rest,
+                };
+                if let Some(sub) = sub {
+                    integers(sub, item, index_path(&path, index), depth + 1)?;
+                }
             }
         }
+        _ => {}
     }
+    Ok(())
+}
 
-    if let Some(additional) = keywords.get("additionalProperties") {
-        for (name, value) in sorted_entries(fields) {
-            if properties.is_some_and(|properties| properties.contains_key(name)) {
+fn as_i64(number: &Number) -> Option<Number> {
+    if let Some(int) = number.as_i64() {
+        return Some(Number::from(int));
+    }
+    if number.is_u64() {
+        return None;
+    }
+    let float = number.as_f64()?;
+    (float.fract() == 0.0 && float.abs() <= EXACT_FLOAT_INTEGER).then(|| Number::from(float as i64))
+}
+
+// ---------------------------------------------------------------------------
+// errors: the crate's kinds in our words, at our paths
+
+/// One step of a violation's sort key: keywords by their place in [`KEYWORD_ORDER`], property
+/// names and indexes by value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum SortPart {
+    Keyword(usize),
+    Index(usize),
+    Name(String),
+}
+
+/// The order violations are reported in at one schema level.
+const KEYWORD_ORDER: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "contentEncoding",
+    "contentMediaType",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "prefixItems",
+    "items",
+    "additionalItems",
+    "contains",
+    "minContains",
+    "maxContains",
+    "unevaluatedItems",
+    "required",
+    "dependentRequired",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "dependentSchemas",
+    "dependencies",
+    "unevaluatedProperties",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    TOO_DEEP_KEYWORD,
+];
+
+fn keyword_rank(keyword: &str) -> usize {
+    KEYWORD_ORDER
+        .iter()
+        .position(|k| *k == keyword)
+        .unwrap_or(KEYWORD_ORDER.len())
+}
+
+/// Builds the sort key of an error from its evaluation path (keywords, with `$ref` hops) and
+/// its instance path: a keyword that descends into the instance consumes the next instance
+/// segment, so items sort by index and properties by name.
+fn sort_key(evaluation: &Location, instance: &Location) -> Vec<SortPart> {
+    let mut key = Vec::new();
+    let mut instance_segments = instance.iter();
+    let mut schema_segments = evaluation.iter().peekable();
+    while let Some(segment) = schema_segments.next() {
+        let keyword = match &segment {
+            LocationSegment::Property(keyword) => keyword.to_string(),
+            LocationSegment::Index(index) => {
+                key.push(SortPart::Index(*index));
                 continue;
             }
-            let field_path = key_path(path, name);
-            if additional == &Value::Bool(false) {
-                // More useful than the generic false-schema message, and it is
-                // the wording plugin authors know from Python's jsonschema.
-                violation(
-                    out,
-                    &field_path,
+        };
+        key.push(SortPart::Keyword(keyword_rank(&keyword)));
+        match keyword.as_str() {
+            "properties" | "patternProperties" | "prefixItems" | "dependentSchemas" => {
+                // The schema segment names the property (or position); the instance segment is
+                // the same field.
+                schema_segments.next();
+                if let Some(field) = instance_segments.next() {
+                    key.push(segment_part(&field));
+                }
+            }
+            "items"
+            | "additionalItems"
+            | "additionalProperties"
+            | "unevaluatedItems"
+            | "unevaluatedProperties"
+            | "contains" => {
+                if let Some(field) = instance_segments.next() {
+                    key.push(segment_part(&field));
+                }
+            }
+            "$defs" | "definitions" => {
+                schema_segments.next();
+            }
+            _ => {}
+        }
+    }
+    key
+}
+
+fn segment_part(segment: &LocationSegment<'_>) -> SortPart {
+    match segment {
+        LocationSegment::Property(name) => SortPart::Name(name.to_string()),
+        LocationSegment::Index(index) => SortPart::Index(*index),
+    }
+}
+
+fn path_of(location: &Location) -> String {
+    let mut path = String::new();
+    for segment in location.iter() {
+        match segment {
+            LocationSegment::Property(name) => path = key_path(&path, &name),
+            LocationSegment::Index(index) => path = index_path(&path, index),
+        }
+    }
+    path
+}
+
+/// Turns one crate error into our violations (one per missing or unexpected property).
+fn describe(
+    doc: &Value,
+    error: &ValidationError<'_>,
+    out: &mut Vec<(Vec<SortPart>, SchemaViolation)>,
+) {
+    let path = path_of(error.instance_path());
+    let key = sort_key(error.evaluation_path(), error.instance_path());
+    let instance = error.instance().as_ref();
+    let mut push = |key: Vec<SortPart>, path: String, message: String| {
+        out.push((key, SchemaViolation { path, message }));
+    };
+    match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            push(
+                key,
+                key_path(&path, name),
+                format!("{} is a required property", quote(name)),
+            );
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let mut names: Vec<&String> = unexpected.iter().collect();
+            names.sort();
+            for name in names {
+                let mut key = key.clone();
+                key.push(SortPart::Name(name.clone()));
+                push(
+                    key,
+                    key_path(&path, name),
                     format!(
                         "Additional properties are not allowed ({} was unexpected)",
                         quote(name)
                     ),
                 );
-            } else {
-                validate_node(additional, value, &field_path, depth + 1, out);
             }
         }
-    }
-
-    if let Some(names_schema) = keywords.get("propertyNames") {
-        for (name, _) in sorted_entries(fields) {
-            let mut found = Vec::new();
-            let field_path = key_path(path, name);
-            let key = Value::String(name.clone());
-            validate_node(names_schema, &key, &field_path, depth + 1, &mut found);
-            out.extend(found.into_iter().map(|mut found| {
-                if found.message != TOO_DEEP {
-                    found.message = format!("property name {}", found.message);
-                }
-                found
-            }));
+        ValidationErrorKind::PropertyNames { error: inner } => {
+            let name = inner.instance().as_str().unwrap_or_default().to_owned();
+            let message = match message(doc, inner) {
+                m if m == TOO_DEEP => m,
+                m => format!("property name {m}"),
+            };
+            // Sorted by the name first, then by the keyword it broke.
+            let mut key = key;
+            let at = key
+                .iter()
+                .rposition(|part| *part == SortPart::Keyword(keyword_rank("propertyNames")))
+                .map_or(key.len(), |at| at + 1);
+            key.insert(at, SortPart::Name(name.clone()));
+            push(key, key_path(&path, &name), message);
         }
-    }
-
-    let count = fields.len() as u64;
-    if let Some(min) =
-        count_keyword(keywords, "minProperties", path, out).filter(|&min| count < min)
-    {
-        violation(
-            out,
-            path,
-            format!(
-                "{} does not have enough properties: expected at least {}",
-                render(instance),
-                plural(min, "property")
-            ),
-        );
-    }
-    if let Some(max) =
-        count_keyword(keywords, "maxProperties", path, out).filter(|&max| count > max)
-    {
-        violation(
-            out,
-            path,
-            format!(
-                "{} has too many properties: expected at most {}",
-                render(instance),
-                plural(max, "property")
-            ),
-        );
-    }
-}
-
-fn check_combinators(
-    keywords: &Map<String, Value>,
-    instance: &Value,
-    path: &str,
-    depth: usize,
-    out: &mut Vec<SchemaViolation>,
-) {
-    const LIST_EXPECTED: &str = "a non-empty array of schemas";
-
-    if let Some(all) = keywords.get("allOf") {
-        match schema_list(all) {
-            Some(branches) => {
-                for branch in branches {
-                    validate_node(branch, instance, path, depth + 1, out);
+        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
+            match first_too_deep(context) {
+                Some((too_deep_path, too_deep_key)) => {
+                    push(too_deep_key, too_deep_path, TOO_DEEP.to_owned())
                 }
-            }
-            None => schema_error(out, path, "allOf", LIST_EXPECTED),
-        }
-    }
-
-    if let Some(any) = keywords.get("anyOf") {
-        match schema_list(any) {
-            Some(branches) => {
-                let mut too_deep = None;
-                let mut matched = false;
-                for branch in branches {
-                    let found = collect(branch, instance, path, depth + 1);
-                    if found.is_empty() {
-                        matched = true;
-                        break;
-                    }
-                    too_deep = too_deep.or_else(|| first_too_deep(found));
-                }
-                if !matched {
-                    match too_deep {
-                        Some(too_deep) => out.push(too_deep),
-                        None => violation(
-                            out,
-                            path,
-                            format!(
-                                "{} is not valid under any of the given schemas",
-                                render(instance)
-                            ),
-                        ),
-                    }
-                }
-            }
-            None => schema_error(out, path, "anyOf", LIST_EXPECTED),
-        }
-    }
-
-    if let Some(one) = keywords.get("oneOf") {
-        match schema_list(one) {
-            Some(branches) => {
-                let mut too_deep = None;
-                let mut valid = Vec::new();
-                for (index, branch) in branches.iter().enumerate() {
-                    let found = collect(branch, instance, path, depth + 1);
-                    if found.is_empty() {
-                        valid.push(index);
-                    } else {
-                        too_deep = too_deep.or_else(|| first_too_deep(found));
-                    }
-                }
-                // An unevaluated branch might have matched too, so "exactly
-                // one" cannot be confirmed; refuse rather than guess.
-                if let Some(too_deep) = too_deep {
-                    out.push(too_deep);
-                } else {
-                    match valid.as_slice() {
-                        [] => violation(
-                            out,
-                            path,
-                            format!(
-                                "{} is not valid under any of the given schemas",
-                                render(instance)
-                            ),
-                        ),
-                        [_] => {}
-                        [first, second, ..] => violation(
-                            out,
-                            path,
-                            format!(
-                                "{} is valid under more than one of the given schemas \
-                                 (schemas {first} and {second})",
-                                render(instance)
-                            ),
-                        ),
-                    }
-                }
-            }
-            None => schema_error(out, path, "oneOf", LIST_EXPECTED),
-        }
-    }
-
-    if let Some(negated) = keywords.get("not") {
-        let found = collect(negated, instance, path, depth + 1);
-        if found.is_empty() {
-            violation(
-                out,
-                path,
-                format!(
-                    "{} should not be valid under {}",
-                    render(instance),
-                    render(negated)
+                None => push(
+                    key,
+                    path,
+                    format!(
+                        "{} is not valid under any of the given schemas",
+                        render(instance)
+                    ),
                 ),
-            );
-        } else if let Some(too_deep) = first_too_deep(found) {
-            out.push(too_deep);
+            }
+        }
+        _ => push(key, path, message(doc, error)),
+    }
+}
+
+/// The first [`TOO_DEEP`] among a combinator's branch errors, with its path and sort key.
+fn first_too_deep(context: &[Vec<ValidationError<'static>>]) -> Option<(String, Vec<SortPart>)> {
+    let mut pending: Vec<&ValidationError<'static>> = context.iter().flatten().rev().collect();
+    while let Some(error) = pending.pop() {
+        match error.kind() {
+            ValidationErrorKind::Custom { message, .. } if message == TOO_DEEP => {
+                return Some((
+                    path_of(error.instance_path()),
+                    sort_key(error.evaluation_path(), error.instance_path()),
+                ))
+            }
+            ValidationErrorKind::AnyOf { context }
+            | ValidationErrorKind::OneOfNotValid { context }
+            | ValidationErrorKind::OneOfMultipleValid { context } => {
+                pending.extend(context.iter().flatten().rev());
+            }
+            _ => {}
         }
     }
+    None
 }
 
-fn collect(schema: &Value, instance: &Value, path: &str, depth: usize) -> Vec<SchemaViolation> {
-    let mut found = Vec::new();
-    validate_node(schema, instance, path, depth, &mut found);
-    found
-}
-
-fn first_too_deep(found: Vec<SchemaViolation>) -> Option<SchemaViolation> {
-    found.into_iter().find(|found| found.message == TOO_DEEP)
-}
-
-fn schema_list(value: &Value) -> Option<&Vec<Value>> {
-    match value {
-        Value::Array(list) if !list.is_empty() => Some(list),
-        _ => None,
+/// The message of one error about the value at its instance path.
+fn message(doc: &Value, error: &ValidationError<'_>) -> String {
+    let instance = error.instance().as_ref();
+    let shown = || render(instance);
+    match error.kind() {
+        ValidationErrorKind::Type { kind } => {
+            // The schema's own list, in its order; the crate's set when it cannot be found.
+            let names: Vec<String> = match doc.pointer(error.schema_path().as_str()) {
+                Some(Value::String(name)) => vec![quote(name)],
+                Some(Value::Array(names)) => {
+                    names.iter().filter_map(Value::as_str).map(quote).collect()
+                }
+                _ => match kind {
+                    TypeKind::Single(t) => vec![quote(&t.to_string())],
+                    TypeKind::Multiple(set) => set.iter().map(|t| quote(&t.to_string())).collect(),
+                },
+            };
+            format!("{} is not of type {}", shown(), names.join(", "))
+        }
+        ValidationErrorKind::Enum { options } => {
+            format!("{} is not one of {}", shown(), render(options))
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            format!("{} was expected", render(expected_value))
+        }
+        ValidationErrorKind::Minimum { limit } => {
+            format!("{} is less than the minimum of {}", shown(), render(limit))
+        }
+        ValidationErrorKind::Maximum { limit } => {
+            format!(
+                "{} is greater than the maximum of {}",
+                shown(),
+                render(limit)
+            )
+        }
+        ValidationErrorKind::ExclusiveMinimum { limit } => format!(
+            "{} is less than or equal to the minimum of {}",
+            shown(),
+            render(limit)
+        ),
+        ValidationErrorKind::ExclusiveMaximum { limit } => format!(
+            "{} is greater than or equal to the maximum of {}",
+            shown(),
+            render(limit)
+        ),
+        ValidationErrorKind::MultipleOf { multiple_of } => {
+            format!("{} is not a multiple of {multiple_of}", shown())
+        }
+        ValidationErrorKind::MinLength { limit } => format!(
+            "{} is too short: expected at least {}",
+            shown(),
+            plural(*limit, "character")
+        ),
+        ValidationErrorKind::MaxLength { limit } => format!(
+            "{} is too long: expected at most {}",
+            shown(),
+            plural(*limit, "character")
+        ),
+        ValidationErrorKind::Pattern { pattern } => {
+            format!("{} does not match {}", shown(), quote(pattern))
+        }
+        ValidationErrorKind::Format { format } => {
+            format!("{} is not a {}", shown(), quote(format))
+        }
+        ValidationErrorKind::MinItems { limit } => format!(
+            "{} is too short: expected at least {}",
+            shown(),
+            plural(*limit, "item")
+        ),
+        ValidationErrorKind::MaxItems { limit } => format!(
+            "{} is too long: expected at most {}",
+            shown(),
+            plural(*limit, "item")
+        ),
+        ValidationErrorKind::UniqueItems => {
+            match instance.as_array().and_then(|a| first_duplicate(a)) {
+                Some((first, second)) => format!(
+                    "{} has non-unique elements (items {first} and {second} are equal)",
+                    shown()
+                ),
+                None => format!("{} has non-unique elements", shown()),
+            }
+        }
+        ValidationErrorKind::MinProperties { limit } => format!(
+            "{} does not have enough properties: expected at least {}",
+            shown(),
+            plural(*limit, "property")
+        ),
+        ValidationErrorKind::MaxProperties { limit } => format!(
+            "{} has too many properties: expected at most {}",
+            shown(),
+            plural(*limit, "property")
+        ),
+        ValidationErrorKind::FalseSchema => format!("False schema does not allow {}", shown()),
+        ValidationErrorKind::Not { schema } => {
+            format!("{} should not be valid under {}", shown(), render(schema))
+        }
+        ValidationErrorKind::OneOfMultipleValid { context } => {
+            let valid: Vec<usize> = context
+                .iter()
+                .enumerate()
+                .filter(|(_, errors)| errors.is_empty())
+                .map(|(index, _)| index)
+                .collect();
+            match valid.as_slice() {
+                [first, second, ..] => format!(
+                    "{} is valid under more than one of the given schemas (schemas {first} and {second})",
+                    shown()
+                ),
+                _ => format!("{} is valid under more than one of the given schemas", shown()),
+            }
+        }
+        ValidationErrorKind::Custom { message, .. } => message.clone(),
+        // The rest (contains, dependencies, unevaluated*, content*) in the crate's words.
+        _ => error.to_string(),
     }
 }
 
-/// Reads a count keyword such as `minItems`, reporting a malformed value as a
-/// violation so the check fails closed instead of being skipped.
-fn count_keyword(
-    keywords: &Map<String, Value>,
-    keyword: &str,
-    path: &str,
-    out: &mut Vec<SchemaViolation>,
-) -> Option<u64> {
-    let value = keywords.get(keyword)?;
-    let count = as_count(value);
-    if count.is_none() {
-        schema_error(out, path, keyword, "a non-negative integer");
+/// A compile error, as a violation message for [`validate`].
+fn invalid_schema(doc: &Value, error: &ValidationError<'_>) -> String {
+    let location = error.instance_path();
+    let (keyword, value) = keyword_at(doc, location);
+    match (keyword.as_deref(), value) {
+        (Some("type"), Some(Value::String(name))) => {
+            format!("invalid schema: unknown type {}", quote(name))
+        }
+        (Some(keyword), _) => format!(
+            "invalid schema: '{keyword}' must be {}",
+            expected_shape(keyword)
+        ),
+        (None, _) => format!("invalid schema: {error}"),
     }
-    count
 }
 
-fn as_count(value: &Value) -> Option<u64> {
-    let Value::Number(number) = value else {
-        return None;
+/// A compile error, as a [`check_supported`] message.
+fn unsupported(doc: &Value, error: &ValidationError<'_>) -> String {
+    let location = error.instance_path();
+    let pointer = format!("#{}", location.as_str());
+    if let ValidationErrorKind::Referencing(reference) = error.kind() {
+        return format!("a reference in the schema does not resolve: {reference}");
+    }
+    let (keyword, value) = keyword_at(doc, location);
+    let tuple = keyword.as_deref() == Some("items") && value.is_some_and(Value::is_array);
+    // The location names a subschema that is not one.
+    if !tuple
+        && matches!(error.kind(), ValidationErrorKind::Type { .. })
+        && is_schema_position(location)
+        && doc
+            .pointer(location.as_str())
+            .is_some_and(|v| !v.is_object() && !v.is_boolean())
+    {
+        return format!("schema at {pointer} must be an object or a boolean");
+    }
+    match keyword {
+        Some(keyword) => {
+            let parent = parent_pointer(doc, location);
+            let detail = match error.kind() {
+                ValidationErrorKind::Format { format } if format == "regex" => {
+                    "a regular expression the regex engine accepts".to_owned()
+                }
+                _ => expected_shape(&keyword).to_owned(),
+            };
+            format!("keyword '{keyword}' at {parent} must be {detail}")
+        }
+        None => format!("schema at {pointer} is not supported: {error}"),
+    }
+}
+
+/// Whether a pointer into a schema names a subschema position (`/properties/a`, `/allOf/1`,
+/// `/not`) rather than a keyword's value.
+fn is_schema_position(location: &Location) -> bool {
+    let segments: Vec<String> = location.iter().map(|s| s.to_string()).collect();
+    let mut index = 0;
+    let mut at_schema = true;
+    while index < segments.len() {
+        let keyword = segments[index].as_str();
+        if SCHEMA_KEYWORDS.contains(&keyword) || keyword == "items" {
+            index += 1;
+            at_schema = true;
+            // `items` as an array (draft 7) is followed by an index.
+            if keyword == "items"
+                && segments
+                    .get(index)
+                    .is_some_and(|s| s.parse::<usize>().is_ok())
+            {
+                index += 1;
+            }
+        } else if SCHEMA_MAP_KEYWORDS.contains(&keyword) || SCHEMA_LIST_KEYWORDS.contains(&keyword)
+        {
+            if index + 1 >= segments.len() {
+                return false;
+            }
+            index += 2;
+            at_schema = true;
+        } else {
+            return false;
+        }
+    }
+    at_schema
+}
+
+/// The keyword a pointer into a schema falls under (`/properties/a/type/0` → `type`), with its
+/// value.
+fn keyword_at<'a>(doc: &'a Value, location: &Location) -> (Option<String>, Option<&'a Value>) {
+    let segments: Vec<String> = location.iter().map(|s| s.to_string()).collect();
+    let mut index = 0;
+    let mut pointer = String::new();
+    while index < segments.len() {
+        let keyword = segments[index].clone();
+        let descends = SCHEMA_KEYWORDS.contains(&keyword.as_str())
+            || SCHEMA_MAP_KEYWORDS.contains(&keyword.as_str())
+            || SCHEMA_LIST_KEYWORDS.contains(&keyword.as_str())
+            || keyword == "items";
+        let here = format!("{pointer}/{}", escape(&keyword));
+        let steps = if SCHEMA_MAP_KEYWORDS.contains(&keyword.as_str())
+            || SCHEMA_LIST_KEYWORDS.contains(&keyword.as_str())
+            || (keyword == "items" && doc.pointer(&here).is_some_and(Value::is_array))
+        {
+            2
+        } else {
+            1
+        };
+        if !descends || index + steps >= segments.len() {
+            return (Some(keyword), doc.pointer(&here));
+        }
+        for segment in &segments[index..index + steps] {
+            pointer.push('/');
+            pointer.push_str(&escape(segment));
+        }
+        index += steps;
+    }
+    (None, None)
+}
+
+/// `#` plus the pointer of the schema object that holds the keyword `location` falls under.
+fn parent_pointer(doc: &Value, location: &Location) -> String {
+    let segments: Vec<String> = location.iter().map(|s| s.to_string()).collect();
+    let (keyword, _) = keyword_at(doc, location);
+    let Some(keyword) = keyword else {
+        return "#".to_owned();
     };
-    if let Some(count) = number.as_u64() {
-        return Some(count);
+    // The last occurrence of the keyword at a schema position is where it sits.
+    let mut pointer = String::from("#");
+    let mut last = String::from("#");
+    for segment in &segments {
+        if *segment == keyword {
+            last = pointer.clone();
+        }
+        pointer.push('/');
+        pointer.push_str(&escape(segment));
     }
-    // Schemas written by hand or generated by tools sometimes say `3.0`.
-    let float = number.as_f64()?;
-    (float >= 0.0 && float.fract() == 0.0 && float <= u64::MAX as f64).then_some(float as u64)
+    last
 }
 
-fn violation(out: &mut Vec<SchemaViolation>, path: &str, message: String) {
-    out.push(SchemaViolation {
-        path: path.to_owned(),
-        message,
-    });
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
 }
 
-fn schema_error(out: &mut Vec<SchemaViolation>, path: &str, keyword: &str, expected: &str) {
-    violation(
-        out,
-        path,
-        format!("invalid schema: '{keyword}' must be {expected}"),
-    );
+/// What a keyword's value must be, for messages.
+fn expected_shape(keyword: &str) -> &'static str {
+    match keyword {
+        "type" => "one of null, boolean, object, array, number, string, integer or a non-empty array of them",
+        "items" => "a schema (the tuple form is `prefixItems` in draft 2020-12)",
+        "exclusiveMinimum" | "exclusiveMaximum" => {
+            "a number (the draft-04 boolean form is not supported)"
+        }
+        "minimum" | "maximum" => "a number",
+        "multipleOf" => "a number greater than 0",
+        "minItems" | "maxItems" | "minLength" | "maxLength" | "minProperties"
+        | "maxProperties" | "minContains" | "maxContains" => "a non-negative integer",
+        "required" => "an array of strings",
+        "allOf" | "anyOf" | "oneOf" | "prefixItems" => "a non-empty array of schemas",
+        "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+            "an object mapping names to schemas"
+        }
+        "uniqueItems" => "a boolean",
+        "enum" => "an array",
+        "format" | "pattern" | "$ref" | "$schema" | "$id" | "$anchor" | "$comment" => "a string",
+        "dependentRequired" => "an object mapping property names to arrays of strings",
+        _ => "a schema",
+    }
+}
+
+/// Refuses keywords JSON Schema does not define (typos would otherwise be ignored) and
+/// schemas nested deeper than `MAX_DEPTH`; the first problem in key order, depth first.
+fn check_keywords(schema: &Value, location: &str, depth: usize) -> Result<(), String> {
+    if depth >= MAX_DEPTH {
+        return Err(format!(
+            "schema at {location} is nested too deeply (more than {MAX_DEPTH} levels)"
+        ));
+    }
+    let Value::Object(keywords) = schema else {
+        return Ok(());
+    };
+    for (keyword, value) in sorted_entries(keywords) {
+        let here = pointer(location, keyword);
+        if keyword.starts_with("x-") || OTHER_KEYWORDS.contains(&keyword.as_str()) {
+            continue;
+        }
+        if SCHEMA_KEYWORDS.contains(&keyword.as_str()) || (keyword == "items" && !value.is_array())
+        {
+            check_keywords(value, &here, depth + 1)?;
+        } else if SCHEMA_MAP_KEYWORDS.contains(&keyword.as_str()) {
+            for (name, subschema) in value.as_object().map(sorted_entries).unwrap_or_default() {
+                check_keywords(subschema, &pointer(&here, name), depth + 1)?;
+            }
+        } else if SCHEMA_LIST_KEYWORDS.contains(&keyword.as_str()) || keyword == "items" {
+            for (index, subschema) in value.as_array().into_iter().flatten().enumerate() {
+                check_keywords(subschema, &pointer(&here, &index.to_string()), depth + 1)?;
+            }
+        } else {
+            return Err(format!("unsupported keyword '{keyword}' at {location}"));
+        }
+    }
+    Ok(())
+}
+
+/// Appends one RFC 6901 reference token.
+fn pointer(location: &str, token: &str) -> String {
+    format!("{location}/{}", escape(token))
 }
 
 fn key_path(parent: &str, key: &str) -> String {
@@ -713,8 +1082,8 @@ fn index_path(parent: &str, index: usize) -> String {
     format!("{parent}[{index}]")
 }
 
-/// serde_json may be built with `preserve_order` somewhere in the dependency
-/// graph, so map iteration order is not something we can rely on.
+/// Map iteration order is not something to rely on should `preserve_order` ever be turned on
+/// somewhere in the dependency graph.
 fn sorted_entries(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
     let mut entries: Vec<_> = map.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
@@ -754,23 +1123,6 @@ fn canonical(number: &Number) -> Canonical {
         }
         Some(float) => Canonical::Float(float),
         None => Canonical::Float(f64::NAN),
-    }
-}
-
-fn is_integer(number: &Number) -> bool {
-    number.is_i64()
-        || number.is_u64()
-        || number
-            .as_f64()
-            .is_some_and(|float| float.is_finite() && float.fract() == 0.0)
-}
-
-fn compare_numbers(a: &Number, b: &Number) -> Option<Ordering> {
-    match (canonical(a), canonical(b)) {
-        (Canonical::Int(a), Canonical::Int(b)) => Some(a.cmp(&b)),
-        (Canonical::Float(a), Canonical::Float(b)) => a.partial_cmp(&b),
-        (Canonical::Int(a), Canonical::Float(b)) => (a as f64).partial_cmp(&b),
-        (Canonical::Float(a), Canonical::Int(b)) => a.partial_cmp(&(b as f64)),
     }
 }
 
@@ -873,83 +1225,6 @@ fn first_duplicate(items: &[Value]) -> Option<(usize, usize)> {
 
 // ---------------------------------------------------------------------------
 // formats
-
-/// RFC 3339 `date-time`, e.g. `2024-05-01T12:30:00.5+02:00`.
-fn is_date_time(text: &str) -> bool {
-    parse_date_time(text.as_bytes()).is_some()
-}
-
-fn parse_date_time(bytes: &[u8]) -> Option<()> {
-    let year = digits(bytes, 0, 4)?;
-    expect_byte(bytes, 4, b'-')?;
-    let month = digits(bytes, 5, 2)?;
-    expect_byte(bytes, 7, b'-')?;
-    let day = digits(bytes, 8, 2)?;
-    if !matches!(bytes.get(10), Some(b'T' | b't')) {
-        return None;
-    }
-    let hour = digits(bytes, 11, 2)?;
-    expect_byte(bytes, 13, b':')?;
-    let minute = digits(bytes, 14, 2)?;
-    expect_byte(bytes, 16, b':')?;
-    // 60 is a leap second, which RFC 3339 allows.
-    let second = digits(bytes, 17, 2)?;
-    if !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = bytes.get(19..)?;
-    if let Some((b'.', fraction)) = rest.split_first() {
-        let fraction_digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if fraction_digits == 0 {
-            return None;
-        }
-        rest = fraction.get(fraction_digits..)?;
-    }
-    match rest {
-        [b'Z' | b'z'] => Some(()),
-        [b'+' | b'-', ..] => {
-            let offset_hour = digits(rest, 1, 2)?;
-            expect_byte(rest, 3, b':')?;
-            let offset_minute = digits(rest, 4, 2)?;
-            (rest.len() == 6 && offset_hour <= 23 && offset_minute <= 59).then_some(())
-        }
-        _ => None,
-    }
-}
-
-fn digits(bytes: &[u8], at: usize, len: usize) -> Option<u32> {
-    let slice = bytes.get(at..at.checked_add(len)?)?;
-    slice.iter().try_fold(0u32, |acc, &byte| {
-        byte.is_ascii_digit()
-            .then(|| acc * 10 + u32::from(byte - b'0'))
-    })
-}
-
-fn expect_byte(bytes: &[u8], at: usize, wanted: u8) -> Option<()> {
-    (bytes.get(at) == Some(&wanted)).then_some(())
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        // Matching on remainders keeps this within the workspace MSRV (1.85),
-        // which predates `u32::is_multiple_of`.
-        2 => match (year % 4, year % 100, year % 400) {
-            (0, 0, 0) => 29,
-            (0, 0, _) => 28,
-            (0, _, _) => 29,
-            _ => 28,
-        },
-        _ => 0,
-    }
-}
 
 /// Our `uri` settings are webhook and API endpoints, so the useful check is
 /// "an http(s) URL with a host", not full RFC 3986 conformance.
@@ -1194,143 +1469,6 @@ fn deep_clone(value: &Value) -> Value {
             },
         };
     }
-}
-
-// ---------------------------------------------------------------------------
-// check_supported
-
-fn check_schema(schema: &Value, location: &str, depth: usize) -> Result<(), String> {
-    if depth >= MAX_DEPTH {
-        return Err(format!(
-            "schema at {location} is nested too deeply (more than {MAX_DEPTH} levels)"
-        ));
-    }
-    let keywords = match schema {
-        Value::Bool(_) => return Ok(()),
-        Value::Object(keywords) => keywords,
-        _ => {
-            return Err(format!(
-                "schema at {location} must be an object or a boolean"
-            ))
-        }
-    };
-    for (keyword, value) in sorted_entries(keywords) {
-        check_keyword(keyword, value, location, depth)?;
-    }
-    Ok(())
-}
-
-fn check_keyword(keyword: &str, value: &Value, location: &str, depth: usize) -> Result<(), String> {
-    let malformed = |expected: &str| {
-        Err(format!(
-            "keyword '{keyword}' at {location} must be {expected}"
-        ))
-    };
-    match keyword {
-        "type" => {
-            let known = |name: &Value| name.as_str().is_some_and(|name| TYPE_NAMES.contains(&name));
-            let ok = match value {
-                Value::String(_) => known(value),
-                Value::Array(names) => !names.is_empty() && names.iter().all(known),
-                _ => false,
-            };
-            if ok {
-                Ok(())
-            } else {
-                malformed(&format!(
-                    "one of {} or a non-empty array of them",
-                    TYPE_NAMES.join(", ")
-                ))
-            }
-        }
-        "properties" => {
-            let Value::Object(properties) = value else {
-                return malformed("an object mapping property names to schemas");
-            };
-            let properties_location = pointer(location, keyword);
-            for (name, property_schema) in sorted_entries(properties) {
-                check_schema(
-                    property_schema,
-                    &pointer(&properties_location, name),
-                    depth + 1,
-                )?;
-            }
-            Ok(())
-        }
-        "required" => match value {
-            Value::Array(names) if names.iter().all(Value::is_string) => Ok(()),
-            _ => malformed("an array of strings"),
-        },
-        "items" if value.is_array() => {
-            malformed("a single schema (the tuple form is not supported)")
-        }
-        "additionalProperties" | "items" | "propertyNames" | "not" => {
-            check_schema(value, &pointer(location, keyword), depth + 1)
-        }
-        "allOf" | "anyOf" | "oneOf" => {
-            let Some(branches) = schema_list(value) else {
-                return malformed("a non-empty array of schemas");
-            };
-            let list_location = pointer(location, keyword);
-            for (index, branch) in branches.iter().enumerate() {
-                check_schema(
-                    branch,
-                    &pointer(&list_location, &index.to_string()),
-                    depth + 1,
-                )?;
-            }
-            Ok(())
-        }
-        "minItems" | "maxItems" | "minLength" | "maxLength" | "minProperties" | "maxProperties" => {
-            match as_count(value) {
-                Some(_) => Ok(()),
-                None => malformed("a non-negative integer"),
-            }
-        }
-        "exclusiveMinimum" | "exclusiveMaximum" if value.is_boolean() => {
-            malformed("a number (the draft-04 boolean form is not supported)")
-        }
-        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" => {
-            if value.is_number() {
-                Ok(())
-            } else {
-                malformed("a number")
-            }
-        }
-        "uniqueItems" => {
-            if value.is_boolean() {
-                Ok(())
-            } else {
-                malformed("a boolean")
-            }
-        }
-        "enum" => {
-            if value.is_array() {
-                Ok(())
-            } else {
-                malformed("an array")
-            }
-        }
-        "format" => {
-            if value.is_string() {
-                Ok(())
-            } else {
-                malformed("a string")
-            }
-        }
-        "const" => Ok(()),
-        "$ref" => Err(format!(
-            "unsupported keyword '$ref' at {location}: references are not supported, \
-             inline the referenced schema instead"
-        )),
-        _ if ANNOTATIONS.contains(&keyword) || keyword.starts_with("x-") => Ok(()),
-        _ => Err(format!("unsupported keyword '{keyword}' at {location}")),
-    }
-}
-
-/// Appends one RFC 6901 reference token.
-fn pointer(location: &str, token: &str) -> String {
-    format!("{location}/{}", token.replace('~', "~0").replace('/', "~1"))
 }
 
 #[cfg(test)]
@@ -1815,7 +1953,7 @@ mod tests {
 
     #[test]
     fn unknown_formats_and_non_strings_are_ignored() {
-        assert!(validate(&json!({"format": "email"}), &json!("not an email")).is_ok());
+        assert!(validate(&json!({"format": "colour"}), &json!("not a colour")).is_ok());
         assert!(validate(&json!({"format": "date-time"}), &json!(42)).is_ok());
         assert!(validate(&json!({"format": 7}), &json!("x")).is_err());
     }
@@ -2140,34 +2278,114 @@ mod tests {
     }
 
     #[test]
-    fn check_supported_rejects_ref_with_its_location() {
-        let schema = json!({"properties": {"a/b": {"items": {"$ref": "#/$defs/x"}}}});
-        let error = check_supported(&schema).unwrap_err();
-        assert!(error.contains("'$ref'"), "{error}");
-        assert!(error.contains("#/properties/a~1b/items"), "{error}");
+    fn local_refs_resolve_and_others_are_refused_at_load() {
+        let schema = json!({
+            "$defs": {"count": {"type": "integer", "minimum": 0}},
+            "properties": {"a/b": {"items": {"$ref": "#/$defs/count"}}}
+        });
+        assert_eq!(check_supported(&schema), Ok(()));
+        assert!(validate(&schema, &json!({"a/b": [1, 2]})).is_ok());
+        assert_eq!(
+            violations(&schema, &json!({"a/b": [1, "x", -1]})),
+            vec![
+                (
+                    "a/b[1]".to_owned(),
+                    "'x' is not of type 'integer'".to_owned()
+                ),
+                (
+                    "a/b[2]".to_owned(),
+                    "-1 is less than the minimum of 0".to_owned()
+                ),
+            ]
+        );
+        // A recursive definition: a tree of integers.
+        let tree = json!({
+            "$defs": {"node": {"type": ["integer", "array"], "items": {"$ref": "#/$defs/node"}}},
+            "$ref": "#/$defs/node"
+        });
+        assert_eq!(check_supported(&tree), Ok(()));
+        assert!(validate(&tree, &json!([1, [2, [3]]])).is_ok());
+        assert_eq!(
+            violations(&tree, &json!([1, [2, ["x"]]])),
+            one("[1][1][0]", "'x' is not of type 'integer', 'array'")
+        );
+        // Nothing is fetched: a reference must resolve inside the schema itself.
+        let missing = json!({"properties": {"a": {"$ref": "#/$defs/x"}}});
+        let error = check_supported(&missing).unwrap_err();
+        assert!(error.contains("/$defs/x"), "{error}");
+        assert!(check_supported(&json!({"$ref": "https://example.com/schema.json"})).is_err());
+        assert!(validate(&missing, &json!({"a": 1})).is_err());
+    }
+
+    #[test]
+    fn pattern_matches_anywhere_unless_anchored() {
+        let schema = json!({"type": "string", "pattern": "^[a-z][a-z0-9-]*$"});
+        assert_eq!(check_supported(&schema), Ok(()));
+        assert!(validate(&schema, &json!("my-repo-2")).is_ok());
+        assert_eq!(
+            violations(&schema, &json!({"not": "a string"})),
+            one("", "{'not': 'a string'} is not of type 'string'")
+        );
+        assert_eq!(
+            messages(&schema, &json!("My Repo")),
+            vec!["'My Repo' does not match '^[a-z][a-z0-9-]*$'"]
+        );
+        assert!(validate(&json!({"pattern": "b"}), &json!("abc")).is_ok());
+        let properties = json!({"patternProperties": {"^x-": {"type": "string"}}});
+        assert_eq!(
+            violations(&properties, &json!({"x-a": "ok", "x-b": 2, "y": 3})),
+            one("x-b", "2 is not of type 'string'")
+        );
+        // A pattern the engine cannot compile is refused when the plugin loads.
+        let error =
+            check_supported(&json!({"properties": {"p": {"pattern": "(unclosed"}}})).unwrap_err();
+        assert!(error.contains("'pattern' at #/properties/p"), "{error}");
+        // Look-around needs backtracking, which we do not run on client input.
+        assert!(check_supported(&json!({"pattern": "a(?=b)"})).is_err());
+    }
+
+    #[test]
+    fn known_formats_are_asserted() {
+        let email = json!({"type": "string", "format": "email"});
+        assert!(validate(&email, &json!("ana@example.org")).is_ok());
+        assert_eq!(
+            messages(&email, &json!("not an email")),
+            vec!["'not an email' is not a 'email'"]
+        );
+        let uuid = json!({"format": "uuid"});
+        assert!(validate(&uuid, &json!("67e55044-10b1-426f-9247-bb680e5fe0c8")).is_ok());
+        assert!(validate(&uuid, &json!("67e55044")).is_err());
+        assert!(validate(&json!({"format": "ipv4"}), &json!("10.0.0.256")).is_err());
     }
 
     #[test]
     fn check_supported_rejects_unknown_keywords() {
-        for keyword in [
-            "pattern",
-            "patternProperties",
-            "$defs",
-            "definitions",
-            "if",
-            "contains",
-            "prefixItems",
-            "multipleOf",
-            "dependentRequired",
-            "X-upper",
-        ] {
+        for keyword in ["X-upper", "maxLenght", "requried", "agoraTooDeep"] {
             let mut schema = Map::new();
             schema.insert(keyword.to_owned(), json!({}));
             let error = check_supported(&Value::Object(schema)).unwrap_err();
             assert_eq!(error, format!("unsupported keyword '{keyword}' at #"));
         }
-        let error = check_supported(&json!({"anyOf": [{}, {"pattern": "^a"}]})).unwrap_err();
-        assert_eq!(error, "unsupported keyword 'pattern' at #/anyOf/1");
+        let error = check_supported(&json!({"anyOf": [{}, {"patern": "^a"}]})).unwrap_err();
+        assert_eq!(error, "unsupported keyword 'patern' at #/anyOf/1");
+        // Everything JSON Schema defines is enforced, not only a subset.
+        let schema = json!({
+            "$defs": {"a": {"type": "string"}},
+            "definitions": {"b": {}},
+            "patternProperties": {"^a": {}},
+            "if": {"required": ["a"]},
+            "then": {"required": ["b"]},
+            "contains": {"type": "integer"},
+            "prefixItems": [{"type": "string"}],
+            "multipleOf": 2,
+            "dependentRequired": {"a": ["b"]},
+            "pattern": "^a"
+        });
+        assert_eq!(check_supported(&schema), Ok(()));
+        assert_eq!(
+            violations(&json!({"multipleOf": 2}), &json!(3)),
+            one("", "3 is not a multiple of 2")
+        );
     }
 
     #[test]
@@ -2262,22 +2480,27 @@ mod tests {
         assert_eq!(filled, json!({"a": {"a": {}}}));
         dismantle(deep_properties);
 
-        // Deep instances against shallow schemas: equality, hashing, cloning
-        // and rendering all walk the whole value.
+        // Deep instances: the crate compares (`const`, `enum`, `uniqueItems`) and clones
+        // (combinator errors) recursively, so an instance nested past the bound is refused,
+        // at the first value past it, before the crate sees it, whatever the schema. Our own
+        // cloning, hashing and defaults walk it with explicit stacks.
         let deep = nested_arrays(DEPTH);
+        let at_limit = "[0]".repeat(MAX_DEPTH);
         let pair = Value::Array(vec![deep_clone(&deep), deep_clone(&deep)]);
-        let found = messages(&json!({"uniqueItems": true, "maxItems": 1}), &pair);
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[1].contains("non-unique"), "{found:?}");
+        let found = violations(&json!({"uniqueItems": true, "maxItems": 1}), &pair);
+        assert_eq!(found, one(&at_limit, TOO_DEEP));
+        let shallow_schema = json!({"type": "array", "items": {"type": "array"}});
+        assert_eq!(violations(&shallow_schema, &deep), one(&at_limit, TOO_DEEP));
+        assert!(first_duplicate(pair.as_array().unwrap_or(&Vec::new())).is_some());
+        // A schema whose `const` nests past the bound fails closed and is refused at load.
         let enum_schema = object(vec![("enum", json!([1])), ("const", deep_clone(&deep))]);
-        assert_eq!(
-            messages(&enum_schema, &deep),
-            vec!["[[[[...]]]] is not one of [1]"]
-        );
+        assert_eq!(violations(&enum_schema, &json!(1)), one("", TOO_DEEP));
+        assert!(check_supported(&enum_schema)
+            .unwrap_err()
+            .contains("nested too deeply"));
         let holder = object(vec![("deep", deep_clone(&deep))]);
         let filled = apply_defaults(&json!({"properties": {"x": {"default": 0}}}), &holder);
         assert_eq!(filled.get("x"), Some(&json!(0)));
-        assert!(validate(&json!({"type": "array", "items": {"type": "array"}}), &deep).is_ok());
         for value in [filled, holder, enum_schema, pair, deep] {
             dismantle(value);
         }

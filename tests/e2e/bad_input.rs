@@ -359,3 +359,47 @@ async fn bad_requests_do_not_drop_the_connection() {
         assert_eq!(good.json(), town, "after {method} {path}");
     }
 }
+
+/// Issue 13 §2: `1e3` is a JSON Schema integer and is used as 1000; a number beyond the
+/// plugin's 64-bit range is a 400 naming the field, never the configured default.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exponent_integers_are_used_and_out_of_range_integers_are_refused() {
+    let (node, town, location) = seeded("bad-numbers").await;
+
+    let mut above_default = false;
+    for _ in 0..40 {
+        let answer = node
+            .post_raw(
+                Some("town"),
+                RANDOM_INT,
+                br#"{"parameters":{"low":0,"high":1e3}}"#.to_vec(),
+            )
+            .await
+            .expect_status(200)
+            .json();
+        let value = answer["value"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no integer value: {answer}"));
+        assert!((0..1000).contains(&value), "{value} not in [0, 1000)");
+        // The community's default_high is 200: 40 draws all below it would mean 1e3 was
+        // replaced (chance 0.2^40 otherwise).
+        above_default |= value >= 200;
+    }
+    assert!(above_default, "high = 1e3 was not used as 1000");
+
+    for body in [
+        &br#"{"parameters":{"low":0,"high":18446744073709551615}}"#[..],
+        &br#"{"parameters":{"low":-9223372036854775809,"high":10}}"#[..],
+        &br#"{"parameters":{"low":0,"high":1.5}}"#[..],
+    ] {
+        let resp = node.post_raw(Some("town"), RANDOM_INT, body.to_vec()).await;
+        let error = resp.expect_error(400, "schema_violation");
+        let field = if body.starts_with(br#"{"parameters":{"low":-"#) {
+            "parameters.low"
+        } else {
+            "parameters.high"
+        };
+        assert_eq!(error["field"], json!(field), "{error}");
+    }
+    assert_unchanged(&node, &town, &location).await;
+}

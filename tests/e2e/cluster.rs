@@ -1523,7 +1523,7 @@ async fn cluster_wide_webhooks_settings_audit_and_events() {
         nodes[i % 3]
             .post(
                 &format!("/api/v1/communities/{slug}/plugins/github/enable"),
-                &json!({"owner": "Acme", "repo": "Rules", "token": "t", "webhook_secret": "s3"}),
+                &json!({"owner": "Acme", "repo": "Rules", "repository_id": 4242, "token": "t", "webhook_secret": "s3"}),
             )
             .await
             .expect_status(200);
@@ -1533,7 +1533,8 @@ async fn cluster_wide_webhooks_settings_audit_and_events() {
     let body = json!({
         "action": "opened",
         "issue": {"number": 7, "title": "t", "html_url": "u", "state": "open", "labels": []},
-        "repository": {"full_name": "acme/rules"},
+        // Platform-wide deliveries route by the repository id (issue 13 §7).
+        "repository": {"id": 4242, "full_name": "acme/rules"},
         "sender": {"login": "ana"}
     })
     .to_string();

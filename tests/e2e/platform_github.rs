@@ -380,6 +380,7 @@ async fn signed_webhooks_become_driver_events_with_the_github_user() {
         e["data"],
         json!({
             "repository": "Octo-Org/Hello-World",
+            "repository_id": 1296269,
             "number": 1,
             "title": "Move to Discourse",
             "url": "https://github.com/Octo-Org/Hello-World/issues/1",
@@ -476,18 +477,26 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
         NodeConfig::dev().driver(sink.url("/events")),
     )
     .await;
-    community_with_github(&node, "alpha", &settings(&github, "Octo-Org", "Alpha")).await;
-    community_with_github(&node, "beta", &settings(&github, "Octo-Org", "Beta")).await;
+    // Platform-wide deliveries route by GitHub's repository id (issue 13 §7), which the
+    // settings name next to owner/repo.
+    let with_id = |repo: &str, id: u64| {
+        let mut s = settings(&github, "Octo-Org", repo);
+        s["repository_id"] = json!(id);
+        s
+    };
+    community_with_github(&node, "alpha", &with_id("Alpha", 1001)).await;
+    community_with_github(&node, "beta", &with_id("Beta", 1002)).await;
 
-    // GitHub spells the name its own way; routing ignores letter case.
-    let pr = gh::pull_request_event(
+    // Beta was renamed on GitHub since: its id still routes it.
+    let mut pr = gh::pull_request_event(
         "opened",
         7,
         "Add a charter",
         false,
-        "octo-org/BETA",
+        "Octo-Org/Beta-Renamed",
         "hubot",
     );
+    pr["repository"]["id"] = json!(1002);
     deliver(
         &node,
         "/api/hooks/github",
@@ -520,8 +529,9 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
     .await
     .expect_error(401, "invalid_signature");
 
-    // A repository no community follows has nowhere to go.
-    let stray = gh::pull_request_event("opened", 1, "x", false, "someone/else", "hubot");
+    // A repository no community follows has nowhere to go, even under a followed name.
+    let mut stray = gh::pull_request_event("opened", 1, "x", false, "Octo-Org/Beta", "hubot");
+    stray["repository"]["id"] = json!(9999);
     let resp = deliver(
         &node,
         "/api/hooks/github",

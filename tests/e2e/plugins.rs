@@ -492,9 +492,10 @@ async fn settings_layer_defaults_then_global_then_community_and_global_disable_s
 async fn global_plugin_state_survives_a_crash() {
     let mut node = Node::start("plugins-global-crash", NodeConfig::dev()).await;
     node.community_with_randomness("c").await;
+    // Metagov's schema requires both settings, so a global layer names both (issue 9 §8).
     node.put(
         "/api/v1/plugins/randomness/settings",
-        &json!({"default_high": 7}),
+        &json!({"default_low": 0, "default_high": 7}),
     )
     .await
     .expect_status(200);
@@ -505,7 +506,10 @@ async fn global_plugin_state_survives_a_crash() {
     node.restart().await;
     let global = node.get("/api/v1/plugins/randomness").await.json();
     assert_eq!(global["enabled"], false, "{global}");
-    assert_eq!(global["settings"], json!({"default_high": 7}));
+    assert_eq!(
+        global["settings"],
+        json!({"default_low": 0, "default_high": 7})
+    );
     node.post_in(
         "c",
         "/api/internal/action/randomness.random-int",
@@ -573,7 +577,7 @@ async fn a_failing_lifecycle_hook_rolls_the_transition_back_and_is_audited() {
     node.put(
         "/api/internal/community/d",
         &json!({"plugins": [
-            {"name": "randomness", "config": {}},
+            {"name": "randomness", "config": randomness_config()},
             {"name": "testkit", "config": {"fail_on_enable": true}}
         ]}),
     )
@@ -638,4 +642,56 @@ async fn a_plugin_whose_on_load_fails_is_refused_and_audited() {
     node.get("/api/v1/plugins/randomness")
         .await
         .expect_status(200);
+}
+
+/// Issue 13 §3: settings valid one by one but not together are refused at every layer, with
+/// `invalid_settings`, and nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_that_do_not_fit_together_are_refused_and_nothing_is_stored() {
+    let node = Node::start("plugins-cross-field", NodeConfig::dev()).await;
+    node.community_with_randomness("c").await;
+    let before = node
+        .get("/api/v1/communities/c/plugins/randomness")
+        .await
+        .expect_status(200)
+        .json();
+
+    let error = node
+        .put(
+            "/api/v1/communities/c/plugins/randomness/settings",
+            &json!({"default_low": 10, "default_high": 1}),
+        )
+        .await
+        .expect_error(400, "invalid_settings");
+    assert_eq!(error["field"], json!("default_high"), "{error}");
+    let after = node
+        .get("/api/v1/communities/c/plugins/randomness")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(after, before, "the refused settings were stored");
+    node.post_in(
+        "c",
+        "/api/internal/action/randomness.random-int",
+        &json!({"parameters": {}}),
+    )
+    .await
+    .expect_status(200);
+
+    // The same through Metagov's routes, and at the global layer.
+    node.post_in("c", ENABLE, &json!({"default_low": 5, "default_high": 5}))
+        .await
+        .expect_error(400, "invalid_settings");
+    node.put(
+        "/api/v1/plugins/randomness/settings",
+        &json!({"default_low": 3, "default_high": 2}),
+    )
+    .await
+    .expect_error(400, "invalid_settings");
+    let global = node.get("/api/v1/plugins/randomness").await.json();
+    assert_eq!(global["settings"], json!({}), "{global}");
+    assert_eq!(
+        node.community("c").await["plugins"][0]["config"],
+        randomness_config()
+    );
 }

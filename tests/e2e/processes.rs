@@ -206,6 +206,12 @@ async fn bad_process_starts_are_client_errors_and_start_nothing() {
     let resp = node.post_in("bench", &start, &json!({"delay": 10})).await;
     assert_eq!(resp.status, 400, "{}", resp.describe());
     resp.error_object();
+    // `delay` is required, as in Metagov's schema (`"required": ["options", "delay"]`).
+    let error = node
+        .post_in("bench", &start, &json!({"options": ["yes", "no"]}))
+        .await
+        .expect_error(400, "schema_violation");
+    assert_eq!(error["field"], json!("delay"), "{error}");
     // Wrong type for an input.
     node.post_in("bench", &start, &json!({"options": "yes", "delay": 10}))
         .await

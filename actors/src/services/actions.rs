@@ -44,7 +44,11 @@ impl Actions {
         if public_only && !spec.public {
             return Err(ActorError::ActionNotPublic(name.to_string()));
         }
-        let params = check(&spec.parameters_schema, &params, "parameters")?;
+        let params = check(
+            self.core.registry().action_schema(plugin, spec.name),
+            &params,
+            "parameters",
+        )?;
         let resolved = self.plugins.resolve(slug, plugin).await?;
         let op = RemoteOp::Action {
             action,

@@ -240,7 +240,13 @@ impl Plugins {
                 "a plugin's settings are a JSON object".into(),
             ));
         }
-        check(&p.meta().config_schema, &deep_merge(base, settings), at)
+        let merged = check(
+            self.core.registry().config_schema(plugin),
+            &deep_merge(base, settings),
+            at,
+        )?;
+        p.check_settings(&merged).map_err(|e| e.settings_at(at))?;
+        Ok(merged)
     }
 
     /// The plugin as it runs for this community: enabled on the node and for the community,
@@ -341,20 +347,17 @@ impl Plugins {
 /// The cluster notice that a plugin's node-wide state changed (followed by its name).
 const GLOBALS_NOTICE: &str = "globals ";
 
-/// Validates `value` against `schema` (filling defaults first); the first violation is the
-/// error, its field prefixed with `at`.
-pub(crate) fn check(schema_doc: &Value, value: &Value, at: &str) -> Result<Value> {
-    let filled = schema::apply_defaults(schema_doc, value);
-    if let Err(violations) = schema::validate(schema_doc, &filled) {
-        let v = &violations[0];
-        let field = match (at.is_empty(), v.path.is_empty()) {
-            (true, _) => v.path.clone(),
-            (false, true) => at.to_string(),
-            (false, false) => format!("{at}.{}", v.path),
-        };
-        return Err(ActorError::schema(field, v.message.clone()));
-    }
-    Ok(filled)
+/// Validates `value` against a plugin schema the registry compiled at load (filling defaults
+/// first, integers as integers); the first violation is the error, its field prefixed with `at`.
+pub(crate) fn check(schema: Option<&schema::Schema>, value: &Value, at: &str) -> Result<Value> {
+    let schema = schema.ok_or_else(|| {
+        ActorError::Runtime(agora_runtime::AskError::Internal(
+            "a loaded plugin without its compiled schema".into(),
+        ))
+    })?;
+    schema
+        .check(value, at)
+        .map_err(|v| ActorError::schema(v.path, v.message))
 }
 
 /// `over` laid on `base`: objects merge key by key (recursively), anything else replaces.

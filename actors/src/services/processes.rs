@@ -86,7 +86,11 @@ impl Processes {
         let unknown = || ActorError::UnknownProcessType(start.name.clone());
         let p = self.core.registry().get(plugin).ok_or_else(unknown)?;
         let spec = p.meta().process(process).ok_or_else(unknown)?;
-        let params = check(&spec.parameters_schema, &start.params, "")?;
+        let params = check(
+            self.core.registry().process_schema(plugin, spec.name),
+            &start.params,
+            "",
+        )?;
         let resolved = self.plugins.resolve(&start.community, plugin).await?;
         let op = RemoteOp::StartProcess {
             process,

@@ -1022,103 +1022,15 @@ fn webhook_topic(body: &Value) -> Option<u64> {
         .or_else(|| body.get("topic").and_then(|t| uint(t, "id")))
 }
 
-// ----- RFC 3339 without a time crate -----
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn number(bytes: &[u8], at: usize, len: usize) -> Option<i64> {
-    let digits = bytes.get(at..at + len)?;
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    digits.iter().try_fold(0i64, |n, d| {
-        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
-    })
-}
-
-/// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`; `None` for anything else or a
-/// time before 1970.
+/// Epoch milliseconds of an RFC 3339 date-time; `None` for anything else or a time before
+/// 1970.
 fn parse_rfc3339_ms(text: &str) -> Option<u64> {
-    let b = text.trim().as_bytes();
-    let (year, month, day) = (number(b, 0, 4)?, number(b, 5, 2)?, number(b, 8, 2)?);
-    let (hour, minute, second) = (number(b, 11, 2)?, number(b, 14, 2)?, number(b, 17, 2)?);
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-        || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut rest = b.get(19..)?;
-    let mut millis = 0i64;
-    if let Some((b'.', fraction)) = rest.split_first() {
-        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        for (i, d) in fraction[..n.min(3)].iter().enumerate() {
-            millis += i64::from(d - b'0') * [100, 10, 1][i];
-        }
-        rest = &fraction[n..];
-    }
-    let offset_minutes = match rest {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), ..] if rest.len() == 6 && rest[3] == b':' => {
-            let minutes = number(rest, 1, 2)? * 60 + number(rest, 4, 2)?;
-            if *sign == b'+' {
-                minutes
-            } else {
-                -minutes
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    u64::try_from(seconds * 1000 + millis).ok()
+    u64::try_from(crate::wire::parse_rfc3339_ms(text)?).ok()
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form Discourse's poll builder writes into `close=`.
 fn format_rfc3339_ms(ms: u64) -> String {
-    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-    let (days, day_ms) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
-    let secs = day_ms / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        day_ms % 1000
-    )
+    crate::wire::format_rfc3339_ms(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 // ----- the plugin -----
@@ -1221,6 +1133,12 @@ impl Plugin for Discourse {
         Ok(())
     }
 
+    /// The forum's URL is a base URL; the key acts as `api_username`, which the schema
+    /// defaults, so nothing needs pairing here.
+    fn check_settings(&self, settings: &Value) -> Result<(), PluginError> {
+        crate::wire::check_base_url(settings, "api_url")
+    }
+
     fn platform_id(&self, settings: &Value) -> Option<String> {
         instance_id(text(settings, "api_url")?)
     }
@@ -1247,11 +1165,15 @@ impl Plugin for Discourse {
         let post = PostRef::read(post_json)?;
         let base = base_url(ctx.config)?;
         let options = poll_options(params)?;
+        // The schema fills the default and bounds it (1..=86400); a value that is not such an
+        // integer is refused, never replaced.
         let refresh_ms = params
             .get("refresh_seconds")
             .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_REFRESH_SECONDS)
-            .max(1)
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                PluginError::invalid("refresh_seconds", "refresh_seconds must be 1 to 86400")
+            })?
             * 1000;
         let close_at_ms = uint(observation, "close_at_ms");
         *ctx.state = json!({
@@ -2356,6 +2278,19 @@ mod tests {
         assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         for ms in [1u64, 951_782_400_000, 4_102_444_799_999, 1_700_000_090_000] {
             assert_eq!(parse_rfc3339_ms(&format_rfc3339_ms(ms)), Some(ms));
+        }
+    }
+
+    #[test]
+    fn the_base_url_takes_no_query_or_fragment() {
+        let p = Discourse::new();
+        assert!(p
+            .check_settings(&json!({"api_url": "https://forum.example.org/sub"}))
+            .is_ok());
+        for url in ["https://x.example/?a=1", "https://x.example/#top"] {
+            let err = p.check_settings(&json!({"api_url": url})).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidSettings);
+            assert_eq!(err.field.as_deref(), Some("api_url"));
         }
     }
 }

@@ -320,19 +320,7 @@ impl<'a> Api<'a> {
     }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, so a key or poll key can
-/// never change the path or the query it is put in.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use crate::wire::encode_component as encode;
 
 fn group_id(config: &Value) -> Option<i64> {
     match config.get("group_id") {
@@ -741,76 +729,9 @@ fn outcome(snap: &Value) -> Value {
 }
 
 // ---------------------------------------------------------------------------
-// Time: RFC 3339 in, epoch milliseconds out (no date crate in this one).
+// Time: RFC 3339 in (`crate::wire`), epoch milliseconds out.
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Epoch milliseconds of an RFC 3339 date-time (`2024-05-01T12:30:00.5+02:00`, `...Z`).
-fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let b = text.trim().as_bytes();
-    let num = |at: usize, len: usize| -> Option<i64> {
-        let s = b.get(at..at + len)?;
-        s.iter().try_fold(0i64, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-        })
-    };
-    let sep = |at: usize, c: &[u8]| b.get(at).is_some_and(|x| c.contains(x));
-    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
-        return None;
-    }
-    let (y, mo, d, h, mi, s) = (
-        num(0, 4)?,
-        num(5, 2)?,
-        num(8, 2)?,
-        num(11, 2)?,
-        num(14, 2)?,
-        num(17, 2)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            if i - start < 3 {
-                millis = millis * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        for _ in (i - start)..3 {
-            millis *= 10;
-        }
-    }
-    let offset_min = match b.get(i..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && b[i + 3] == b':' => {
-            let m = num(i + 1, 2)? * 60 + num(i + 4, 2)?;
-            if *sign == b'+' {
-                m
-            } else {
-                -m
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_min * 60;
-    Some(secs * 1000 + millis)
-}
+use crate::wire::parse_rfc3339_ms;
 
 /// Metagov's timestamp format (epoch seconds with millis), as the vote plugin's `closed_at`.
 fn metagov_timestamp(ms: i64) -> String {
@@ -1060,11 +981,15 @@ impl Plugin for Loomio {
         params: &Value,
     ) -> Result<(), PluginError> {
         let snap = snapshot_of(ctx.observation()?)?;
+        // The schema fills the default and bounds it (1..=86400); a value that is not such an
+        // integer is refused, never replaced.
         let refresh_s = params
             .get("refresh_seconds")
             .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_REFRESH_SECONDS)
-            .clamp(1, 86_400);
+            .filter(|s| (1..=86_400).contains(s))
+            .ok_or_else(|| {
+                PluginError::invalid("refresh_seconds", "refresh_seconds must be 1 to 86400")
+            })?;
         let refresh_ms = refresh_s * 1000;
         let closing_ms = snap["poll"]["closing_at"]
             .as_str()
@@ -1101,6 +1026,12 @@ impl Plugin for Loomio {
         let snap = snapshot_of(observation)?;
         Self::apply(ctx, snap, false);
         Ok(())
+    }
+
+    /// The instance's URL is a base URL. (A b2 key needs `group_id`, but a node may hold the
+    /// key globally and each community its group, so that pair is checked when used.)
+    fn check_settings(&self, settings: &Value) -> Result<(), PluginError> {
+        crate::wire::check_base_url(settings, "api_url")
     }
 
     fn platform_id(&self, settings: &Value) -> Option<String> {
@@ -1941,5 +1872,18 @@ mod tests {
         }
         assert_eq!(metagov_timestamp(1_632_855_014_603), "1632855014.603");
         assert_eq!(encode("a b/é"), "a%20b%2F%C3%A9");
+    }
+
+    #[test]
+    fn the_base_url_takes_no_query_or_fragment() {
+        let p = Loomio::new();
+        assert!(p
+            .check_settings(&json!({"api_url": "https://forum.example.org/sub"}))
+            .is_ok());
+        for url in ["https://x.example/?a=1", "https://x.example/#top"] {
+            let err = p.check_settings(&json!({"api_url": url})).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidSettings);
+            assert_eq!(err.field.as_deref(), Some("api_url"));
+        }
     }
 }

@@ -137,6 +137,7 @@ impl OpenCollective {
                     "properties": {
                         "api_url": {
                             "type": "string",
+                            "format": "uri",
                             "default": DEFAULT_API_URL,
                             "description": "Open Collective's API root; GraphQL v2 is at <api_url>/graphql/v2."
                         },
@@ -512,6 +513,27 @@ impl Plugin for OpenCollective {
             ctx.events.push(event);
         }
         Ok(())
+    }
+
+    /// `api_url` is an http(s) base URL (its schema says `uri`); a collective's slug is one
+    /// URL path segment on Open Collective (`opencollective.com/<slug>`), so it has no `/`,
+    /// `?`, `#` or whitespace.
+    fn check_settings(&self, settings: &Value) -> Result<(), PluginError> {
+        crate::wire::check_base_url(settings, "api_url")?;
+        match settings.get("collective_slug").and_then(Value::as_str) {
+            Some(slug)
+                if slug.is_empty()
+                    || slug
+                        .chars()
+                        .any(|c| c.is_whitespace() || matches!(c, '/' | '?' | '#')) =>
+            {
+                Err(PluginError::invalid_settings(
+                    "collective_slug",
+                    format!("'{slug}' is not a collective slug (one path segment of its URL)"),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn platform_id(&self, settings: &Value) -> Option<String> {
@@ -1132,5 +1154,31 @@ mod tests {
             m.config_schema["properties"]["webhook_secret"]["x-secret"],
             true
         );
+    }
+
+    #[test]
+    fn settings_need_an_http_base_url_and_a_slug_that_is_one_segment() {
+        let p = OpenCollective::new();
+        assert!(p
+            .check_settings(&json!({"collective_slug": "Green-Fund"}))
+            .is_ok());
+        for (settings, field) in [
+            (json!({"collective_slug": "green/fund"}), "collective_slug"),
+            (json!({"collective_slug": "green fund"}), "collective_slug"),
+            (json!({"collective_slug": ""}), "collective_slug"),
+            (
+                json!({"api_url": "https://api.example/?debug=1"}),
+                "api_url",
+            ),
+        ] {
+            let err = p.check_settings(&settings).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidSettings, "{settings}");
+            assert_eq!(err.field.as_deref(), Some(field), "{settings}");
+        }
+        let registry = crate::builtin::all().unwrap();
+        let config = registry.config_schema("opencollective").unwrap();
+        assert!(config
+            .check(&json!({"api_url": "ftp://example.com"}), "")
+            .is_err());
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Its settings decide whether its lifecycle hooks fail (`fail_on_enable`, `fail_on_disable`),
 //! it has a secret setting (`token`) to show masking, and `AGORA_TESTKIT_FAIL_LOAD=1` makes its
-//! `on_load` fail. Its action `echo` answers its parameters; `fetch` calls the URL in its
+//! `on_load` fail. Its action `echo` (public) answers its parameters; `fetch` calls the URL in its
 //! `fetch_url` setting through the guarded client (and its health probe GETs `probe_url`), so
 //! tests can prove retries, `Retry-After` and the circuit breaker against a scripted server.
 
@@ -57,7 +57,9 @@ impl Testkit {
                         description: "Answers its parameters.",
                         parameters_schema: json!({"type": "object"}),
                         response_schema: json!({"type": "object"}),
-                        public: false,
+                        // No built-in action is public (as in Metagov); this one shows the
+                        // public route serving one.
+                        public: true,
                     },
                     ActionSpec {
                         name: "fetch",

@@ -112,6 +112,10 @@ impl VoteSpec {
             .find(|m| **m == method)
             .copied()
             .ok_or_else(|| spec_err("", format!("'{method}' is not a voting method")))?;
+        // Integers as JSON Schema counts them: `"dots": 1e3` is 1000, one beyond i64 is refused.
+        let mut params = params.clone();
+        crate::schema::integers_as_i64(&parameters_schema(method), &mut params)
+            .map_err(|v| spec_err(&v.path, v.message))?;
         let obj = params
             .as_object()
             .ok_or_else(|| spec_err("", "the parameters must be a JSON object"))?;
@@ -343,14 +347,24 @@ pub fn settled(method: &str, config: &Value, outcome: &Outcome, remaining: f64) 
     if !outcome.quorum_met {
         return false;
     }
-    let int = |key: &str, default: i64| config.get(key).and_then(Value::as_i64).unwrap_or(default);
+    // An absent key is the method's default; a present one was parsed as an integer when the
+    // vote opened. Anything else (never expected) means "not settled", not a guessed default.
+    let int = |key: &str, default: i64| match config.get(key) {
+        None => Some(default),
+        Some(value) => value.as_i64(),
+    };
     let per_voter = match method {
-        "choice" | "approval" => 1.0,
-        "dot" => int("dots", 8) as f64,
-        "quadratic" => (int("credits", 0).max(0) as f64).sqrt().floor(),
-        "score" => (int("max", 5) - int("min", 0)) as f64,
+        "choice" | "approval" => Some(1.0),
+        "dot" => int("dots", 8).map(|dots| dots as f64),
+        "quadratic" => int("credits", 0).map(|c| (c.max(0) as f64).sqrt().floor()),
+        "score" => int("max", 5)
+            .zip(int("min", 0))
+            .map(|(max, min)| max.saturating_sub(min) as f64),
         "count" => return outcome.passed() == Some(true),
         _ => return false,
+    };
+    let Some(per_voter) = per_voter else {
+        return false;
     };
     let Some(winner) = outcome.winner() else {
         return false;
