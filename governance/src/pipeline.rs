@@ -215,9 +215,20 @@ pub(crate) fn proposal_approval() -> ConditionSpec {
     }
 }
 
-fn foundational_why(c: &Community, kind: ChangeKind, target: &ObjectRef) -> Option<String> {
+fn foundational_why(
+    c: &Community,
+    kind: ChangeKind,
+    target: &ObjectRef,
+    agents: Option<&[Box<str>]>,
+    cx: &Ctx<'_>,
+) -> Option<String> {
     if kind.is_foundational() {
         return Some(format!("{} is a foundational change", kind.name()));
+    }
+    if matches!(kind, ChangeKind::AddCondition | ChangeKind::RemoveCondition)
+        && matches!(target, ObjectRef::Owners | ObjectRef::Governors)
+    {
+        return Some(format!("it changes the conditions of the {target}"));
     }
     let role = match (kind, target) {
         (ChangeKind::AddPeopleToRole | ChangeKind::RemovePeopleFromRole, ObjectRef::Role(k)) => {
@@ -232,6 +243,23 @@ fn foundational_why(c: &Community, kind: ChangeKind, target: &ObjectRef) -> Opti
         return Some(format!(
             "owners or governors hold their authority through role '{r}'"
         ));
+    }
+    // Removing a member takes them out of their roles, those of the owners and governors too.
+    if kind == ChangeKind::RemoveMembers {
+        let k = &c.constitution;
+        for a in agents.unwrap_or(&[]) {
+            if let Some(r) = k
+                .owners
+                .roles
+                .iter()
+                .chain(&k.governors.roles)
+                .find(|r| c.holds_role(a, r, cx))
+            {
+                return Some(format!(
+                    "{a} holds role '{r}', through which owners or governors hold their authority"
+                ));
+            }
+        }
     }
     if c.switches_of(target).foundational_override {
         return Some(format!("{target} has foundational_override on"));
@@ -363,7 +391,7 @@ impl Community {
         };
 
         // 1. Foundational.
-        let why = foundational_why(self, kind, &check.target);
+        let why = foundational_why(self, kind, &check.target, change.agents(), cx);
         let owner = why.is_some() && self.is_owner(actor, cx);
         trace.push(Step::Foundational {
             why: why.clone(),

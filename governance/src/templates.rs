@@ -64,9 +64,9 @@ pub struct TemplateSpec {
     pub template: Template,
     /// `members_and_board`: the first board members (empty: the actor).
     pub board: Vec<Box<str>>,
-    /// The vote's threshold, in percent of agreeing weight (`vote.proposal`).
-    pub threshold: Option<f64>,
-    pub duration_hours: Option<f64>,
+    /// The vote's threshold, in percent of agreeing weight (`vote.proposal`), as given.
+    pub threshold: Option<serde_json::Number>,
+    pub duration_hours: Option<serde_json::Number>,
 }
 
 impl TemplateSpec {
@@ -90,12 +90,14 @@ impl TemplateSpec {
                     "'template' is voting_members, members_and_board, invite_only or anyone_can_join",
                 )
             })?;
-        let number = |k: &str| -> Result<Option<f64>, GovError> {
+        let number = |k: &str| -> Result<Option<serde_json::Number>, GovError> {
             match p.get(k) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v.as_f64().map(Some).ok_or_else(|| {
-                    GovError::invalid(&format!("{path}.{k}"), format!("'{k}' is a number"))
-                }),
+                Some(Value::Number(n)) => Ok(Some(n.clone())),
+                Some(_) => Err(GovError::invalid(
+                    &format!("{path}.{k}"),
+                    format!("'{k}' is a number"),
+                )),
             }
         };
         let spec = TemplateSpec {
@@ -136,10 +138,10 @@ impl TemplateSpec {
         let mut spec = json!({
             "type": "vote",
             "method": "proposal",
-            "params": {"threshold": self.threshold.unwrap_or(50.0)},
+            "params": {"threshold": self.threshold.clone().unwrap_or_else(|| 50.into())},
             "voters": {"roles": [MEMBERS_ROLE]},
         });
-        if let Some(h) = self.duration_hours {
+        if let Some(h) = &self.duration_hours {
             spec["duration_hours"] = json!(h);
         }
         ConditionSpec::parse(&spec, "vote")
