@@ -103,8 +103,8 @@ impl World {
         let before = self.c.snapshot();
         let e = self
             .submit(actor, change_body(change, target, params))
-            .err()
-            .expect("refused");
+            .map(|s| s.action)
+            .expect_err("refused");
         assert_eq!(self.c.snapshot(), before, "a refusal changes nothing");
         e
     }
