@@ -13,7 +13,8 @@
 //! collection, or for a comment the item it is about) and in the collections it was added to;
 //! cycles are allowed. For permissions, the container always reaches and a membership reaches
 //! only with `permission_enabled` (Deme's guard); for subscriptions (`deep`) and the `in=` list
-//! filter every membership counts.
+//! filter every membership counts. A destroyed item leaves the collections it was in, and
+//! nothing reaches through it any more.
 //!
 //! **Lists** are the items that pass a single view check, in id order, scanning at most 10,000
 //! candidates per page (SpiceDB's and OpenFGA's answer to lists over sparse permissions): a
@@ -347,8 +348,8 @@ impl Items {
     }
 
     /// The ancestors through which permissions reach `id` (to-level *some*): its container
-    /// chain and its `permission_enabled` memberships, transitively, cycles cut, `id` itself
-    /// left out.
+    /// chain and its `permission_enabled` memberships, transitively, cycles cut (`id` itself
+    /// only when a cycle leads back to it).
     pub fn permission_ancestors(&self, id: ItemId, out: &mut Vec<ItemId>) {
         self.ancestors(id, true, out)
     }
@@ -364,8 +365,11 @@ impl Items {
         queue.push_back(id);
         while let Some(cur) = queue.pop_front() {
             let Some(meta) = self.get(cur) else { continue };
+            // An item in a cycle is inside itself, so it is its own ancestor then. Nothing
+            // reaches through a destroyed item.
             let visit = |next: ItemId, out: &mut Vec<ItemId>, queue: &mut VecDeque<ItemId>| {
-                if next != id && !out.contains(&next) {
+                let live = self.get(next).is_some_and(|m| !m.destroyed());
+                if live && !out.contains(&next) {
                     out.push(next);
                     queue.push_back(next);
                 }
@@ -610,7 +614,11 @@ mod tests {
         out.sort();
         assert_eq!(out, vec![ItemId(1), ItemId(2)], "through 1, which is in 2");
         items.permission_ancestors(ItemId(1), &mut out);
-        assert_eq!(out, vec![ItemId(2)]);
+        out.sort();
+        assert_eq!(out, vec![ItemId(1), ItemId(2)], "1 is in 2, which is in 1");
+        items.permission_ancestors(ItemId(2), &mut out);
+        out.sort();
+        assert_eq!(out, vec![ItemId(1), ItemId(2)]);
         items.all_ancestors(ItemId(4), &mut out);
         out.sort();
         assert_eq!(out, vec![ItemId(1), ItemId(2)]);
