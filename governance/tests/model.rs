@@ -588,8 +588,9 @@ fn check_world(d: &Desc) -> Result<(), TestCaseError> {
 #[test]
 fn seeds_that_once_disagreed() {
     // Reach through a destroyed collection (item 1 holds item 2; item 1 was destroyed).
-    for seed in [3193254174789242578] {
-        check_world(&generate(seed)).unwrap();
+    let seeds: &[u64] = &[3193254174789242578];
+    for seed in seeds {
+        check_world(&generate(*seed)).unwrap();
     }
 }
 
