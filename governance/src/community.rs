@@ -14,6 +14,7 @@
 //! The state changes only through [`Community::submit`] and the other methods in
 //! `actions.rs`, which commit a validated scratch overlay (`scratch.rs`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
@@ -26,7 +27,7 @@ use crate::item_types::{Field, Fields};
 use crate::items::{Agents, FieldSource, ItemMeta, Items, ListPage, ListQuery, NoFields};
 use crate::log::GENESIS;
 use crate::notices::{Notice, NoticeKind, Subscription};
-use crate::permissions::{Judge, Permissions, Reach, WalkOutcome};
+use crate::permissions::{FxBuild, Judge, Permissions, Reach, WalkOutcome};
 use crate::roles::{LinkedAccounts, NoLinkedAccounts, Role, RoleDef, RuleCx};
 use crate::when::Millis;
 use crate::{actions::PendingAction, GovError};
@@ -158,6 +159,12 @@ impl View for Community {
     }
 }
 
+/// Which roles one agent holds, remembered while the state is borrowed: keyed by the address of
+/// the role reference inside a permission, which cannot move or change during the borrow. A
+/// list checks thousands of items against the same few ancestor and community permissions, so
+/// most role questions are answered here instead of by two B-tree searches.
+pub(crate) type RoleMemo = RefCell<HashMap<usize, bool, FxBuild>>;
+
 /// The walk's questions answered for one agent and one action (or read).
 pub(crate) struct Judging<'a> {
     pub community: &'a Community,
@@ -165,11 +172,18 @@ pub(crate) struct Judging<'a> {
     pub accounts: &'a dyn LinkedAccounts,
     pub now: Millis,
     pub filters: FilterCx<'a>,
+    pub memo: &'a RoleMemo,
 }
 
 impl Judge for Judging<'_> {
     fn holds(&self, role: &RoleKey) -> bool {
-        holds(self.community, self.agent, role, self.accounts, self.now)
+        let key = role as *const RoleKey as usize;
+        if let Some(held) = self.memo.borrow().get(&key) {
+            return *held;
+        }
+        let held = holds(self.community, self.agent, role, self.accounts, self.now);
+        self.memo.borrow_mut().insert(key, held);
+        held
     }
 
     fn filters_pass(&self, conditions: &[ConditionSpec]) -> bool {
@@ -438,21 +452,34 @@ impl Community {
                 now: cx.now,
             },
         };
+        let memo = RoleMemo::default();
         let judge = Judging {
             community: self,
             agent,
             accounts: cx.accounts,
             now: cx.now,
             filters,
+            memo: &memo,
         };
-        let mut trace = Vec::new();
         self.permissions
-            .walk(agent, &[ability], &self.reach(target), &judge, &mut trace)
+            .walk(agent, &[ability], &self.reach(target), &judge, None)
     }
 
     /// Whether `viewer` may read `ability` (`view`, `view <field>`, `view action_notices`) on
     /// item `id`, by the rules in the module docs.
     pub fn can_read(&self, viewer: Viewer<'_>, ability: Ability, id: ItemId, cx: &Ctx<'_>) -> bool {
+        self.can_read_with(viewer, ability, id, cx, &RoleMemo::default())
+    }
+
+    /// [`Community::can_read`] with a role memo shared by several reads of one agent.
+    fn can_read_with(
+        &self,
+        viewer: Viewer<'_>,
+        ability: Ability,
+        id: ItemId,
+        cx: &Ctx<'_>,
+        memo: &RoleMemo,
+    ) -> bool {
         let Some(meta) = self.items.get(id) else {
             return false;
         };
@@ -463,11 +490,11 @@ impl Community {
         if meta.destroyed() {
             return false;
         }
-        let item_view = self.read_one(agent, Ability::View, id, meta, cx, true);
+        let item_view = self.read_one(agent, Ability::View, id, meta, cx, true, memo);
         if ability == Ability::View || !item_view {
             return item_view;
         }
-        self.read_one(agent, ability, id, meta, cx, item_view)
+        self.read_one(agent, ability, id, meta, cx, item_view, memo)
     }
 
     /// Whether `viewer` may view item `id` at all.
@@ -475,6 +502,7 @@ impl Community {
         self.can_read(viewer, Ability::View, id, cx)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read_one(
         &self,
         agent: &str,
@@ -483,6 +511,7 @@ impl Community {
         meta: &ItemMeta,
         cx: &Ctx<'_>,
         default_when_unregulated: bool,
+        memo: &RoleMemo,
     ) -> bool {
         let default = if ability == Ability::View {
             self.is_member(agent)
@@ -498,14 +527,14 @@ impl Community {
             accounts: cx.accounts,
             now: cx.now,
             filters: self.read_filters(agent, meta, cx.now),
+            memo,
         };
-        let mut trace = Vec::new();
         match self.permissions.walk(
             agent,
             &[ability],
             &self.reach(&ObjectRef::Item(id)),
             &judge,
-            &mut trace,
+            None,
         ) {
             WalkOutcome::NotApplicable => default,
             WalkOutcome::NoMatch | WalkOutcome::Denied { .. } => false,
@@ -549,8 +578,10 @@ impl Community {
     pub fn list_items(&self, viewer: Viewer<'_>, query: &ListQuery, cx: &Ctx<'_>) -> ListPage {
         let mut q = query.clone();
         q.include_destroyed = q.include_destroyed && viewer == Viewer::Driver;
-        self.items
-            .list(&q, &mut |id, _| self.can_view(viewer, id, cx))
+        let memo = RoleMemo::default();
+        self.items.list(&q, &mut |id, _| {
+            self.can_read_with(viewer, Ability::View, id, cx, &memo)
+        })
     }
 
     /// An item as `GET /items/{id}` shows it to `viewer`, with only the fields they may view

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::changes::{Ability, ChangeKind, Request};
-use crate::community::{Community, Ctx, Judging};
+use crate::community::{Community, Ctx, Judging, RoleMemo};
 use crate::conditions::{
     ConditionSpec, FilterCx, OnTimeout, Origin, Timeout, Who, DEFAULT_WAIT_MS,
 };
@@ -418,12 +418,14 @@ impl Community {
         }
 
         // 2. Specific.
+        let memo = RoleMemo::default();
         let judge = Judging {
             community: self,
             agent: actor,
             accounts: cx.accounts,
             now: cx.now,
             filters,
+            memo: &memo,
         };
         let mut consulted = Vec::new();
         let walk = self.permissions.walk(
@@ -431,7 +433,7 @@ impl Community {
             &check.abilities,
             &self.reach(&check.target),
             &judge,
-            &mut consulted,
+            Some(&mut consulted),
         );
         let filters = judge.filters;
         let (name, level) = match &walk {
@@ -446,15 +448,19 @@ impl Community {
             level,
         });
         decision.level = level;
-        let abilities = check
-            .abilities
-            .iter()
-            .map(|a| a.name())
-            .collect::<Vec<_>>()
-            .join(" / ");
+        // Only the sentences of the specific route name the abilities.
+        let abilities = || {
+            check
+                .abilities
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
         match walk {
             WalkOutcome::NotApplicable => {}
             WalkOutcome::NoMatch => {
+                let abilities = abilities();
                 let out = reject(
                     "not_permitted",
                     format!(
@@ -473,7 +479,10 @@ impl Community {
                 decision.matched = by;
                 let out = reject(
                     "denied",
-                    format!("permission {ids} denies {abilities} to {actor} at level {level}"),
+                    format!(
+                        "permission {ids} denies {} to {actor} at level {level}",
+                        abilities()
+                    ),
                 );
                 return finish(decision, Some(Route::Specific), out, trace);
             }
@@ -513,13 +522,13 @@ impl Community {
                 let out = if free {
                     (
                         CheckOutcome::Implemented,
-                        format!("{how} grants {abilities} to {actor}"),
+                        format!("{how} grants {} to {actor}", abilities()),
                     )
                 } else {
                     let n = grants.len();
                     (
                         CheckOutcome::Waiting(grants),
-                        format!("{how} grants {abilities} to {actor} once its conditions are approved ({n} grant(s))"),
+                        format!("{how} grants {} to {actor} once its conditions are approved ({n} grant(s))", abilities()),
                     )
                 };
                 return finish(decision, Some(Route::Specific), out, trace);
@@ -574,6 +583,7 @@ impl Community {
         }
 
         // 4. Nobody may.
+        let abilities = abilities();
         let out = reject(
             "not_permitted",
             format!(

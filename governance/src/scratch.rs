@@ -873,12 +873,15 @@ impl<'a> Scratch<'a> {
                 }
                 let typ = m.typ();
                 let fields = check_fields(typ, fields, false, &format!("{pp}.fields"))?;
-                let current = self.current_fields(id, &tp)?;
-                let changed: Vec<Field> = fields
-                    .iter()
-                    .filter(|(k, v)| current.get(*k) != Some(*v))
-                    .filter_map(|(k, _)| Field::parse(k))
-                    .collect();
+                let (changed, merged) = {
+                    let current = self.current_fields(id, &tp)?;
+                    let changed: Vec<Field> = fields
+                        .iter()
+                        .filter(|(k, v)| current.get(*k) != Some(*v))
+                        .filter_map(|(k, _)| Field::parse(k))
+                        .collect();
+                    (changed, merge_fields(current, &fields))
+                };
                 if changed.is_empty() {
                     return Err(GovError::bad(
                         "no_change",
@@ -894,7 +897,6 @@ impl<'a> Scratch<'a> {
                         abilities: vec![Ability::EditField(*f), Ability::Change(K::EditItem)],
                     })
                     .collect();
-                let merged = merge_fields(&current, &fields);
                 let version = self.item_mut(id).bump_version();
                 self.d.versions.push(VersionRecord {
                     item: id,
@@ -1068,12 +1070,12 @@ impl<'a> Scratch<'a> {
         Ok(checks)
     }
 
-    fn current_fields(&self, id: ItemId, path: &str) -> Result<Fields, GovError> {
+    fn current_fields(&self, id: ItemId, path: &str) -> Result<&Fields, GovError> {
         // A version written earlier in the same batch is the current one.
         if let Some(v) = self.d.versions.iter().rev().find(|v| v.item == id) {
-            return Ok(v.fields.clone());
+            return Ok(&v.fields);
         }
-        self.cx.fields.fields(id).cloned().ok_or_else(|| {
+        self.cx.fields.fields(id).ok_or_else(|| {
             GovError::conflict(
                 "fields_unavailable",
                 Some(path),
