@@ -268,7 +268,11 @@ fn normalise(req: &Request) -> Value {
             ObjectRef::Role(k) => format!("role:{}", k.name),
             t => t.to_string(),
         };
-        json!({"change": c.kind.name(), "target": target, "params": c.raw_params})
+        let mut v = json!({"change": c.kind.name(), "target": target, "params": c.raw_params});
+        if req.batch && !c.note.is_empty() {
+            v["note"] = json!(c.note);
+        }
+        v
     };
     let mut v = if req.batch {
         json!({"batch": req.changes.iter().map(change).collect::<Vec<_>>()})
@@ -979,7 +983,6 @@ impl Community {
                 Some(code),
                 reason,
                 trigger,
-                cause,
                 None,
                 cx,
                 fx,
@@ -1006,7 +1009,6 @@ impl Community {
                     None,
                     String::new(),
                     trigger,
-                    cause,
                     Some((req, delta)),
                     cx,
                     fx,
@@ -1017,7 +1019,6 @@ impl Community {
                     Some("stale"),
                     format!("no longer valid: {e}"),
                     trigger,
-                    cause,
                     None,
                     cx,
                     fx,
@@ -1036,7 +1037,6 @@ impl Community {
         code: Option<&str>,
         reason: String,
         trigger: ConditionId,
-        cause: Cause,
         implement: Option<(Request, Delta)>,
         cx: &Ctx<'_>,
         fx: &mut Effects,
@@ -1045,6 +1045,11 @@ impl Community {
             return;
         };
         let mut record = p.record;
+        // Who or what resolved the deciding condition: an answering agent, a timeout, a vote.
+        let by = self
+            .conditions
+            .get(&trigger)
+            .and_then(|c| c.resolved_by.clone());
         // Every condition still waiting is closed: its timer and vote are no longer needed.
         for s in &record.conditions {
             if let Some(c) = self.conditions.get_mut(&s.id) {
@@ -1072,11 +1077,6 @@ impl Community {
         record.status = status;
         record.resolved_at = Some(cx.now);
         record.reason_code = code.map(str::to_string);
-        let by = match cause {
-            Cause::Timeout(_) => Some(ResolvedBy::Timeout),
-            Cause::Vote => Some(ResolvedBy::Vote),
-            Cause::Answer => None,
-        };
         record.resolution = Some(Resolution {
             condition: Some(trigger),
             by,

@@ -336,6 +336,8 @@ pub struct Change {
     pub target: ObjectRef,
     pub params: Params,
     pub raw_params: Value,
+    /// A batch element's own note (a single change's note is the request's).
+    pub note: String,
 }
 
 /// A request: one change or a batch.
@@ -461,18 +463,16 @@ impl Change {
                 format!("'{}' cannot target {target}", kind.name()),
             ));
         }
-        if let Some(n) = o.get("note") {
-            match n {
-                Value::String(s) if s.len() <= 2000 => {}
-                Value::Null => {}
-                _ => {
-                    return Err(GovError::invalid(
-                        &at("note"),
-                        "'note' is a string of at most 2000 bytes",
-                    ))
-                }
+        let note = match o.get("note") {
+            Some(Value::String(s)) if s.len() <= 2000 => s.clone(),
+            None | Some(Value::Null) => String::new(),
+            Some(_) => {
+                return Err(GovError::invalid(
+                    &at("note"),
+                    "'note' is a string of at most 2000 bytes",
+                ))
             }
-        }
+        };
         let ppath = at("params");
         let p = params_obj(o.get("params"), &ppath)?;
         let params = Self::parse_params(kind, &mut target, &p, &ppath)?;
@@ -481,6 +481,7 @@ impl Change {
             target,
             params,
             raw_params: Value::Object(p),
+            note,
         })
     }
 

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
 
     /// A chain computed by hand: the canonical texts are written out literally here, and the
-    /// hashes are those of the exact bytes shown (checked with `sha256sum`).
+    /// hashes are those of the exact bytes shown, computed with `sha256sum`.
     #[test]
     fn a_hand_computed_chain() {
         let body1 = json!({"id": "1", "change": "rename", "status": "implemented"});
@@ -237,10 +237,23 @@ mod tests {
         );
         assert_eq!(e2.at, "1970-01-01T00:00:01.5Z");
         assert_eq!(e2.hash, sha256_hex(&text2));
-        // Pinned values, so a change of the canonical form or of the entry layout is caught.
+        // The same chain hashed outside Rust, with coreutils (`printf '%s\n%s' "$prev" "$header" |
+        // sha256sum`), pinned so a change of the canonical form or of the entry layout is caught.
         assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            bh1,
+            "87f4be5b370c852c583f55d04d8f30fb2637f263abe7f21296e43376836e7b2b"
+        );
+        assert_eq!(
+            e1.hash,
+            "18de5ad7b91d299bbe8ae2810001410e2ee41975b41b77b4aa9e74f6177fb6cb"
+        );
+        assert_eq!(
+            e2.body_hash,
+            "c80583af976dc379d1098985c162b3e5f73de1a7703eff40a497ba931d5a2cd5"
+        );
+        assert_eq!(
+            e2.hash,
+            "1eae82a673dc08e2c156b09b38a7b24e9419734e869a246223e354668e3006e3"
         );
         let chain = vec![e1.to_json(), e2.to_json()];
         assert_eq!(verify_chain(&chain, None).unwrap(), e2.hash);

@@ -89,6 +89,7 @@ impl Community {
                 target: ObjectRef::Community,
                 params: Params::Template(spec),
                 raw_params: Value::Object(template_params),
+                note: String::new(),
             };
             let cx = Ctx::at(now);
             let mut scratch = Scratch::new(&community, founder, cx);

@@ -874,6 +874,16 @@ fn the_log_records_actions_resolutions_and_answers() {
     assert_eq!(kinds, vec!["action", "answer", "resolution"]);
     assert_eq!(w.log[0].body.as_ref().unwrap()["status"], "waiting");
     assert_eq!(w.log[2].body.as_ref().unwrap()["status"], "implemented");
+    let done = w.record(a.id).to_json();
+    assert_eq!(
+        done["resolution"]["by"], "ana",
+        "who resolved it is recorded"
+    );
+    assert_eq!(
+        done["resolution"]["condition"],
+        a.conditions[0].id.to_string()
+    );
+    assert_eq!(done["route"], "governing");
     assert_eq!(w.c.log_seq(), 3);
 }
 
