@@ -26,7 +26,14 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-const CRATES: [&str; 5] = ["storage", "runtime", "plugins", "actors", "gateway"];
+const CRATES: [&str; 6] = [
+    "storage",
+    "runtime",
+    "plugins",
+    "governance",
+    "actors",
+    "gateway",
+];
 
 #[test]
 fn every_rust_file_opens_with_a_module_doc() {
@@ -96,14 +103,21 @@ fn crate_edges() -> Vec<(String, String, String)> {
 
 #[test]
 fn crates_depend_only_in_the_allowed_direction() {
-    // agora → gateway → actors → runtime → storage; gateway and actors → plugins.
-    let allowed: [(&str, &[&str]); 6] = [
+    // agora → gateway → actors → runtime → storage; gateway and actors → plugins; actors →
+    // governance (the pure core) → plugins (the vote core and its canonical JSON only).
+    let allowed: [(&str, &[&str]); 7] = [
         ("agora-storage", &[]),
         ("agora-plugins", &[]),
+        ("agora-governance", &["agora-plugins"]),
         ("agora-runtime", &["agora-storage"]),
         (
             "agora-actors",
-            &["agora-runtime", "agora-storage", "agora-plugins"],
+            &[
+                "agora-runtime",
+                "agora-storage",
+                "agora-plugins",
+                "agora-governance",
+            ],
         ),
         (
             "agora-gateway",
@@ -117,6 +131,7 @@ fn crates_depend_only_in_the_allowed_direction() {
                 "agora-runtime",
                 "agora-storage",
                 "agora-plugins",
+                "agora-governance",
             ],
         ),
     ];

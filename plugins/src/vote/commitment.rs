@@ -158,7 +158,8 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
-fn sha256_hex(text: &str) -> String {
+/// Lowercase hex SHA-256 of the UTF-8 bytes of `text`.
+pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
