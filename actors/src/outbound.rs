@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agora_plugins::{BoxFuture, Http, HttpError, HttpRequest, HttpResponse};
-use rand::Rng;
+use agora_runtime::{exponential_backoff, jittered, Clock};
 use serde_json::{json, Value};
 
 /// The bodies plugins read are small JSON documents; a platform answering more is refused
@@ -49,8 +49,9 @@ impl Default for OutboundPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BreakerState {
     Closed,
+    /// Refuses calls until this time of the node's clock (epoch ms).
     Open {
-        until: Instant,
+        until_ms: u64,
     },
     /// The cooldown passed; one trial call is allowed through.
     HalfOpen {
@@ -68,11 +69,11 @@ struct BreakerInner {
 }
 
 /// One instance's circuit breaker.
-#[derive(Debug)]
 pub struct Breaker {
     inner: Mutex<BreakerInner>,
     threshold: u32,
     cooldown: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 /// A breaker as the health API shows it.
@@ -101,7 +102,7 @@ impl BreakerView {
 }
 
 impl Breaker {
-    fn new(threshold: u32, cooldown: Duration) -> Self {
+    fn new(threshold: u32, cooldown: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner: Mutex::new(BreakerInner {
                 state: BreakerState::Closed,
@@ -112,6 +113,7 @@ impl Breaker {
             }),
             threshold: threshold.max(1),
             cooldown,
+            clock,
         }
     }
 
@@ -123,12 +125,12 @@ impl Breaker {
     /// trial.
     fn admit(&self) -> Result<(), HttpError> {
         let mut b = self.lock();
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         match b.state {
             BreakerState::Closed => {}
-            BreakerState::Open { until } if now < until => {
+            BreakerState::Open { until_ms } if now < until_ms => {
                 return Err(HttpError::CircuitOpen {
-                    retry_in_ms: (until - now).as_millis() as u64,
+                    retry_in_ms: until_ms - now,
                 });
             }
             BreakerState::Open { .. }
@@ -174,7 +176,7 @@ impl Breaker {
                 );
             }
             b.state = BreakerState::Open {
-                until: Instant::now() + self.cooldown,
+                until_ms: self.clock.now_ms().saturating_add(ms(self.cooldown)),
             };
         }
         open
@@ -188,12 +190,10 @@ impl Breaker {
 
     pub fn view(&self) -> BreakerView {
         let b = self.lock();
-        let now = Instant::now();
+        let now = self.clock.now_ms();
         let (state, retry_in_ms) = match b.state {
             BreakerState::Closed => ("closed", None),
-            BreakerState::Open { until } if now < until => {
-                ("open", Some((until - now).as_millis() as u64))
-            }
+            BreakerState::Open { until_ms } if now < until_ms => ("open", Some(until_ms - now)),
             // The cooldown is over: the next call is the trial.
             BreakerState::Open { .. } | BreakerState::HalfOpen { .. } => ("half_open", None),
         };
@@ -213,10 +213,13 @@ pub struct Outbound {
     client: reqwest::Client,
     policy: OutboundPolicy,
     breakers: Mutex<HashMap<String, Arc<Breaker>>>,
+    /// The runtime's clock: breakers, backoff and plugins' notion of "now" follow it, so tests
+    /// on a manual clock drive them too.
+    clock: Arc<dyn Clock>,
 }
 
 impl Outbound {
-    pub fn new(policy: OutboundPolicy) -> Self {
+    pub fn new(policy: OutboundPolicy, clock: Arc<dyn Clock>) -> Self {
         let client = reqwest::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(5)))
@@ -228,6 +231,7 @@ impl Outbound {
             client,
             policy,
             breakers: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
@@ -238,6 +242,7 @@ impl Outbound {
                 Arc::new(Breaker::new(
                     self.policy.breaker_threshold,
                     self.policy.breaker_cooldown,
+                    self.clock.clone(),
                 ))
             })
             .clone()
@@ -250,6 +255,7 @@ impl Outbound {
             policy: self.policy.clone(),
             breaker: self.breaker(instance),
             instance: instance.to_string(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -282,13 +288,11 @@ pub struct InstanceHttp {
     policy: OutboundPolicy,
     breaker: Arc<Breaker>,
     instance: String,
+    clock: Arc<dyn Clock>,
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from APIs and read as absent).
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?;
-    let secs: f64 = v.to_str().ok()?.trim().parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl InstanceHttp {
@@ -330,7 +334,13 @@ impl InstanceHttp {
             }
         };
         let status = resp.status().as_u16();
-        let wait = retry_after(&resp);
+        // Seconds or an HTTP-date (the runtime's one parser); uncapped here, because a wait
+        // longer than `max_retry_after` ends the call rather than being shortened.
+        let wait = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| agora_runtime::retry_after(v, self.clock.now_ms(), Duration::MAX));
         let headers = resp
             .headers()
             .iter()
@@ -382,18 +392,16 @@ impl InstanceHttp {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .policy
-            .base_backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.policy.max_backoff);
-        // Full jitter keeps instances that failed together from retrying together.
-        let ms = exp.as_millis() as u64;
-        Duration::from_millis(rand::thread_rng().gen_range(ms / 2..=ms.max(1)))
+        // Jitter keeps instances that failed together from retrying together.
+        jittered(exponential_backoff(
+            self.policy.base_backoff,
+            self.policy.max_backoff,
+            attempt,
+        ))
     }
 
     async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let started = Instant::now();
+        let started = self.clock.now_ms();
         let mut last = None;
         for attempt in 0..self.policy.attempts.max(1) {
             self.breaker.admit()?;
@@ -401,7 +409,7 @@ impl InstanceHttp {
                 Attempt::Done(resp) => {
                     self.breaker.answered();
                     tracing::debug!(instance = %self.instance, method = req.method,
-                        status = resp.status, elapsed_ms = started.elapsed().as_millis() as u64,
+                        status = resp.status, elapsed_ms = self.clock.now_ms().saturating_sub(started),
                         "platform call");
                     return Ok(resp);
                 }
@@ -424,7 +432,7 @@ impl InstanceHttp {
                     };
                     last = Some(error);
                     if attempt + 1 < self.policy.attempts {
-                        tokio::time::sleep(pause).await;
+                        self.clock.sleep(pause).await;
                     }
                 }
             }
@@ -437,15 +445,22 @@ impl Http for InstanceHttp {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, HttpError>> {
         Box::pin(self.call(req))
     }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use agora_runtime::ManualClock;
+
     use super::*;
 
     #[test]
     fn breaker_opens_after_threshold_and_admits_one_trial_after_cooldown() {
-        let b = Breaker::new(3, Duration::from_millis(30));
+        let clock = Arc::new(ManualClock::new(1_000));
+        let b = Breaker::new(3, Duration::from_millis(30), clock.clone());
         for _ in 0..2 {
             b.admit().unwrap();
             assert!(!b.failure("boom".into()));
@@ -454,7 +469,9 @@ mod tests {
         assert!(b.failure("boom".into()));
         assert_eq!(b.view().state, "open");
         assert!(matches!(b.admit(), Err(HttpError::CircuitOpen { .. })));
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(29);
+        assert_eq!(b.view().state, "open");
+        clock.advance(1);
         assert_eq!(b.view().state, "half_open");
         b.admit().unwrap();
         // Only one trial at a time.
@@ -462,7 +479,7 @@ mod tests {
         // A failed trial reopens at once.
         assert!(b.failure("still down".into()));
         assert_eq!(b.view().state, "open");
-        std::thread::sleep(Duration::from_millis(40));
+        clock.advance(30);
         b.admit().unwrap();
         b.success();
         let v = b.view();
@@ -472,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_success_resets_the_failure_count() {
-        let b = Breaker::new(2, Duration::from_secs(60));
+        let b = Breaker::new(2, Duration::from_secs(60), Arc::new(ManualClock::new(0)));
         b.admit().unwrap();
         b.failure("x".into());
         b.admit().unwrap();

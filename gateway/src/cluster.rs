@@ -144,7 +144,10 @@ pub(crate) async fn route(
     let mut last = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+            // On the runtime's clock, like every other wait of the node (tests may drive it).
+            rt.clock()
+                .sleep(Duration::from_millis(100 * u64::from(attempt)))
+                .await;
         }
         match rt.route(partition) {
             Ok(None) => {

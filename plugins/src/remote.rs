@@ -147,6 +147,10 @@ impl From<HttpError> for PluginError {
 /// The guarded HTTP client a plugin instance calls its platform through.
 pub trait Http: Send + Sync {
     fn send(&self, req: HttpRequest) -> BoxFuture<'_, Result<HttpResponse, HttpError>>;
+
+    /// The node's time, epoch milliseconds: the runtime's clock, which tests may drive. The
+    /// network half dates what it sends (a poll's close time) by it, never by the wall clock.
+    fn now_ms(&self) -> u64;
 }
 
 /// What the network work is for.
@@ -331,7 +335,15 @@ pub(crate) mod testing {
                 .unwrap_or_else(|| Err(HttpError::Connect("no scripted answer left".into())));
             Box::pin(async move { next })
         }
+
+        /// A fixed time (2026-05-28): dates the plugins compute are the same on every run.
+        fn now_ms(&self) -> u64 {
+            FAKE_NOW_MS
+        }
     }
+
+    /// What [`FakeHttp::now_ms`] answers.
+    pub const FAKE_NOW_MS: u64 = 1_780_000_000_000;
 
     /// Runs a future that completes without waiting (everything FakeHttp returns does).
     pub fn block_on<F: Future>(fut: F) -> F::Output {

@@ -98,7 +98,7 @@ impl Agora {
             processes: rt.client(),
             votes: rt.client(),
             settings: rt.client(),
-            outbound: Outbound::new(outbound),
+            outbound: Outbound::new(outbound, rt.clock().clone()),
             health: HealthBoard::default(),
             rt,
             env,

@@ -22,8 +22,6 @@
 //! driver closes it (which closes the poll on Discourse first). Real Discourse sends no webhook
 //! for a vote, which is why the timer exists.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{json, Map, Value};
 
 use crate::remote::{bad_signature, setting, verify_hmac_sha256};
@@ -394,16 +392,6 @@ fn discourse_error(what: &str, resp: &HttpResponse) -> PluginError {
     }
 }
 
-/// Wall-clock time for the network half, which is handed no runtime clock; it dates a poll's
-/// `close=` and decides whether a close time has passed, both of which the forum judges by its
-/// own wall clock anyway.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 fn topic_url(base: &str, slug: &str, topic_id: u64) -> String {
     format!("{base}/t/{slug}/{topic_id}")
 }
@@ -696,7 +684,7 @@ async fn refresh_poll(api: &Api<'_>, http: &dyn Http, state: &Value) -> Result<V
         Read::Poll(poll) => poll,
         Read::Gone(observation) => return Ok(observation),
     };
-    let due = poll_ref.close_at_ms.is_some_and(|at| now_ms() >= at);
+    let due = poll_ref.close_at_ms.is_some_and(|at| http.now_ms() >= at);
     if due && text(&poll, "status") == Some("open") {
         return match toggle_closed(api, http, &poll_ref).await {
             Ok(closed) => Ok(json!({"poll": closed})),
@@ -1061,7 +1049,7 @@ impl Plugin for Discourse {
             RemoteOp::StartProcess { process, params } if process == POLL_PROCESS => {
                 Some(Box::pin(async move {
                     let api = Api::from_config(config)?;
-                    let plan = plan_poll(params, now_ms())?;
+                    let plan = plan_poll(params, http.now_ms())?;
                     let req = api.request("POST", "/posts.json", Some(&plan.body));
                     let post = api.call(http, req, "posting the poll").await?;
                     Ok(

@@ -34,7 +34,6 @@
 //! group), matched against `group:<group_id>`.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -332,13 +331,6 @@ fn group_id(config: &Value) -> Option<i64> {
 
 // ---------------------------------------------------------------------------
 // Starting a poll: the request Loomio gets.
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// The fields of the poll to create, checked before anything is sent.
 fn poll_fields(params: &Value, now_ms: i64) -> Result<Map<String, Value>, PluginError> {
@@ -865,7 +857,8 @@ impl Plugin for Loomio {
             let api = Api::from_config(config)?;
             match op {
                 RemoteOp::StartProcess { params, .. } => {
-                    let mut fields = poll_fields(params, now_ms())?;
+                    let mut fields =
+                        poll_fields(params, i64::try_from(http.now_ms()).unwrap_or(i64::MAX))?;
                     let group = group_id(config);
                     if api.version == Version::B2 {
                         let group = group.ok_or_else(|| PluginError {
