@@ -9,6 +9,7 @@ pub(crate) mod cluster_info;
 pub(crate) mod communities;
 pub(crate) mod dev_clock;
 pub(crate) mod events;
+pub(crate) mod governance;
 pub(crate) mod health;
 pub(crate) mod hooks;
 pub(crate) mod ops;
@@ -116,6 +117,20 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(PUT "/api/v1/communities/{slug}/plugins/{name}/settings", plugin_registry::community_settings, plugin_registry::__path_community_settings, Driver, PathKey("slug")),
     route!(GET "/api/v1/communities/{slug}/plugins/{name}/health", health::community, health::__path_community, Driver, PathKey("slug")),
     route!(GET "/api/v1/plugin-audit-log", audit::log, audit::__path_log, Driver, Node),
+    // Agora: the governance engine of a community.
+    route!(POST "/api/v1/communities/{slug}/governance", governance::found, governance::__path_found, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/governance", governance::constitution, governance::__path_constitution, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/governance/log", governance::log, governance::__path_log, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/actions", governance::act, governance::__path_act, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/actions", governance::actions, governance::__path_actions, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/actions/{action}", governance::action, governance::__path_action, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items", governance::items, governance::__path_items, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}", governance::item, governance::__path_item, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}/versions", governance::versions, governance::__path_versions, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}/notices", governance::notices, governance::__path_notices, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/subscriptions", governance::subscribe, governance::__path_subscribe, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/subscriptions", governance::subscriptions, governance::__path_subscriptions, Driver, PathKey("slug")),
+    route!(DELETE "/api/v1/communities/{slug}/subscriptions/{item}", governance::unsubscribe, governance::__path_unsubscribe, Driver, PathKey("slug")),
     // Agora: events and the cluster.
     route!(GET "/api/internal/events", events::stream, events::__path_stream, Driver, Node),
     route!(GET "/api/v1/cluster", cluster_info::get, cluster_info::__path_get, Driver, Node),
