@@ -302,6 +302,26 @@ fn item_id(text: &str, field: &str) -> Result<ItemId, ActorError> {
     parse_numeric_id(text, field).map(ItemId).map_err(gov_error)
 }
 
+/// The items an action is about: those it targets and those it created (whose fields its
+/// params carry), so destroying an item redacts both.
+fn items_of(rec: &ActionRecord) -> Vec<ItemId> {
+    let mut out = rec.target_items();
+    let mut created = |r: &Value| {
+        if let Some(id) = r
+            .get("item")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+        {
+            out.push(ItemId(id));
+        }
+    };
+    match rec.result.get("batch").and_then(Value::as_array) {
+        Some(list) => list.iter().for_each(&mut created),
+        None => created(&rec.result),
+    }
+    out
+}
+
 /// The vote process id at the end of `/api/internal/process/vote.<method>/<id>`.
 fn process_id(path: &str) -> Option<u64> {
     path.rsplit('/').next()?.parse().ok()
@@ -416,8 +436,7 @@ impl Governance {
         {
             return None;
         }
-        let destroyed = rec
-            .target_items()
+        let destroyed = items_of(rec)
             .iter()
             .any(|i| core.item(*i).is_none_or(ItemMeta::destroyed));
         Some(if destroyed {
@@ -779,8 +798,7 @@ impl Governance {
             // it is about was destroyed.
             let shown = match &rec {
                 Some(rec) => {
-                    let destroyed = rec
-                        .target_items()
+                    let destroyed = items_of(rec)
                         .iter()
                         .any(|i| core.item(*i).is_none_or(ItemMeta::destroyed));
                     !destroyed

@@ -789,7 +789,7 @@ async fn items_version_deactivate_destroy_and_read_by_permission() {
     // Comments are items about an item's current version, with a relation notice.
     let comment = gov
         .act(
-            "ben",
+            "ana",
             "comment",
             &format!("item:{id}"),
             json!({"body": "nice"}),

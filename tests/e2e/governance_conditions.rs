@@ -124,7 +124,10 @@ async fn a_vote_condition_opens_a_real_vote_whose_close_implements_the_action_on
     // The clock passes the vote's end: it closes, its outcome reaches the action.
     advance(&node, HOUR + 1000).await;
     let done = wait_status(&gov, &add["id"], "implemented").await;
-    assert_eq!(done["route"], "governing");
+    assert_eq!(
+        done["route"], "foundational",
+        "the members role gives ownership"
+    );
     assert_eq!(done["resolution"]["by"], "vote", "{done}");
     assert!(gov.constitution().await["members"]
         .as_array()
