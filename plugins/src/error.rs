@@ -129,6 +129,10 @@ error_codes! {
     NotWaiting = "not_waiting", 409, "the condition is resolved already";
     TooEarly = "too_early", 409, "a consensus is resolved only after its `minimum_hours`";
     TooManyVotes = "too_many_votes", 409, "the action would open more votes than the node could name";
+    // Identities (`/api/internal/identity/...`).
+    IdentityNotFound = "identity_not_found", 404, "no identity with that id (Metagov answers 500)";
+    AccountLinked = "account_linked", 409, "the account is linked to another identity with a quality at least as good";
+    AccountNotFound = "account_not_found", 404, "no such linked account (Metagov answers 500)";
     // Webhooks and platforms.
     InvalidSignature = "invalid_signature", 401, "the webhook's signature is missing or does not match";
     WebhookNotRoutable = "webhook_not_routable", 404, "no community follows what the platform-wide webhook is about";

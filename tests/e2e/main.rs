@@ -19,6 +19,7 @@ mod events;
 mod governance_api;
 mod governance_conditions;
 mod governance_durability;
+mod governance_identity;
 mod ops;
 mod outbox;
 mod platform_calls;

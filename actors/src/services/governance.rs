@@ -9,7 +9,7 @@ use std::sync::Arc;
 use agora_plugins::ErrorCode;
 use serde_json::Value;
 
-use super::{Core, Result};
+use super::{Core, Identity, Result};
 use crate::governance::{self as gov, Reader, Submitted};
 use crate::{validate_slug, ActorError, Principal};
 
@@ -43,6 +43,7 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Governance {
     core: Arc<Core>,
+    identity: Identity,
 }
 
 /// The agent a command acts for; acting without one is 400 `missing_header`.
@@ -68,8 +69,23 @@ fn reader(by: &Principal) -> Reader {
 const MAX_VOTE_IDS: usize = 1024;
 
 impl Governance {
-    pub(crate) fn new(core: Arc<Core>) -> Self {
-        Governance { core }
+    pub(crate) fn new(core: Arc<Core>, identity: Identity) -> Self {
+        Governance { core, identity }
+    }
+
+    /// The agent acting, resolved through the community's identities (an identity id or a
+    /// linked account names the identity's primary id).
+    async fn actor(&self, slug: &str, by: &Principal) -> Result<String> {
+        let agent = actor(by)?;
+        self.identity.resolve(slug, &agent).await
+    }
+
+    /// Who reads, resolved as [`Governance::actor`] resolves an agent.
+    async fn reader(&self, slug: &str, by: &Principal) -> Result<Reader> {
+        Ok(match reader(by) {
+            Reader::Agent(a) => Reader::Agent(self.identity.resolve(slug, &a).await?),
+            Reader::Driver => Reader::Driver,
+        })
     }
 
     fn slug(slug: &str) -> Result<()> {
@@ -89,8 +105,9 @@ impl Governance {
 
     /// `POST /governance`.
     pub async fn found(&self, slug: &str, by: &Principal, body: Value) -> Result<Value> {
-        let actor = actor(by)?;
+        actor(by)?;
         let driver_url = self.driver_url(slug).await?;
+        let actor = self.actor(slug, by).await?;
         let cmd = gov::Found {
             actor,
             body,
@@ -107,8 +124,9 @@ impl Governance {
 
     /// `POST /actions`: the action as recorded.
     pub async fn act(&self, slug: &str, by: &Principal, body: Value) -> Result<Value> {
-        let actor = actor(by)?;
+        actor(by)?;
         let driver_url = self.driver_url(slug).await?;
+        let actor = self.actor(slug, by).await?;
         let partition = agora_runtime::partition_of(slug);
         let mut vote_ids = Vec::new();
         loop {
@@ -138,8 +156,9 @@ impl Governance {
 
     /// `POST /actions?dry_run=true`.
     pub async fn dry_run(&self, slug: &str, by: &Principal, body: Value) -> Result<Value> {
-        let actor = actor(by)?;
+        actor(by)?;
         Self::slug(slug)?;
+        let actor = self.actor(slug, by).await?;
         let cmd = gov::DryRun { actor, body };
         self.core.governance.ask(slug, cmd).await?
     }
@@ -148,7 +167,7 @@ impl Governance {
     pub async fn action(&self, slug: &str, by: &Principal, id: String) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::GetAction {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             id,
         };
         self.core.governance.ask(slug, cmd).await?
@@ -158,7 +177,7 @@ impl Governance {
     pub async fn actions(&self, slug: &str, by: &Principal, q: ActionQuery) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::ListActions {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             status: q.status,
             actor: q.actor,
             target: q.target,
@@ -178,7 +197,7 @@ impl Governance {
     ) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::GetItem {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             id,
             version,
         };
@@ -189,7 +208,7 @@ impl Governance {
     pub async fn items(&self, slug: &str, by: &Principal, q: ItemQuery) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::ListItems {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             typ: q.typ,
             within: q.within,
             include_inactive: q.include_inactive,
@@ -203,7 +222,7 @@ impl Governance {
     pub async fn versions(&self, slug: &str, by: &Principal, id: String, p: Page) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::ItemVersions {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             id,
             cursor: p.cursor,
             limit: p.limit,
@@ -215,7 +234,7 @@ impl Governance {
     pub async fn notices(&self, slug: &str, by: &Principal, id: String, p: Page) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::ItemNotices {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             id,
             cursor: p.cursor,
             limit: p.limit,
@@ -225,24 +244,27 @@ impl Governance {
 
     /// `POST /subscriptions` (its `deliver_to` already checked by the caller).
     pub async fn subscribe(&self, slug: &str, by: &Principal, body: Value) -> Result<Value> {
-        let actor = actor(by)?;
+        actor(by)?;
         Self::slug(slug)?;
+        let actor = self.actor(slug, by).await?;
         let cmd = gov::Subscribe { actor, body };
         self.core.governance.ask(slug, cmd).await?
     }
 
     /// `GET /subscriptions`: the agent's own.
     pub async fn subscriptions(&self, slug: &str, by: &Principal) -> Result<Value> {
-        let actor = actor(by)?;
+        actor(by)?;
         Self::slug(slug)?;
+        let actor = self.actor(slug, by).await?;
         let cmd = gov::Subscriptions { actor };
         self.core.governance.ask(slug, cmd).await?
     }
 
     /// `DELETE /subscriptions/{item}`.
     pub async fn unsubscribe(&self, slug: &str, by: &Principal, item: String) -> Result<()> {
-        let actor = actor(by)?;
+        actor(by)?;
         Self::slug(slug)?;
+        let actor = self.actor(slug, by).await?;
         let cmd = gov::Unsubscribe { actor, item };
         self.core.governance.ask(slug, cmd).await?
     }
@@ -251,7 +273,7 @@ impl Governance {
     pub async fn log(&self, slug: &str, by: &Principal, p: Page) -> Result<Value> {
         Self::slug(slug)?;
         let cmd = gov::Log {
-            reader: reader(by),
+            reader: self.reader(slug, by).await?,
             cursor: p.cursor,
             limit: p.limit,
         };

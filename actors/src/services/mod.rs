@@ -12,6 +12,7 @@ mod audit;
 mod communities;
 mod governance;
 mod health;
+mod identity;
 mod platform;
 mod plugins;
 mod processes;
@@ -29,6 +30,7 @@ pub use communities::Communities;
 pub use communities::CommunityUpdate;
 pub use governance::{ActionQuery, Governance, ItemQuery, Page};
 pub use health::Health;
+pub use identity::{Identity, LinkRequest, UserFilter};
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};
@@ -38,6 +40,7 @@ pub use webhooks::Webhooks;
 use crate::community::Community;
 use crate::governance::Governance as GovernanceActor;
 use crate::health::HealthBoard;
+use crate::identity::Identities;
 use crate::outbound::{Outbound, OutboundPolicy};
 use crate::plugin_instance::PluginInstance;
 use crate::plugin_settings::PluginSettings;
@@ -60,6 +63,7 @@ pub(crate) struct Core {
     pub processes: Client<Process>,
     pub votes: Client<Vote>,
     pub governance: Client<GovernanceActor>,
+    pub identities: Client<Identities>,
     pub settings: Client<PluginSettings>,
 }
 
@@ -82,6 +86,7 @@ pub struct Agora {
     pub processes: Processes,
     pub votes: Votes,
     pub governance: Governance,
+    pub identity: Identity,
     pub webhooks: Webhooks,
     pub audit: AuditLog,
     pub health: Health,
@@ -99,12 +104,14 @@ impl Agora {
         rt.register::<Vote>(env.clone());
         rt.register::<PluginSettings>(env.clone());
         rt.register::<GovernanceActor>(env.clone());
+        rt.register::<Identities>(env.clone());
         let core = Arc::new(Core {
             communities: rt.client(),
             instances: rt.client(),
             processes: rt.client(),
             votes: rt.client(),
             governance: rt.client(),
+            identities: rt.client(),
             settings: rt.client(),
             outbound: Outbound::new(outbound),
             health: HealthBoard::default(),
@@ -125,7 +132,8 @@ impl Agora {
                 votes.clone(),
             ),
             webhooks: Webhooks::new(core.clone(), plugins.clone()),
-            governance: Governance::new(core.clone()),
+            governance: Governance::new(core.clone(), Identity::new(core.clone())),
+            identity: Identity::new(core.clone()),
             health: Health::new(
                 core.clone(),
                 plugins.clone(),

@@ -12,6 +12,7 @@ pub(crate) mod events;
 pub(crate) mod governance;
 pub(crate) mod health;
 pub(crate) mod hooks;
+pub(crate) mod identity;
 pub(crate) mod ops;
 pub(crate) mod plugin_registry;
 pub(crate) mod plugins;
@@ -103,6 +104,15 @@ pub(crate) static ROUTES: &[Route] = &[
     // Metagov: webhooks.
     route!(POST "/api/hooks/{community}/{plugin}", hooks::community, hooks::__path_community, Public, PathKey("community")),
     route!(POST "/api/hooks/{plugin}", hooks::platform, hooks::__path_platform, Public, EveryNode),
+    // Metagov: identities (the community is in the body or the query, or found from an id).
+    route!(POST "/api/internal/identity/create_id", identity::create_id, identity::__path_create_id, Driver, Node),
+    route!(POST "/api/internal/identity/merge_ids", identity::merge_ids, identity::__path_merge_ids, Driver, Node),
+    route!(POST "/api/internal/identity/link_account", identity::link_account, identity::__path_link_account, Driver, Node),
+    route!(POST "/api/internal/identity/unlink_account", identity::unlink_account, identity::__path_unlink_account, Driver, Node),
+    route!(GET "/api/internal/identity/get_user", identity::get_user, identity::__path_get_user, Driver, Node),
+    route!(GET "/api/internal/identity/get_users", identity::get_users, identity::__path_get_users, Driver, Node),
+    route!(GET "/api/internal/identity/filter_users_by_account", identity::filter_users_by_account, identity::__path_filter_users_by_account, Driver, Node),
+    route!(GET "/api/internal/identity/get_linked_account", identity::get_linked_account, identity::__path_get_linked_account, Driver, Node),
     // Agora: the plugin registry, node-wide and per community.
     route!(GET "/api/v1/plugins", plugin_registry::list, plugin_registry::__path_list, Driver, Node),
     route!(GET "/api/v1/plugins/{name}", plugin_registry::get, plugin_registry::__path_get, Driver, Node),
