@@ -113,6 +113,8 @@ pub struct GetConstitution;
 /// action may open.
 pub struct Submit {
     pub actor: String,
+    /// The platforms the actor has linked accounts on (`linked_account` roles).
+    pub platforms: Vec<String>,
     pub body: Value,
     pub driver_url: Option<String>,
     pub vote_ids: Vec<u64>,
@@ -121,6 +123,7 @@ pub struct Submit {
 /// `POST /actions?dry_run=true`.
 pub struct DryRun {
     pub actor: String,
+    pub platforms: Vec<String>,
     pub body: Value,
 }
 
@@ -320,6 +323,12 @@ fn items_of(rec: &ActionRecord) -> Vec<ItemId> {
         None => created(&rec.result),
     }
     out
+}
+
+/// The linked accounts a decision knows: the acting agent's (the identity directory is
+/// another actor's; a timeout or a vote decides with none).
+fn linked<'a>(actor: &'a str, platforms: &'a [String]) -> impl Fn(&str, &str) -> bool + 'a {
+    move |agent: &str, platform: &str| agent == actor && platforms.iter().any(|p| p == platform)
 }
 
 /// The vote process id at the end of `/api/internal/process/vote.<method>/<id>`.
@@ -610,9 +619,10 @@ impl Governance {
                 None,
             )
         })?;
+        let linked = linked(&m.actor, &m.platforms);
         let cx = Ctx {
             now,
-            accounts: &NoLinkedAccounts,
+            accounts: &linked,
             fields: &fields,
         };
         let mut vote_ids = m.vote_ids;
@@ -1039,9 +1049,10 @@ impl Message<Governance> for DryRun {
     fn handle(self, g: &mut Governance, _env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
         let needed = g.fields_for_body(&self.body);
         let fields = g.fields_of(fx, &needed)?;
+        let linked = linked(&self.actor, &self.platforms);
         let cx = Ctx {
             now: fx.now_ms() as i64,
-            accounts: &NoLinkedAccounts,
+            accounts: &linked,
             fields: &fields,
         };
         g.core()?

@@ -397,25 +397,53 @@ impl Message<Identities> for Merge {
     }
 }
 
+impl Identities {
+    /// The platform types of the accounts linked to person `primary`.
+    fn platforms(&self, primary: u64) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .state
+            .accounts
+            .iter()
+            .filter(|a| self.primary(a.external_id) == Some(primary))
+            .map(|a| a.platform_type.clone())
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// An agent as the governance engine sees it: its id, and the platforms it has linked
+/// accounts on (for `linked_account` roles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: String,
+    pub platforms: Vec<String>,
+}
+
 impl Message<Identities> for Resolve {
-    type Reply = String;
+    type Reply = Agent;
 
     fn handle(self, a: &mut Identities, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
-        if let Some(p) = self.agent.parse::<u64>().ok().and_then(|i| a.primary(i)) {
-            return p.to_string();
-        }
-        if let Some((typ, ident)) = self.agent.split_once(':') {
-            if let Some(p) = a
-                .state
+        let by_id = self.agent.parse::<u64>().ok().and_then(|i| a.primary(i));
+        let by_account = || {
+            let (typ, ident) = self.agent.split_once(':')?;
+            a.state
                 .accounts
                 .iter()
                 .find(|x| x.platform_type == typ && x.platform_identifier == ident)
                 .and_then(|x| a.primary(x.external_id))
-            {
-                return p.to_string();
-            }
+        };
+        match by_id.or_else(by_account) {
+            Some(p) => Agent {
+                id: p.to_string(),
+                platforms: a.platforms(p),
+            },
+            None => Agent {
+                id: self.agent,
+                platforms: Vec::new(),
+            },
         }
-        self.agent
     }
 }
 

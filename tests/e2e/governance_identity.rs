@@ -157,6 +157,61 @@ async fn identities_link_accounts_and_an_account_acts_as_its_person() {
         .await;
     assert_eq!(by_b["actor"], json!(a.to_string()));
     assert_eq!(by_b["status"], "implemented");
+    // A `linked_account` role holds for a member with an account on that platform.
+    let c = node
+        .post(
+            &format!("{ID}/create_id"),
+            &json!({"community_slug": "town"}),
+        )
+        .await
+        .expect_status(201)
+        .json()[0]
+        .as_u64()
+        .unwrap();
+    node.post(
+        &format!("{ID}/link_account"),
+        &json!({"community_slug": "town", "external_id": c, "platform_type": "randomness",
+                "platform_identifier": "cy-r"}),
+    )
+    .await
+    .expect_status(200);
+    gov.act(
+        &a.to_string(),
+        "add_members",
+        "community",
+        json!({"agents": [c.to_string(), "dan"]}),
+    )
+    .await;
+    gov.act(
+        &a.to_string(),
+        "add_role",
+        "community",
+        json!({"name": "verified", "rule": {"linked_account": "randomness"}}),
+    )
+    .await;
+    gov.act(
+        &a.to_string(),
+        "add_permission",
+        "community",
+        json!({"ability": "rename", "roles": ["verified"]}),
+    )
+    .await;
+    let verified = gov
+        .act(
+            "randomness:cy-r",
+            "rename",
+            "community",
+            json!({"name": "V"}),
+        )
+        .await;
+    assert_eq!(verified["status"], "implemented", "{verified}");
+    assert_eq!(verified["route"], "specific");
+    assert_eq!(verified["actor"], json!(c.to_string()));
+    let plain = gov
+        .act("dan", "rename", "community", json!({"name": "D"}))
+        .await;
+    assert_eq!(plain["status"], "rejected", "{plain}");
+
     // Unlinked, the account is nobody in particular.
     node.post(
         &format!("{ID}/unlink_account"),

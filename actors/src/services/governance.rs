@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{Core, Identity, Result};
 use crate::governance::{self as gov, Reader, Submitted};
+use crate::identity::Agent;
 use crate::{validate_slug, ActorError, Principal};
 
 /// Filters of `GET /actions`.
@@ -75,7 +76,7 @@ impl Governance {
 
     /// The agent acting, resolved through the community's identities (an identity id or a
     /// linked account names the identity's primary id).
-    async fn actor(&self, slug: &str, by: &Principal) -> Result<String> {
+    async fn actor(&self, slug: &str, by: &Principal) -> Result<Agent> {
         let agent = actor(by)?;
         self.identity.resolve(slug, &agent).await
     }
@@ -83,7 +84,7 @@ impl Governance {
     /// Who reads, resolved as [`Governance::actor`] resolves an agent.
     async fn reader(&self, slug: &str, by: &Principal) -> Result<Reader> {
         Ok(match reader(by) {
-            Reader::Agent(a) => Reader::Agent(self.identity.resolve(slug, &a).await?),
+            Reader::Agent(a) => Reader::Agent(self.identity.resolve(slug, &a).await?.id),
             Reader::Driver => Reader::Driver,
         })
     }
@@ -109,7 +110,7 @@ impl Governance {
         let driver_url = self.driver_url(slug).await?;
         let actor = self.actor(slug, by).await?;
         let cmd = gov::Found {
-            actor,
+            actor: actor.id,
             body,
             driver_url,
         };
@@ -131,7 +132,8 @@ impl Governance {
         let mut vote_ids = Vec::new();
         loop {
             let cmd = gov::Submit {
-                actor: actor.clone(),
+                actor: actor.id.clone(),
+                platforms: actor.platforms.clone(),
                 body: body.clone(),
                 driver_url: driver_url.clone(),
                 vote_ids: vote_ids.clone(),
@@ -159,7 +161,11 @@ impl Governance {
         actor(by)?;
         Self::slug(slug)?;
         let actor = self.actor(slug, by).await?;
-        let cmd = gov::DryRun { actor, body };
+        let cmd = gov::DryRun {
+            actor: actor.id,
+            platforms: actor.platforms,
+            body,
+        };
         self.core.governance.ask(slug, cmd).await?
     }
 
@@ -247,7 +253,10 @@ impl Governance {
         actor(by)?;
         Self::slug(slug)?;
         let actor = self.actor(slug, by).await?;
-        let cmd = gov::Subscribe { actor, body };
+        let cmd = gov::Subscribe {
+            actor: actor.id,
+            body,
+        };
         self.core.governance.ask(slug, cmd).await?
     }
 
@@ -256,7 +265,7 @@ impl Governance {
         actor(by)?;
         Self::slug(slug)?;
         let actor = self.actor(slug, by).await?;
-        let cmd = gov::Subscriptions { actor };
+        let cmd = gov::Subscriptions { actor: actor.id };
         self.core.governance.ask(slug, cmd).await?
     }
 
@@ -265,7 +274,10 @@ impl Governance {
         actor(by)?;
         Self::slug(slug)?;
         let actor = self.actor(slug, by).await?;
-        let cmd = gov::Unsubscribe { actor, item };
+        let cmd = gov::Unsubscribe {
+            actor: actor.id,
+            item,
+        };
         self.core.governance.ask(slug, cmd).await?
     }
 

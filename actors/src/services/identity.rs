@@ -231,9 +231,12 @@ impl Identity {
 
     /// The agent `agent` names in `community` (see [`id::Resolve`]); most agent ids are
     /// neither identity ids nor accounts, and cost no message.
-    pub async fn resolve(&self, community: &str, agent: &str) -> Result<String> {
+    pub async fn resolve(&self, community: &str, agent: &str) -> Result<id::Agent> {
         if agent.parse::<u64>().is_err() && !agent.contains(':') {
-            return Ok(agent.to_string());
+            return Ok(id::Agent {
+                id: agent.to_string(),
+                platforms: Vec::new(),
+            });
         }
         let cmd = id::Resolve {
             agent: agent.to_string(),
