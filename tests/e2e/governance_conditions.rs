@@ -430,3 +430,87 @@ async fn subscribers_get_the_notices_they_may_read_signed_and_in_order() {
     .await
     .expect_error(404, "subscription_not_found");
 }
+
+/// The README's worked example, step by step: Concord's members own their community through a
+/// 66 % vote and elect its board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_example_members_elect_their_board_through_a_vote() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-readme", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "concord").await;
+    let c = gov
+        .found(
+            "charles",
+            json!({"template": "members_and_board", "board": ["charles", "diego", "elsa"],
+                   "threshold": 66, "duration_hours": 72,
+                   "members": ["anne", "betty", "diego", "elsa"]}),
+        )
+        .await;
+    assert_eq!(c["governors"]["roles"], json!(["board"]));
+    let forum = gov
+        .act(
+            "charles",
+            "create_item",
+            "community",
+            json!({"type": "collection", "fields": {"name": "forum"}}),
+        )
+        .await;
+    assert_eq!(
+        (forum["route"].clone(), forum["status"].clone()),
+        (json!("governing"), json!("implemented"))
+    );
+    let rename = gov
+        .act("betty", "rename", "community", json!({"name": "Concordia"}))
+        .await;
+    assert_eq!(rename["status"], "waiting");
+    assert_eq!(
+        rename["conditions"][0]["id"], "1",
+        "the README approves condition:1"
+    );
+    let yes = gov
+        .act("charles", "approve", "condition:1", json!({}))
+        .await;
+    assert_eq!(yes["status"], "implemented");
+    assert_eq!(gov.constitution().await["name"], "Concordia");
+
+    let elect = gov
+        .act(
+            "diego",
+            "add_people_to_role",
+            "role:board",
+            json!({"agents": ["anne"]}),
+        )
+        .await;
+    assert_eq!(elect["status"], "waiting", "{elect}");
+    assert_eq!(elect["route"], "foundational");
+    let process = elect["conditions"][0]["process"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::harness::eventually(WAIT, "the election to open", || async {
+        let r = node.get(&process).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+    for voter in ["charles", "anne", "betty", "diego"] {
+        ballot(&node, &process, voter, "agree").await;
+    }
+    ballot(&node, &process, "elsa", "disagree").await;
+    advance(&node, 72 * HOUR + 1000).await;
+    wait_status(&gov, &elect["id"], "implemented").await;
+    let board = gov.constitution().await["roles"]["board"]["actors"].clone();
+    assert!(
+        board.as_array().unwrap().contains(&json!("anne")),
+        "{board}"
+    );
+    // Anne now governs: her change is implemented at once.
+    let by_anne = gov
+        .act("anne", "rename", "community", json!({"name": "Concord"}))
+        .await;
+    assert_eq!(by_anne["status"], "implemented");
+    crate::governance_api::verify_log(&gov).await;
+}
