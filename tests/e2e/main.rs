@@ -20,6 +20,7 @@ mod governance_api;
 mod governance_conditions;
 mod governance_durability;
 mod governance_identity;
+mod governance_permissions;
 mod ops;
 mod outbox;
 mod platform_calls;
