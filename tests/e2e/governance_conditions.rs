@@ -514,3 +514,186 @@ async fn the_readme_example_members_elect_their_board_through_a_vote() {
     assert_eq!(by_anne["status"], "implemented");
     crate::governance_api::verify_log(&gov).await;
 }
+
+/// Conditions stacked on one grant are AND-ed, grants are OR-ed, a batch waits on every
+/// condition its changes wait on, an actor never approves their own action, and roles and
+/// filters decided by time (`member_for_hours`, `rate_limit`) follow the clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_or_conditions_and_and_time_decides_roles_and_rate_limits() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-grants", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+    let approval = |who: &str| json!({"type": "approval", "approvers": {"actors": [who]}});
+    // Roles first: once permissions name `add_role`, they alone decide it.
+    gov.act("ana", "add_role", "community", json!({"name": "helpers"}))
+        .await;
+    // An automated role: veterans are members of 30 days.
+    gov.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "veterans", "rule": {"member_for_hours": 720}}),
+    )
+    .await;
+    gov.act(
+        "ana",
+        "add_permission",
+        "role:helpers",
+        json!({"ability": "add_people_to_role", "roles": ["veterans"]}),
+    )
+    .await;
+
+    // AND: one grant with two conditions needs both.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "rename", "actors": ["ben"],
+               "conditions": [approval("ana"), approval("cy")]}),
+    )
+    .await;
+    let r = gov
+        .act("ben", "rename", "community", json!({"name": "and"}))
+        .await;
+    assert_eq!(r["conditions"].as_array().unwrap().len(), 2, "{r}");
+    gov.answer("ana", "approve", &r["conditions"][0]["id"])
+        .await;
+    assert_eq!(gov.action(&r["id"]).await["status"], "waiting");
+    gov.answer("cy", "approve", &r["conditions"][1]["id"]).await;
+    assert_eq!(gov.action(&r["id"]).await["status"], "implemented");
+
+    // OR: two grants at one level; the first approved implements, the other is closed.
+    for who in ["ana", "cy"] {
+        gov.act(
+            "ana",
+            "add_permission",
+            "community",
+            json!({"ability": "add_role", "actors": ["ben"], "condition": approval(who)}),
+        )
+        .await;
+    }
+    let r = gov
+        .act("ben", "add_role", "community", json!({"name": "or"}))
+        .await;
+    assert_eq!(r["conditions"].as_array().unwrap().len(), 2, "{r}");
+    let cy_cond = r["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] != r["conditions"][0]["id"])
+        .unwrap()["id"]
+        .clone();
+    gov.answer("cy", "approve", &cy_cond).await;
+    let done = gov.action(&r["id"]).await;
+    assert_eq!(done["status"], "implemented", "{done}");
+    assert!(done["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["status"] == "closed"));
+
+    // A batch of two proposals waits on one governors' approval, implemented together.
+    let batch = gov
+        .post_action(
+            "cy",
+            &json!({"batch": [
+                {"change": "add_members", "target": "community", "params": {"agents": ["dee"]}},
+                {"change": "set_proposals", "target": "community", "params": {"enabled": true}},
+            ]}),
+        )
+        .await
+        .expect_status(201)
+        .json();
+    // set_proposals is foundational: cy is no owner, so the whole batch is rejected.
+    assert_eq!(batch["status"], "rejected", "{batch}");
+    let batch = gov
+        .post_action(
+            "cy",
+            &json!({"batch": [
+                {"change": "add_members", "target": "community", "params": {"agents": ["dee"]}},
+                {"change": "add_members", "target": "community", "params": {"agents": ["eve"]}},
+            ]}),
+        )
+        .await
+        .expect_status(201)
+        .json();
+    assert_eq!(batch["status"], "waiting", "{batch}");
+    assert_eq!(batch["conditions"].as_array().unwrap().len(), 1);
+    gov.answer("ana", "approve", &batch["conditions"][0]["id"])
+        .await;
+    let members = gov.constitution().await["members"].clone();
+    assert!(members.as_array().unwrap().contains(&json!("dee")));
+    assert!(members.as_array().unwrap().contains(&json!("eve")));
+
+    // Without self_approval, Ben may not approve his own action even when named.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "remove_members", "actors": ["ben"],
+               "condition": {"type": "approval", "approvers": {"actors": ["ben", "ana"]}}}),
+    )
+    .await;
+    let r = gov
+        .act(
+            "ben",
+            "remove_members",
+            "community",
+            json!({"agents": ["eve"]}),
+        )
+        .await;
+    let own = gov
+        .answer("ben", "approve", &r["conditions"][0]["id"])
+        .await;
+    assert_eq!(own["status"], "rejected");
+    assert_eq!(own["reason_code"], "not_permitted");
+    gov.answer("ana", "approve", &r["conditions"][0]["id"])
+        .await;
+    assert_eq!(gov.action(&r["id"]).await["status"], "implemented");
+
+    // The veterans' role, decided by time.
+    let early = gov
+        .act(
+            "dee",
+            "add_people_to_role",
+            "role:helpers",
+            json!({"agents": ["dee"]}),
+        )
+        .await;
+    assert_eq!(early["status"], "rejected", "{early}");
+    advance(&node, 720 * HOUR).await;
+    let later = gov
+        .act(
+            "dee",
+            "add_people_to_role",
+            "role:helpers",
+            json!({"agents": ["dee"]}),
+        )
+        .await;
+    assert_eq!(later["status"], "implemented", "{later}");
+
+    // A rate limit: one rename a day.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "rename", "actors": ["cy"],
+               "condition": {"type": "rate_limit", "count": 1, "per_hours": 24}}),
+    )
+    .await;
+    let first = gov
+        .act("cy", "rename", "community", json!({"name": "one"}))
+        .await;
+    assert_eq!(first["status"], "implemented", "{first}");
+    let second = gov
+        .act("cy", "rename", "community", json!({"name": "two"}))
+        .await;
+    assert_eq!(second["status"], "rejected", "{second}");
+    advance(&node, 24 * HOUR).await;
+    let third = gov
+        .act("cy", "rename", "community", json!({"name": "three"}))
+        .await;
+    assert_eq!(third["status"], "implemented", "{third}");
+    crate::governance_api::verify_log(&gov).await;
+}
