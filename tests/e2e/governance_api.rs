@@ -966,7 +966,19 @@ mod fuzz {
                 .prop_map(|k| k.name().to_string()),
             "[a-z_]{1,12}",
         ];
+        // Changes that usually validate, so recorded actions are exercised too.
+        let valid = prop_oneof![
+            "[a-z]{1,8}".prop_map(|n| json!({"change": "rename", "target": "community",
+                                            "params": {"name": n}})),
+            prop::sample::select(vec!["dee", "eve", "fay", "ben"]).prop_map(|a| json!({
+                "change": "add_members", "target": "community", "params": {"agents": [a]}})),
+            "[a-z]{1,8}".prop_map(|n| json!({"change": "create_item", "target": "item:1",
+                "params": {"type": "document", "fields": {"name": n}}})),
+            "[a-z]{1,6}".prop_map(|n| json!({"change": "add_role", "target": "community",
+                                            "params": {"name": n}})),
+        ];
         prop_oneof![
+            valid,
             value(),
             (change, leaf(), value(), any::<bool>()).prop_map(|(c, t, p, batch)| {
                 let one = json!({"change": c, "target": t, "params": p});
@@ -977,6 +989,17 @@ mod fuzz {
                 }
             }),
         ]
+    }
+
+    /// What a refusal must leave as it was: the constitution (with the log head) and every
+    /// item.
+    async fn state(gov: &Gov<'_>) -> (Value, Value) {
+        (
+            gov.constitution().await,
+            gov.get(None, "/items?include_inactive=true&limit=1000")
+                .await
+                .json(),
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1000,35 +1023,38 @@ mod fuzz {
         .await;
         let mut runner = TestRunner::deterministic();
         let strategy = body();
+        let (mut accepted, mut refused) = (0, 0);
         for case in 0..150 {
             let body = strategy
                 .new_tree(&mut runner)
                 .expect("a generated body")
                 .current();
             let agent = if case % 3 == 0 { "ben" } else { "ana" };
-            let before = gov.constitution().await["log_head"].clone();
+            let before = state(&gov).await;
             let dry = gov.dry_run(agent, &body).await;
             assert!(dry.status < 500, "dry run of {body}: {}", dry.describe());
-            assert_eq!(
-                gov.constitution().await["log_head"],
-                before,
-                "a dry run stored {body}"
-            );
+            assert!(state(&gov).await == before, "a dry run stored {body}");
             let r = gov
                 .send(Method::POST, Some(agent), "/actions", Some(&body))
                 .await;
             assert!(r.status < 500, "{body}: {}", r.describe());
             if r.status >= 400 {
                 r.error_object();
-                assert_eq!(
-                    gov.constitution().await["log_head"],
-                    before,
-                    "a refused body was recorded: {body}"
+                assert!(
+                    state(&gov).await == before,
+                    "a refused body changed something: {body}"
                 );
+                refused += 1;
             } else {
                 assert_eq!(r.status, 201, "{}", r.describe());
+                accepted += 1;
             }
         }
+        // Both paths were exercised: bodies that parse and get recorded, and refusals.
+        assert!(
+            accepted > 0 && refused > 0,
+            "{accepted} accepted, {refused} refused"
+        );
         verify_log(&gov).await;
     }
 }

@@ -697,3 +697,105 @@ async fn grants_or_conditions_and_and_time_decides_roles_and_rate_limits() {
     assert_eq!(third["status"], "implemented", "{third}");
     crate::governance_api::verify_log(&gov).await;
 }
+
+/// What each subscription flag reaches: `deep` everything inside, `members` only direct
+/// members, `relations` the pointer notices on the item itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_flags_choose_which_notices_arrive() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-sub-flags", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+    let shelf = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            "community",
+            json!({"type": "collection", "fields": {"name": "shelf"}}),
+        )
+        .await,
+    );
+    for (agent, flags) in [
+        ("ben", json!({"deep": true})),
+        ("cy", json!({"members": true})),
+        (
+            "ana",
+            json!({"relations": true, "edit": false, "delete": false, "comments": false}),
+        ),
+    ] {
+        let mut body = flags;
+        body["item"] = json!(shelf);
+        body["deliver_to"] = json!(sink.url(&format!("/{agent}")));
+        gov.send(
+            reqwest::Method::POST,
+            Some(agent),
+            "/subscriptions",
+            Some(&body),
+        )
+        .await
+        .expect_status(201);
+    }
+    let boxed = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            &format!("item:{shelf}"),
+            json!({"type": "collection", "fields": {"name": "box"}}),
+        )
+        .await,
+    );
+    let doc_action = gov
+        .act(
+            "ana",
+            "create_item",
+            &format!("item:{boxed}"),
+            json!({"type": "document", "fields": {"name": "doc"}}),
+        )
+        .await;
+    let doc = Gov::created(&doc_action);
+    // The last creation's event is committed with its deliveries: once the driver has it,
+    // every delivery is queued; give them a moment to arrive.
+    sink.wait_for(WAIT, "the deliveries", |reqs| {
+        let n = |p: &str| reqs.iter().filter(|r| r.path == p).count();
+        n("/ben") >= 2 && n("/cy") >= 1 && n("/ana") >= 1
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let got = |path: &str| -> Vec<(String, String)> {
+        sink.requests()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| {
+                let n = &r.json.as_ref().unwrap()["notice"];
+                (
+                    n["kind"].as_str().unwrap().to_string(),
+                    n["item"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        got("/ben"),
+        vec![
+            ("create".to_string(), boxed.clone()),
+            ("create".to_string(), doc.clone())
+        ],
+        "deep: everything inside"
+    );
+    assert_eq!(
+        got("/cy"),
+        vec![("create".to_string(), boxed.clone())],
+        "members: direct only"
+    );
+    let ana = sink
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/ana")
+        .map(|r| r.json.unwrap()["notice"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(ana.len(), 1, "{ana:?}");
+    assert_eq!(ana[0]["kind"], "relation");
+    assert_eq!(ana[0]["item"], json!(shelf));
+    assert_eq!(ana[0]["from_item"], json!(boxed));
+    assert_eq!(ana[0]["field"], "container");
+}
