@@ -1,8 +1,9 @@
 //! SIGKILL while governance actions wait (contract sections 3 and 7): a node killed with actions
 //! waiting on a vote and on a timeout keeps them waiting; a node killed right after it
 //! implemented an action from a vote's outcome (before the vote's message was marked delivered)
-//! implements it once when the message comes again. Nothing lost, nothing resolved twice, and
-//! the log still verifies.
+//! implements it once when the message comes again; a node killed between an action's commit
+//! and the opening of its vote opens the vote after the restart. Nothing lost, nothing resolved
+//! twice, and the log still verifies.
 
 use std::time::Duration;
 
@@ -150,4 +151,68 @@ async fn sigkill_while_actions_wait_loses_nothing_and_resolves_nothing_twice() {
     assert_eq!(plain.constitution().await["name"], "Plainville");
     let entries = verify_log(&plain).await;
     assert_eq!(entries_about(&entries, "resolution", &timeout_action), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vote_opening_cut_by_sigkill_opens_once_after_restart() {
+    let sink = Sink::start().await;
+    let mut node = Node::start("gov-open-kill", manual_node(&sink)).await;
+    let gov_slug = "town";
+    voting_members(&node, gov_slug).await;
+    // Armed to die right after the action's commit, before its vote is opened.
+    node.kill9().await;
+    node.set_env("AGORA_FAULT", Some("after_send_commit"));
+    node.restart().await;
+    // The node may die before it answers: the answer is not the point, the commit is.
+    let _ = node
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/v1/communities/{gov_slug}/actions"),
+        )
+        .header("X-Agora-Actor", "ben")
+        .json(&json!({"change": "add_members", "target": "community",
+                      "params": {"agents": ["dee"]}}))
+        .send()
+        .await;
+    node.wait_exited(Duration::from_secs(20)).await;
+    node.set_env("AGORA_FAULT", None);
+    node.restart().await;
+    // The action was committed before the crash, naming its vote ...
+    let (id, process) = {
+        let gov = Gov {
+            node: &node,
+            slug: gov_slug.into(),
+        };
+        let list = gov.get(None, "/actions").await.expect_status(200).json();
+        let add = list["actions"][0].clone();
+        assert_eq!(add["status"], "waiting", "{list}");
+        (
+            add["id"].clone(),
+            add["conditions"][0]["process"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    // ... and the message to open it survived: the vote opens now, once, and decides it.
+    eventually(WAIT, "the vote to open after the restart", || async {
+        let r = node.get(&process).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+    for v in ["ana", "ben", "cy"] {
+        ballot(&node, &process, v, "agree").await;
+    }
+    advance(&node, 25 * HOUR).await;
+    let gov = Gov {
+        node: &node,
+        slug: gov_slug.into(),
+    };
+    wait_status(&gov, &id, "implemented").await;
+    let entries = verify_log(&gov).await;
+    assert_eq!(entries_about(&entries, "resolution", &id), 1);
 }
