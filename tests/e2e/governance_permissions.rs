@@ -223,3 +223,123 @@ async fn a_waiting_action_on_a_destroyed_item_is_stale_and_agents_see_only_what_
     assert!(entry["body"].is_object(), "shown to ana");
     verify_log(&gov).await;
 }
+
+/// Switches and stacked permissions: `foundational_override` on a permission hands its
+/// changes to the owners alone; `governing` off on an item leaves nobody but permissions to
+/// decide it; a permission on a permission decides who may edit it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_and_permissions_on_permissions_move_decisions() {
+    let node = Node::start("gov-switches", NodeConfig::dev()).await;
+    let (gov, doc) = community(&node).await;
+    // Ana makes Ben a governor through a role, so governors are not owners.
+    gov.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "board", "actors": ["ben"]}),
+    )
+    .await;
+    let g = gov
+        .act(
+            "ana",
+            "change_governors",
+            "governors",
+            json!({"actors": [], "roles": ["board"]}),
+        )
+        .await;
+    assert_eq!(g["status"], "implemented", "{g}");
+    assert_eq!(g["route"], "foundational");
+    let perm = gov
+        .act(
+            "ana",
+            "add_permission",
+            &format!("item:{doc}"),
+            json!({"ability": "edit_item", "actors": ["cy"]}),
+        )
+        .await;
+    assert_eq!(perm["status"], "waiting", "ana is no governor now: {perm}");
+    gov.answer("ben", "approve", &perm["conditions"][0]["id"])
+        .await;
+    let pid = gov.action(&perm["id"]).await["result"]["permission"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pt = format!("permission:{pid}");
+    // A governor edits the permission: governing route.
+    let e = gov
+        .act(
+            "ben",
+            "edit_permission",
+            &pt,
+            json!({"actors": ["cy", "ben"]}),
+        )
+        .await;
+    assert_eq!(
+        (e["status"].clone(), e["route"].clone()),
+        (json!("implemented"), json!("governing"))
+    );
+    // With foundational_override on, only the owners decide it.
+    let on = gov
+        .act("ana", "enable_foundational_override", &pt, json!({}))
+        .await;
+    assert_eq!(on["status"], "implemented", "{on}");
+    assert_eq!(on["route"], "foundational");
+    let e = gov
+        .act("ben", "edit_permission", &pt, json!({"actors": ["ben"]}))
+        .await;
+    assert_eq!(e["status"], "rejected");
+    assert_eq!(e["reason_code"], "foundational_only");
+    gov.act("ana", "disable_foundational_override", &pt, json!({}))
+        .await;
+    // A permission on the permission (set by a governor): Cy alone may edit it now, the
+    // governors are not asked.
+    let stacked = gov
+        .act(
+            "ben",
+            "add_permission",
+            &pt,
+            json!({"ability": "edit_permission", "actors": ["cy"]}),
+        )
+        .await;
+    assert_eq!(stacked["status"], "implemented", "{stacked}");
+    let by_cy = gov
+        .act("cy", "edit_permission", &pt, json!({"actors": ["cy"]}))
+        .await;
+    assert_eq!(
+        (by_cy["status"].clone(), by_cy["route"].clone()),
+        (json!("implemented"), json!("specific"))
+    );
+    let by_ben = gov
+        .act("ben", "edit_permission", &pt, json!({"actors": ["ben"]}))
+        .await;
+    assert_eq!(by_ben["status"], "rejected", "{by_ben}");
+    // Governing off on an item: a non-governor's change there is rejected, not proposed.
+    let other = Gov::created(
+        &gov.act(
+            "ben",
+            "create_item",
+            "community",
+            json!({"type": "document", "fields": {"name": "quiet"}}),
+        )
+        .await,
+    );
+    let off = gov
+        .act(
+            "ana",
+            "disable_governing",
+            &format!("item:{other}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(off["status"], "implemented", "{off}");
+    let r = gov
+        .act(
+            "cy",
+            "edit_item",
+            &format!("item:{other}"),
+            json!({"fields": {"name": "loud"}}),
+        )
+        .await;
+    assert_eq!(r["status"], "rejected", "{r}");
+    verify_log(&gov).await;
+}
