@@ -3,8 +3,8 @@
 //! One file per actor kind, its messages beside it: [`community`] (a community and which
 //! plugins it enabled, with their settings), [`plugin_instance`] (one enabled plugin of one
 //! community, with the plugin's own state), [`process`] (one governance process), [`vote`]
-//! (one vote of the built-in `vote` plugin) and [`plugin_settings`] (a plugin's node-wide
-//! state). [`services`] holds one service per resource; [`Agora`] bundles them. A service
+//! (one vote of the built-in `vote` plugin), [`governance`] (one community's governance
+//! engine), [`identity`] (one community's Metagov identities) and [`plugin_settings`] (a plugin's node-wide state). [`services`] holds one service per resource; [`Agora`] bundles them. A service
 //! validates its inputs, asks actors through their typed clients, and returns domain values;
 //! it never sees HTTP. Every command carries the [`Principal`] acting.
 
@@ -13,7 +13,9 @@ pub mod community;
 mod env;
 mod error;
 pub mod events;
+pub mod governance;
 pub mod health;
+pub mod identity;
 pub mod outbound;
 pub mod plugin_instance;
 pub mod plugin_settings;

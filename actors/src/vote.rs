@@ -9,13 +9,18 @@
 //! vote closes. Closing commits the outcome, its commitment, the callback and the driver
 //! event together, once.
 
+use agora_governance::VoteResult;
 use agora_plugins::vote::{commitment, Counter, VoteSpec, Weight};
 use agora_plugins::ErrorCode;
-use agora_runtime::{ActorId, Effects, Message, OutboxMessage, Reminder, Stored, VirtualActor};
+use agora_runtime::{
+    ActorId, ActorMessage, Delivery, Effects, Message, OutboxMessage, Reminder, Stored,
+    VirtualActor,
+};
 use agora_storage::{decode_record, encode_record};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::governance::{Governance, VoteOutcome};
 use crate::{events, ActorError, ActorsEnv, Principal, ProcessView};
 
 const RECORD: &str = "vote";
@@ -46,6 +51,9 @@ struct State {
     /// The final outcome (JSON text), once closed.
     #[serde(default)]
     outcome: Option<String>,
+    /// A vote a governance condition opened: its community and condition, told the outcome.
+    #[serde(default)]
+    condition: Option<(String, u64)>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -71,10 +79,49 @@ pub struct Open {
     /// Hex salt for voter hashes, should the vote be anonymous.
     pub salt: String,
     pub by: Principal,
+    /// Set when a governance condition opened it: its community and condition.
+    pub condition: Option<(String, u64)>,
 }
 
 // Every other operation names the vote's method as the caller addressed it (`vote.<method>`):
 // a wrong one is "not found", checked here so a request needs one message, not two.
+
+/// Opens a vote for a governance condition (a durable message from the community's
+/// governance actor, keyed by the process id it allocated): the vote tells the governance actor
+/// its outcome when it closes, through a durable [`VoteOutcome`].
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct OpenForCondition {
+    pub community: String,
+    pub method: String,
+    /// The vote's parameters (JSON text), `eligible` and `closing_at` among them.
+    pub params: String,
+    pub closing_at_ms: u64,
+    pub driver_url: Option<String>,
+    pub condition: u64,
+}
+
+impl ActorMessage for OpenForCondition {
+    const KIND: &'static str = "vote_open_for_condition";
+}
+
+/// Closes a governance condition's vote early: its action was resolved by other conditions.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct CloseForCondition {
+    pub condition: u64,
+}
+
+impl ActorMessage for CloseForCondition {
+    const KIND: &'static str = "vote_close_for_condition";
+}
+
+/// A closed vote's decision as the governance core reads it (`VoteResult::from_json`).
+fn decision_json(counter: &dyn Counter) -> Value {
+    match VoteResult::from_outcome(&counter.tally()) {
+        VoteResult::Passed(p) => json!({ "passed": p }),
+        VoteResult::Winner(w) => json!({ "winner": w }),
+        VoteResult::Winners(w) => json!({ "winners": w }),
+    }
+}
 
 /// Reads the vote as a process: the live tally, or the outcome once closed.
 pub struct Get {
@@ -220,6 +267,15 @@ impl Vote {
         s.close_reason = Some(reason.to_string());
         s.outcome = Some(outcome.to_string());
         fx.cancel_reminder(CLOSE);
+        if let Some((community, condition)) = &s.condition {
+            let msg = VoteOutcome {
+                condition: *condition,
+                result: decision_json(counter.as_ref()).to_string(),
+            };
+            if let Err(e) = fx.send_to::<Governance, VoteOutcome>(community, &msg) {
+                tracing::error!(error = %e, "a vote outcome failed to encode");
+            }
+        }
         self.save(fx);
         self.announce(env, fx);
     }
@@ -251,6 +307,7 @@ impl Vote {
             closed_ms: None,
             close_reason: None,
             outcome: None,
+            condition: open.condition,
         };
         fx.set_reminder(CLOSE, open.closing_at_ms + CLOSE_GRACE_MS, Vec::new());
         self.state = Some(s);
@@ -489,6 +546,72 @@ impl VirtualActor for Vote {
     fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {
         if r.name == CLOSE {
             self.close(env, "deadline", fx);
+        }
+    }
+
+    fn on_message(&mut self, env: &ActorsEnv, msg: Delivery, fx: &mut Effects) {
+        if msg.is::<OpenForCondition>() {
+            match msg.decode::<OpenForCondition>() {
+                Ok(m) => self.open_for_condition(env, m, fx),
+                Err(e) => tracing::error!(error = %e, "a vote opening failed to decode"),
+            }
+        } else if msg.is::<CloseForCondition>() {
+            if self.state.as_ref().is_some_and(|s| s.status != "completed") {
+                self.close(env, "cancelled", fx);
+            }
+        } else {
+            tracing::warn!(kind = %msg.message_kind, "an unknown message to a vote");
+        }
+    }
+}
+
+impl Vote {
+    fn open_for_condition(&mut self, env: &ActorsEnv, m: OpenForCondition, fx: &mut Effects) {
+        if self.state.is_some() {
+            return;
+        }
+        let parsed = serde_json::from_str::<Value>(&m.params)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                VoteSpec::parse(&m.method, &p)
+                    .map(|(spec, counter)| (p, spec, counter))
+                    .map_err(|e| format!("{}: {}", e.field, e.message))
+            });
+        let (params, spec, counter) = match parsed {
+            Ok(x) => x,
+            Err(why) => {
+                // The condition was checked when it was set; a vote that still cannot open
+                // rejects its condition rather than leaving the action waiting for ever.
+                tracing::warn!(condition = m.condition, error = %why, "a condition's vote could not open");
+                let msg = VoteOutcome {
+                    condition: m.condition,
+                    result: json!({"passed": false, "error": why}).to_string(),
+                };
+                if let Err(e) = fx.send_to::<Governance, VoteOutcome>(&m.community, &msg) {
+                    tracing::error!(error = %e, "a vote outcome failed to encode");
+                }
+                return;
+            }
+        };
+        let mut salt = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut salt);
+        let id = self.key.parse::<u64>().unwrap_or(0);
+        let open = Open {
+            id,
+            community: m.community.clone(),
+            method: m.method,
+            params,
+            spec,
+            counter,
+            closing_at_ms: m.closing_at_ms,
+            callback_url: None,
+            driver_url: m.driver_url,
+            salt: hex::encode(salt),
+            by: Principal::node("governance"),
+            condition: Some((m.community, m.condition)),
+        };
+        if let Err(e) = self.open(env, open, fx) {
+            tracing::error!(error = %e, "a condition's vote failed to open");
         }
     }
 }

@@ -254,6 +254,40 @@ pub enum Fired {
     Unknown,
 }
 
+/// Why [`Community::submit_within`] refused a request (nothing changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The request does not validate (or an answer is refused): answer the error.
+    Invalid(GovError),
+    /// The action would open this many votes, more than the caller can name: call again with
+    /// at least this many.
+    NeedVotes(usize),
+}
+
+impl From<GovError> for Refused {
+    fn from(e: GovError) -> Self {
+        Refused::Invalid(e)
+    }
+}
+
+/// How many votes a waiting decision opens: one per distinct vote condition (the same
+/// owners', governors' or permission's condition is shared by every check that waits on it).
+pub fn votes_to_open(decision: &Decision) -> usize {
+    let mut origins: Vec<Origin> = Vec::new();
+    for c in &decision.checks {
+        if let CheckOutcome::Waiting(grants) = &c.outcome {
+            for g in grants {
+                for (origin, spec) in &g.conditions {
+                    if matches!(spec, ConditionSpec::Vote { .. }) && !origins.contains(origin) {
+                        origins.push(*origin);
+                    }
+                }
+            }
+        }
+    }
+    origins.len()
+}
+
 /// Why an action is looked at again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cause {
@@ -381,11 +415,39 @@ impl Community {
         body: &Value,
         cx: &Ctx<'_>,
     ) -> Result<Submitted, GovError> {
+        match self.submit_within(actor, body, cx, usize::MAX) {
+            Ok(s) => Ok(s),
+            Err(Refused::Invalid(e)) => Err(e),
+            // Unreachable with no bound; reported as a conflict rather than a panic.
+            Err(Refused::NeedVotes(n)) => Err(GovError::conflict(
+                "too_many_votes",
+                None,
+                format!("the action would open {n} votes"),
+            )),
+        }
+    }
+
+    /// [`Community::submit`], refusing (before changing anything) an action that would open
+    /// more than `max_votes` votes: a caller that must name each vote before it exists (an
+    /// actor that allocates vote process ids outside its handler) learns how many it needs.
+    pub fn submit_within(
+        &mut self,
+        actor: &str,
+        body: &Value,
+        cx: &Ctx<'_>,
+        max_votes: usize,
+    ) -> Result<Submitted, Refused> {
         let req = Request::parse(body)?;
         if req.is_answer() {
-            return self.answer(actor, &req, cx);
+            return Ok(self.answer(actor, &req, cx)?);
         }
         let (decision, delta) = self.prepare(actor, &req, cx)?;
+        if decision.status == Status::Waiting {
+            let needed = votes_to_open(&decision);
+            if needed > max_votes {
+                return Err(Refused::NeedVotes(needed));
+            }
+        }
         let id = self.new_action_id();
         let mut record = ActionRecord {
             id,

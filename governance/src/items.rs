@@ -525,7 +525,7 @@ pub struct ListPage {
 }
 
 /// One version of an item (an auxiliary record): its full fields at that version.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     pub item: ItemId,
     pub version: u32,

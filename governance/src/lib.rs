@@ -69,8 +69,8 @@ mod templates;
 mod when;
 
 pub use actions::{
-    change_body, ActionRecord, Changed, ConditionSummary, Delivery, Effects, Fired, PendingAction,
-    Resolution, Submitted, Timer, VoteToOpen,
+    change_body, votes_to_open, ActionRecord, Changed, ConditionSummary, Delivery, Effects, Fired,
+    PendingAction, Refused, Resolution, Submitted, Timer, VoteToOpen,
 };
 pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH};
 pub use community::{Community, Ctx, Viewer};
@@ -81,8 +81,8 @@ pub use conditions::{
 pub use constitution::{Authority, Constitution, Switches};
 pub use error::{GovError, Status as ErrorStatus};
 pub use ids::{
-    check_agent_id, ActionId, ConditionId, ItemId, NoticeId, ObjectRef, PermissionId, RoleKey,
-    MAX_AGENT_BYTES, MEMBERS_ROLE,
+    check_agent_id, parse_numeric_id, ActionId, ConditionId, ItemId, NoticeId, ObjectRef,
+    PermissionId, RoleKey, MAX_AGENT_BYTES, MEMBERS_ROLE,
 };
 pub use item_types::{Field, Fields, ItemType};
 pub use items::{

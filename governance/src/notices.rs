@@ -47,7 +47,7 @@ impl NoticeKind {
 }
 
 /// A notice (an auxiliary record the caller stores and delivers).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
     pub id: NoticeId,
     pub kind: NoticeKind,

@@ -35,6 +35,11 @@ macro_rules! error_codes {
                 match self { $(ErrorCode::$variant => $status,)* }
             }
 
+            /// The code named `name`, if there is one.
+            pub fn from_name(name: &str) -> Option<ErrorCode> {
+                match name { $($code => Some(ErrorCode::$variant),)* _ => None }
+            }
+
             /// One line for people: when a client sees this code.
             pub const fn meaning(self) -> &'static str {
                 match self { $(ErrorCode::$variant => $meaning,)* }
@@ -88,6 +93,46 @@ error_codes! {
     NotAnInteger = "not_an_integer", 400, "an amount is not a whole number";
     NegativeAmount = "negative_amount", 400, "an amount is negative";
     OverBudget = "over_budget", 400, "the choice spends more dots or credits than the vote gives";
+    // Governance (`/api/v1/communities/{slug}/governance`, actions, items, subscriptions).
+    GovernanceExists = "governance_exists", 409, "the community's governance was founded already";
+    GovernanceNotFound = "governance_not_found", 404, "the community has no governance yet (`POST /governance` founds it)";
+    ActionNotFound = "action_not_found", 404, "no action with that id that the agent may view";
+    ItemNotFound = "item_not_found", 404, "no item with that id that the agent may view";
+    VersionNotFound = "version_not_found", 404, "the item has no such version";
+    SubscriptionNotFound = "subscription_not_found", 404, "the agent has no subscription to that item";
+    NotPermitted = "not_permitted", 403, "the agent may not read this (`view action_notices` on an item's notices)";
+    InvalidParams = "invalid_params", 400, "a change's parameter is missing, of the wrong type or out of range (`field` names it)";
+    InvalidId = "invalid_id", 400, "an id is malformed (agent ids: 1 to 200 bytes, no control characters; numeric ids: 1 to 20 digits)";
+    InvalidTarget = "invalid_target", 400, "a change's target is malformed or of the wrong kind for the change";
+    UnknownChange = "unknown_change", 400, "no such change type";
+    UnknownTarget = "unknown_target", 404, "a change's target (or an object it names) does not exist";
+    UnknownRole = "unknown_role", 400, "no such role";
+    BuiltinRole = "builtin_role", 400, "the built-in `members` role cannot be changed this way";
+    AutomatedRole = "automated_role", 400, "an automated role's holders follow its rule and cannot be assigned";
+    DuplicateRole = "duplicate_role", 400, "a role with that name exists";
+    AlreadyInRole = "already_in_role", 400, "an agent named already holds the role";
+    AlreadyMember = "already_member", 400, "an agent named is already a member";
+    NotInRole = "not_in_role", 400, "an agent named does not hold the role";
+    NotAMember = "not_a_member", 400, "an agent named is not a member";
+    LastOwner = "last_owner", 400, "the change would leave nobody with owner authority";
+    RoleInUse = "role_in_use", 400, "the role is referenced by a permission, the owners or the governors";
+    NoChange = "no_change", 400, "the change would change nothing";
+    NotACollection = "not_a_collection", 400, "the target item is not a collection";
+    NotAContainer = "not_a_container", 400, "the target item cannot contain items";
+    AnswerNotSupported = "answer_not_supported", 400, "the condition does not take that answer";
+    AlreadyInCollection = "already_in_collection", 409, "the item is in that collection already";
+    NotInCollection = "not_in_collection", 409, "the item is not in that collection";
+    Inactive = "inactive", 409, "the item is deactivated";
+    StillActive = "still_active", 409, "an item is destroyed only after it is deactivated";
+    Destroyed = "destroyed", 409, "the item is destroyed and takes no changes";
+    FieldsUnavailable = "fields_unavailable", 409, "an item's current fields could not be read";
+    NotWaiting = "not_waiting", 409, "the condition is resolved already";
+    TooEarly = "too_early", 409, "a consensus is resolved only after its `minimum_hours`";
+    TooManyVotes = "too_many_votes", 409, "the action would open more votes than the node could name";
+    // Identities (`/api/internal/identity/...`).
+    IdentityNotFound = "identity_not_found", 404, "no identity with that id (Metagov answers 500)";
+    AccountLinked = "account_linked", 409, "the account is linked to another identity with a quality at least as good";
+    AccountNotFound = "account_not_found", 404, "no such linked account (Metagov answers 500)";
     // Webhooks and platforms.
     InvalidSignature = "invalid_signature", 401, "the webhook's signature is missing or does not match";
     WebhookNotRoutable = "webhook_not_routable", 404, "no community follows what the platform-wide webhook is about";

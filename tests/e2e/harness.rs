@@ -326,6 +326,26 @@ impl Node {
         }
     }
 
+    /// Sets (or with `None` removes) an environment variable for the node's next launches.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.config.env.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.config.env.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Waits for the node to exit by itself (a crash point it was armed with); answers how.
+    pub async fn wait_exited(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running node");
+        match wait_exit(&mut child, timeout).await {
+            Some(status) => status,
+            None => {
+                self.child = Some(child);
+                panic!("node {} still running after {timeout:?}", self.name);
+            }
+        }
+    }
+
     /// Starts the stopped node again on the same port with the same data dir, and waits until
     /// it is ready.
     pub async fn restart(&mut self) {

@@ -1,7 +1,8 @@
 //! The operations behind the API, one small service per resource: [`Communities`],
 //! [`Plugins`] (enabling plugins and their settings, node-wide and per community),
 //! [`Actions`], [`Processes`] (votes among them, dispatched in one place), [`Votes`] (ballots),
-//! [`Webhooks`], [`AuditLog`] and [`Health`]. Each validates its input before any actor sees
+//! [`Governance`] (a community's governance engine), [`Webhooks`], [`AuditLog`] and
+//! [`Health`]. Each validates its input before any actor sees
 //! it, asks the actors that own the data through their typed clients, and returns domain
 //! values; none knows HTTP. A new resource costs one file here, one routes file in the gateway
 //! and its actor.
@@ -9,7 +10,9 @@
 mod actions;
 mod audit;
 mod communities;
+mod governance;
 mod health;
+mod identity;
 mod platform;
 mod plugins;
 mod processes;
@@ -25,7 +28,9 @@ pub use actions::Actions;
 pub use audit::{AuditLog, AuditPage};
 pub use communities::Communities;
 pub use communities::CommunityUpdate;
+pub use governance::{ActionQuery, Governance, ItemQuery, Page};
 pub use health::Health;
+pub use identity::{Identity, LinkRequest, UserFilter};
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};
@@ -33,7 +38,9 @@ pub use votes::{BallotCast, Votes};
 pub use webhooks::Webhooks;
 
 use crate::community::Community;
+use crate::governance::Governance as GovernanceActor;
 use crate::health::HealthBoard;
+use crate::identity::Identities;
 use crate::outbound::{Outbound, OutboundPolicy};
 use crate::plugin_instance::PluginInstance;
 use crate::plugin_settings::PluginSettings;
@@ -55,6 +62,8 @@ pub(crate) struct Core {
     pub instances: Client<PluginInstance>,
     pub processes: Client<Process>,
     pub votes: Client<Vote>,
+    pub governance: Client<GovernanceActor>,
+    pub identities: Client<Identities>,
     pub settings: Client<PluginSettings>,
 }
 
@@ -76,6 +85,8 @@ pub struct Agora {
     pub actions: Actions,
     pub processes: Processes,
     pub votes: Votes,
+    pub governance: Governance,
+    pub identity: Identity,
     pub webhooks: Webhooks,
     pub audit: AuditLog,
     pub health: Health,
@@ -92,11 +103,15 @@ impl Agora {
         rt.register::<Process>(env.clone());
         rt.register::<Vote>(env.clone());
         rt.register::<PluginSettings>(env.clone());
+        rt.register::<GovernanceActor>(env.clone());
+        rt.register::<Identities>(env.clone());
         let core = Arc::new(Core {
             communities: rt.client(),
             instances: rt.client(),
             processes: rt.client(),
             votes: rt.client(),
+            governance: rt.client(),
+            identities: rt.client(),
             settings: rt.client(),
             outbound: Outbound::new(outbound, rt.clock().clone()),
             health: HealthBoard::default(),
@@ -117,6 +132,8 @@ impl Agora {
                 votes.clone(),
             ),
             webhooks: Webhooks::new(core.clone(), plugins.clone()),
+            governance: Governance::new(core.clone(), Identity::new(core.clone())),
+            identity: Identity::new(core.clone()),
             health: Health::new(
                 core.clone(),
                 plugins.clone(),

@@ -72,6 +72,7 @@ impl Votes {
             driver_url: community.driver_url,
             salt: hex::encode(salt),
             by: by.clone(),
+            condition: None,
         };
         self.core.votes.ask(&id.to_string(), cmd).await??;
         Ok(id)

@@ -9,8 +9,10 @@ pub(crate) mod cluster_info;
 pub(crate) mod communities;
 pub(crate) mod dev_clock;
 pub(crate) mod events;
+pub(crate) mod governance;
 pub(crate) mod health;
 pub(crate) mod hooks;
+pub(crate) mod identity;
 pub(crate) mod ops;
 pub(crate) mod plugin_registry;
 pub(crate) mod plugins;
@@ -102,6 +104,15 @@ pub(crate) static ROUTES: &[Route] = &[
     // Metagov: webhooks.
     route!(POST "/api/hooks/{community}/{plugin}", hooks::community, hooks::__path_community, Public, PathKey("community")),
     route!(POST "/api/hooks/{plugin}", hooks::platform, hooks::__path_platform, Public, EveryNode),
+    // Metagov: identities (the community is in the body or the query, or found from an id).
+    route!(POST "/api/internal/identity/create_id", identity::create_id, identity::__path_create_id, Driver, Node),
+    route!(POST "/api/internal/identity/merge_ids", identity::merge_ids, identity::__path_merge_ids, Driver, Node),
+    route!(POST "/api/internal/identity/link_account", identity::link_account, identity::__path_link_account, Driver, Node),
+    route!(POST "/api/internal/identity/unlink_account", identity::unlink_account, identity::__path_unlink_account, Driver, Node),
+    route!(GET "/api/internal/identity/get_user", identity::get_user, identity::__path_get_user, Driver, Node),
+    route!(GET "/api/internal/identity/get_users", identity::get_users, identity::__path_get_users, Driver, Node),
+    route!(GET "/api/internal/identity/filter_users_by_account", identity::filter_users_by_account, identity::__path_filter_users_by_account, Driver, Node),
+    route!(GET "/api/internal/identity/get_linked_account", identity::get_linked_account, identity::__path_get_linked_account, Driver, Node),
     // Agora: the plugin registry, node-wide and per community.
     route!(GET "/api/v1/plugins", plugin_registry::list, plugin_registry::__path_list, Driver, Node),
     route!(GET "/api/v1/plugins/{name}", plugin_registry::get, plugin_registry::__path_get, Driver, Node),
@@ -116,6 +127,20 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(PUT "/api/v1/communities/{slug}/plugins/{name}/settings", plugin_registry::community_settings, plugin_registry::__path_community_settings, Driver, PathKey("slug")),
     route!(GET "/api/v1/communities/{slug}/plugins/{name}/health", health::community, health::__path_community, Driver, PathKey("slug")),
     route!(GET "/api/v1/plugin-audit-log", audit::log, audit::__path_log, Driver, Node),
+    // Agora: the governance engine of a community.
+    route!(POST "/api/v1/communities/{slug}/governance", governance::found, governance::__path_found, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/governance", governance::constitution, governance::__path_constitution, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/governance/log", governance::log, governance::__path_log, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/actions", governance::act, governance::__path_act, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/actions", governance::actions, governance::__path_actions, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/actions/{action}", governance::action, governance::__path_action, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items", governance::items, governance::__path_items, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}", governance::item, governance::__path_item, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}/versions", governance::versions, governance::__path_versions, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/items/{item}/notices", governance::notices, governance::__path_notices, Driver, PathKey("slug")),
+    route!(POST "/api/v1/communities/{slug}/subscriptions", governance::subscribe, governance::__path_subscribe, Driver, PathKey("slug")),
+    route!(GET "/api/v1/communities/{slug}/subscriptions", governance::subscriptions, governance::__path_subscriptions, Driver, PathKey("slug")),
+    route!(DELETE "/api/v1/communities/{slug}/subscriptions/{item}", governance::unsubscribe, governance::__path_unsubscribe, Driver, PathKey("slug")),
     // Agora: events and the cluster.
     route!(GET "/api/internal/events", events::stream, events::__path_stream, Driver, Node),
     route!(GET "/api/v1/cluster", cluster_info::get, cluster_info::__path_get, Driver, Node),
