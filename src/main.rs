@@ -138,6 +138,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .load_globals()
             .await
             .context("reading the plugins' global settings")?;
+        agora.tokens.reload().await;
         agora
             .audit
             .record_load_refusals()
@@ -149,6 +150,8 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         });
         let plugins = agora.plugins.clone();
         tasks.spawn("global-sync", |stop| plugins.run_global_sync(stop));
+        let tokens = agora.tokens.clone();
+        tasks.spawn("token-sync", |stop| tokens.run_sync(stop));
         let (health, interval) = (agora.health.clone(), cfg.health_interval);
         tasks.spawn("health", move |stop| health.run_prober(interval, stop));
         let listener = tokio::net::TcpListener::bind(cfg.listen)

@@ -27,6 +27,7 @@ mod plugins;
 mod principal;
 mod processes;
 mod standins;
+mod tokens;
 mod votes;
 mod webhooks;
 mod workload;

@@ -1,7 +1,7 @@
 //! The operations behind the API, one small service per resource: [`Communities`],
 //! [`Plugins`] (enabling plugins and their settings, node-wide and per community),
 //! [`Actions`], [`Processes`] (votes among them, dispatched in one place), [`Votes`] (ballots),
-//! [`Webhooks`], [`AuditLog`] and [`Health`]. Each validates its input before any actor sees
+//! [`Webhooks`], [`AuditLog`], [`Health`] and [`Tokens`] (scoped API tokens). Each validates its input before any actor sees
 //! it, asks the actors that own the data through their typed clients, and returns domain
 //! values; none knows HTTP. A new resource costs one file here, one routes file in the gateway
 //! and its actor.
@@ -13,6 +13,7 @@ mod health;
 mod platform;
 mod plugins;
 mod processes;
+mod tokens;
 mod votes;
 mod webhooks;
 
@@ -29,9 +30,11 @@ pub use health::Health;
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};
+pub use tokens::{hash_secret, TokenRequest, Tokens};
 pub use votes::{BallotCast, Votes};
 pub use webhooks::Webhooks;
 
+use crate::api_tokens::ApiTokens;
 use crate::community::Community;
 use crate::health::HealthBoard;
 use crate::outbound::{Outbound, OutboundPolicy};
@@ -56,6 +59,7 @@ pub(crate) struct Core {
     pub processes: Client<Process>,
     pub votes: Client<Vote>,
     pub settings: Client<PluginSettings>,
+    pub tokens: Client<ApiTokens>,
 }
 
 impl Core {
@@ -80,6 +84,7 @@ pub struct Agora {
     pub audit: AuditLog,
     pub health: Health,
     pub platform: Platform,
+    pub tokens: Tokens,
     core: Arc<Core>,
 }
 
@@ -92,12 +97,14 @@ impl Agora {
         rt.register::<Process>(env.clone());
         rt.register::<Vote>(env.clone());
         rt.register::<PluginSettings>(env.clone());
+        rt.register::<ApiTokens>(env.clone());
         let core = Arc::new(Core {
             communities: rt.client(),
             instances: rt.client(),
             processes: rt.client(),
             votes: rt.client(),
             settings: rt.client(),
+            tokens: rt.client(),
             outbound: Outbound::new(outbound),
             health: HealthBoard::default(),
             rt,
@@ -123,6 +130,7 @@ impl Agora {
                 platform.clone(),
                 audit.clone(),
             ),
+            tokens: Tokens::new(core.clone()),
             votes,
             plugins,
             platform,
