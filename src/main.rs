@@ -1,6 +1,7 @@
 //! The `agora` binary: the composition root. Configuration → storage → runtime → actors →
 //! gateway, and the shutdown that undoes it in reverse order.
 
+mod cli;
 mod config;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => NodeConfig::resolve(args).and_then(serve),
+        Command::Serve(args) => NodeConfig::resolve(*args).and_then(serve),
+        Command::Ops(op) => return cli::run(cli.conn, op),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

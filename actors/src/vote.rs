@@ -416,6 +416,14 @@ impl Vote {
             ));
         }
         let entries = counter.entries();
+        // An anonymous vote's weights are keyed by voter id: published, they would name the
+        // voters. Every ballot carries its weight, which is all a recount needs.
+        let mut method_config = spec.method_config.clone();
+        if spec.anonymous {
+            if let Some(o) = method_config.as_object_mut() {
+                o.remove("weights");
+            }
+        }
         let list: Vec<Value> = entries
             .iter()
             .map(|e| {
@@ -435,6 +443,8 @@ impl Vote {
             "anonymous": spec.anonymous,
             "canonical": commitment::canonical_list_json(&entries),
             "commitment": commitment::commitment(counter.method(), &entries),
+            // What an outside verifier needs to count the ballots again with the same rules.
+            "method_config": method_config,
             "ballots": list,
         }))
     }

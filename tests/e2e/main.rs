@@ -10,6 +10,7 @@ mod harness;
 mod actions;
 mod auth;
 mod bad_input;
+mod cli;
 mod cluster;
 mod communities;
 mod concurrency;
