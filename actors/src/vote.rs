@@ -56,6 +56,23 @@ struct BallotRecord {
     cast_ms: u64,
 }
 
+/// A vote's summary (as a process) from its stored record.
+pub fn summary(bytes: &[u8]) -> Option<crate::process::ProcessSummary> {
+    let (_, s) = decode_record::<State>(RECORD, VERSION, bytes).ok()?;
+    Some(crate::process::ProcessSummary {
+        id: s.id,
+        name: format!("vote.{}", s.method),
+        community: s.community,
+        status: if s.status == "completed" {
+            "completed"
+        } else {
+            "pending"
+        },
+        created_ms: s.opened_ms,
+        closing_at_ms: Some(s.closing_at_ms),
+    })
+}
+
 /// Opens vote `id` (a fresh id). Its parameters were parsed and checked once, by the service:
 /// `spec` and `counter` come from them, `params` is what is stored.
 pub struct Open {

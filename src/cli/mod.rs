@@ -50,6 +50,9 @@ pub enum Ops {
     /// Communities.
     #[command(subcommand)]
     Communities(CommunitiesCmd),
+    /// A community's processes and votes.
+    #[command(subcommand)]
+    Processes(ProcessesCmd),
     /// One process (votes with tally bars).
     #[command(subcommand)]
     Process(ProcessCmd),
@@ -75,8 +78,22 @@ pub enum Ops {
 
 #[derive(Subcommand, Debug)]
 pub enum CommunitiesCmd {
+    /// Every community (of every node, in a cluster).
+    List,
     /// One community and its plugins.
     Show { slug: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProcessesCmd {
+    /// A community's processes, newest first.
+    List {
+        #[arg(long)]
+        community: String,
+        /// Only those still open.
+        #[arg(long)]
+        open: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -174,6 +191,57 @@ fn s(v: &Value) -> String {
 async fn dispatch(c: &Client, conn: &Conn, op: Ops) -> Result<Exit0, Failure> {
     match op {
         Ops::Status => status(c, conn.json).await?,
+        Ops::Communities(CommunitiesCmd::List) => {
+            let all = list_communities(c).await?;
+            if conn.json {
+                pretty(&json!({"communities": all}));
+            } else {
+                let rows = all
+                    .iter()
+                    .map(|c| {
+                        let plugins: Vec<String> = c["plugins"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(s)
+                            .collect();
+                        vec![
+                            s(&c["slug"]),
+                            s(&c["readable_name"]),
+                            plugins.join(", "),
+                            s(&c["created_at"]),
+                        ]
+                    })
+                    .collect();
+                out(&table(&["slug", "name", "plugins", "created"], rows));
+                out(&format!("{} communities", all.len()));
+            }
+        }
+        Ops::Processes(ProcessesCmd::List { community, open }) => {
+            let status = if open { "open" } else { "all" };
+            let v = c
+                .get(&format!(
+                    "/api/v1/communities/{}/processes?status={status}",
+                    client::encode(&community)
+                ))
+                .await?;
+            if conn.json {
+                pretty(&v);
+            } else {
+                let rows = v["processes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| {
+                        ["location", "status", "created_at", "closing_at"]
+                            .iter()
+                            .map(|k| s(&p[*k]))
+                            .collect()
+                    })
+                    .collect();
+                out(&table(&["location", "status", "created", "closes"], rows));
+            }
+        }
         Ops::Communities(CommunitiesCmd::Show { slug }) => {
             let community = c.get(&format!("/api/internal/community/{slug}")).await?;
             let plugins = c
@@ -315,6 +383,52 @@ async fn dispatch(c: &Client, conn: &Conn, op: Ops) -> Result<Exit0, Failure> {
         }
     }
     Ok(Exit0::Ok)
+}
+
+/// Every community: every page, from every node of a cluster (each lists the partitions it
+/// serves), merged by slug.
+async fn list_communities(c: &Client) -> Result<Vec<Value>, Failure> {
+    let cluster = c.get("/api/v1/cluster").await?;
+    let bases: Vec<Option<String>> = if cluster["mode"] == "cluster" {
+        cluster["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n["advertise"].as_str())
+            .map(|a| {
+                Some(if a.starts_with("http") {
+                    a.to_string()
+                } else {
+                    format!("http://{a}")
+                })
+            })
+            .collect()
+    } else {
+        vec![None]
+    };
+    let mut all = std::collections::BTreeMap::new();
+    for base in bases {
+        let mut after: Option<String> = None;
+        loop {
+            let mut path = "/api/v1/communities?limit=1000".to_string();
+            if let Some(a) = &after {
+                path.push_str(&format!("&after={}", client::encode(a)));
+            }
+            let target = match &base {
+                Some(b) => format!("{}{path}", b.trim_end_matches('/')),
+                None => path,
+            };
+            let page = c.get(&target).await?;
+            for community in page["communities"].as_array().into_iter().flatten() {
+                all.insert(s(&community["slug"]), community.clone());
+            }
+            match page["next"].as_str() {
+                Some(n) => after = Some(n.to_string()),
+                None => break,
+            }
+        }
+    }
+    Ok(all.into_values().collect())
 }
 
 /// One bar per option, scaled to the largest total.

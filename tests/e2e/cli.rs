@@ -132,6 +132,68 @@ async fn every_subcommand_works_against_a_real_node() {
         .expect("a no bar");
     assert!(no.contains("3.5"), "{text}");
 
+    // communities list, processes list (open, then all).
+    node.create_community("market").await;
+    let o = agora(&["communities", "list", "--url", url], &driver).await;
+    expect_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("market") && stdout(&o).contains("2 communities"),
+        "{}",
+        stdout(&o)
+    );
+    let o = agora(&["communities", "list", "--url", url, "--json"], &driver).await;
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let slugs: Vec<&str> = v["communities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["market", "town"]);
+    let page = node
+        .get("/api/v1/communities?limit=1")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        (page["communities"][0]["slug"].clone(), page["next"].clone()),
+        (json!("market"), json!("market"))
+    );
+    let page = node
+        .get("/api/v1/communities?limit=1&after=market")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        (page["communities"][0]["slug"].clone(), page["next"].clone()),
+        (json!("town"), Value::Null)
+    );
+    node.get("/api/v1/communities?limit=0")
+        .await
+        .expect_error(400, "invalid_query");
+    let o = agora(
+        &[
+            "processes",
+            "list",
+            "--community",
+            "town",
+            "--open",
+            "--url",
+            url,
+        ],
+        &driver,
+    )
+    .await;
+    expect_exit(&o, 0);
+    assert!(stdout(&o).contains(&location), "{}", stdout(&o));
+    let o = agora(
+        &["processes", "list", "--community", "nowhere", "--url", url],
+        &driver,
+    )
+    .await;
+    expect_exit(&o, 1);
+    one_line_error(&o, "community_not_found");
+
     // verify vote: an open vote's live tally, then the closed vote.
     let o = agora(&["verify", "vote", &location, "--url", url], &driver).await;
     expect_exit(&o, 0);

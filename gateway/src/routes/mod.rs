@@ -11,6 +11,7 @@ pub(crate) mod dev_clock;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod hooks;
+pub(crate) mod inventory;
 pub(crate) mod ops;
 pub(crate) mod plugin_registry;
 pub(crate) mod plugins;
@@ -129,6 +130,8 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(POST "/api/v1/communities/{slug}/plugins/{name}/disable", plugin_registry::community_disable, plugin_registry::__path_community_disable, Change(SLUG), PathKey("slug")),
     route!(PUT "/api/v1/communities/{slug}/plugins/{name}/settings", plugin_registry::community_settings, plugin_registry::__path_community_settings, Change(SLUG), PathKey("slug")),
     route!(GET "/api/v1/communities/{slug}/plugins/{name}/health", health::community, health::__path_community, Read(SLUG), PathKey("slug")),
+    route!(GET "/api/v1/communities", inventory::communities, inventory::__path_communities, Read(Scope::Every), Node),
+    route!(GET "/api/v1/communities/{slug}/processes", inventory::processes, inventory::__path_processes, Read(SLUG), PathKey("slug")),
     route!(GET "/api/v1/plugin-audit-log", audit::log, audit::__path_log, Read(Scope::Community(Query("community"))), Node),
     // Agora: scoped API tokens.
     route!(POST "/api/v1/tokens", tokens::create, tokens::__path_create, Admin, Fixed(TOKENS_KEY)),
