@@ -823,6 +823,16 @@ impl Runtime {
         Ok(out)
     }
 
+    /// Writes a consistent copy of this node's storage to `out` (the backup layout of
+    /// `agora_storage::write_snapshot`), with commits held back while it is written; answers
+    /// the record count. Blocking: run it off the async threads, into a local file.
+    pub fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64, AskError> {
+        Ok(self
+            .shared
+            .committer
+            .paused(|engine| agora_storage::write_snapshot(engine, out))?)
+    }
+
     /// The committed state records of the actors of kind `A`, by key: in `partition`, or in
     /// every partition this node serves. Storage only: what a 2xx answer promised is there;
     /// a change still being committed is not.

@@ -106,6 +106,18 @@ impl Client {
         })
     }
 
+    /// A GET whose 2xx body the caller reads itself (a download); any other status is the
+    /// failure it would be for [`Client::send`].
+    pub async fn download(&self, target: &str) -> Result<reqwest::Response, Failure> {
+        let resp = self.raw(reqwest::Method::GET, target, None).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        Err(refusal(status, &bytes))
+    }
+
     /// Sends a request; answers the JSON body of a 2xx, or the failure.
     pub async fn send(
         &self,
@@ -121,29 +133,10 @@ impl Client {
                 format!("reading the answer: {}", e.without_url()),
             )
         })?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if (200..300).contains(&status) {
-            return Ok(v);
+            return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
         }
-        let code = v["error"]["code"].as_str().unwrap_or("");
-        let message = v["error"]["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
-        let exit = if status == 401 || status == 403 {
-            Exit::Refused
-        } else {
-            Exit::Failed
-        };
-        let hint = if status == 401 {
-            " (set AGORA_DRIVER_TOKEN or --token-file)"
-        } else {
-            ""
-        };
-        Err(Failure::new(
-            exit,
-            format!("the node answered {status} {code}: {message}{hint}"),
-        ))
+        Err(refusal(status, &bytes))
     }
 
     pub async fn get(&self, target: &str) -> Result<Value, Failure> {
@@ -165,4 +158,28 @@ impl Client {
             )
         })
     }
+}
+
+/// The failure for a non-2xx answer: the code and message of the JSON error shape.
+fn refusal(status: u16, bytes: &[u8]) -> Failure {
+    let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    let code = v["error"]["code"].as_str().unwrap_or("");
+    let message = v["error"]["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| String::from_utf8_lossy(bytes).chars().take(200).collect());
+    let exit = if status == 401 || status == 403 {
+        Exit::Refused
+    } else {
+        Exit::Failed
+    };
+    let hint = if status == 401 {
+        " (set AGORA_DRIVER_TOKEN or --token-file)"
+    } else {
+        ""
+    };
+    Failure::new(
+        exit,
+        format!("the node answered {status} {code}: {message}{hint}"),
+    )
 }

@@ -3,6 +3,7 @@
 //! for people or JSON (`--json`) for scripts. Errors are one line on stderr; the exit code
 //! says what kind ([`Exit`]).
 
+mod backup;
 mod client;
 mod verify;
 
@@ -74,6 +75,19 @@ pub enum Ops {
     /// Recompute and compare from outside.
     #[command(subcommand)]
     Verify(VerifyCmd),
+    /// Downloads a consistent snapshot of a running node's storage (admin).
+    Backup {
+        /// Where to write it (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restores a backup into an empty data directory, with the node stopped.
+    Restore {
+        file: PathBuf,
+        /// The new node's data directory (empty or absent).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +154,20 @@ pub fn run(conn: Conn, op: Ops) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(Exit::Failed, &format!("starting the runtime: {e}")),
     };
+    if let Ops::Restore { file, data_dir } = &op {
+        // Offline: no node to talk to.
+        return match backup::restore(file, data_dir) {
+            Ok(count) => {
+                out(&if conn.json {
+                    json!({"restored": count, "data_dir": data_dir}).to_string()
+                } else {
+                    format!("restored {count} records into {}", data_dir.display())
+                });
+                ExitCode::SUCCESS
+            }
+            Err(f) => fail(f.exit, &f.message),
+        };
+    }
     let client = match Client::new(&conn) {
         Ok(c) => c,
         Err(f) => return fail(f.exit, &f.message),
@@ -350,6 +378,23 @@ async fn dispatch(c: &Client, conn: &Conn, op: Ops) -> Result<Exit0, Failure> {
             }
         }
         Ops::Tokens(cmd) => tokens(c, conn.json, cmd).await?,
+        Ops::Backup { out: file } => {
+            let (count, bytes) = backup::backup(c, &file).await?;
+            out(&if conn.json {
+                json!({"records": count, "bytes": bytes, "file": file}).to_string()
+            } else {
+                format!(
+                    "backed up {count} records ({bytes} bytes) to {}",
+                    file.display()
+                )
+            });
+        }
+        Ops::Restore { .. } => {
+            return Err(Failure {
+                exit: Exit::Failed,
+                message: "restore runs offline".into(),
+            })
+        }
         Ops::Verify(VerifyCmd::Vote { target }) => {
             let target = target.trim_end_matches('/').to_string();
             let ballots = c.get(&format!("{target}/ballots")).await?;

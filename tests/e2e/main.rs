@@ -9,6 +9,7 @@ mod harness;
 
 mod actions;
 mod auth;
+mod backup;
 mod bad_input;
 mod cli;
 mod cluster;

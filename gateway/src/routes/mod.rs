@@ -5,6 +5,7 @@
 
 pub(crate) mod actions;
 pub(crate) mod audit;
+pub(crate) mod backup;
 pub(crate) mod cluster_info;
 pub(crate) mod communities;
 pub(crate) mod dev_clock;
@@ -140,6 +141,8 @@ pub(crate) static ROUTES: &[Route] = &[
     // Agora: events and the cluster.
     route!(GET "/api/internal/events", events::stream, events::__path_stream, Read(Scope::Every), Node),
     route!(GET "/api/v1/cluster", cluster_info::get, cluster_info::__path_get, Read(Scope::Node), Node),
+    // Operators: a consistent snapshot of this node's storage.
+    route!(GET "/api/v1/backup", backup::get, backup::__path_get, Admin, Node),
     // Test aid: 404 unless the node runs with --dev --manual-clock.
     route!(GET "/api/internal/dev/clock", dev_clock::get, dev_clock::__path_get, Read(Scope::Node), Node),
     route!(POST "/api/internal/dev/clock", dev_clock::set, dev_clock::__path_set, Admin, Node),
