@@ -294,7 +294,7 @@ async fn dispatch(c: &Client, conn: &Conn, op: Ops) -> Result<Exit0, Failure> {
                             s(&p["name"]),
                             s(&p["enabled"]),
                             s(&p["active"]),
-                            s(&p["id"]),
+                            s(&p["instance_id"]),
                         ]
                     })
                     .collect();
@@ -595,16 +595,18 @@ async fn status(c: &Client, as_json: bool) -> Result<(), Failure> {
     let rows = health
         .iter()
         .map(|h| {
-            let reports = h["health"].as_array().cloned().unwrap_or_default();
-            let worst = ["failing", "degraded", "ok"]
-                .into_iter()
-                .find(|st| reports.iter().any(|r| r["status"] == *st))
-                .unwrap_or(if reports.is_empty() { "-" } else { "ok" });
+            // `GET /api/v1/plugins/{name}/health`: the worst status and counts per status of
+            // the instances this node serves.
+            let counts = &h["health"]["counts"];
+            let instances: u64 = ["ok", "degraded", "failing"]
+                .iter()
+                .filter_map(|k| counts[*k].as_u64())
+                .sum();
             vec![
                 s(&h["plugin"]),
                 s(h.get("enabled").unwrap_or(&h["status"])),
-                reports.len().to_string(),
-                worst.to_string(),
+                instances.to_string(),
+                s(&h["health"]["status"]),
             ]
         })
         .collect();

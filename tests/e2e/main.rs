@@ -11,6 +11,7 @@ mod actions;
 mod auth;
 mod backup;
 mod bad_input;
+mod browser;
 mod cli;
 mod cluster;
 mod communities;

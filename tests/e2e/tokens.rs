@@ -113,7 +113,8 @@ fn the_table_declares_what_matters() {
                     || r.path.starts_with("/api/action/")
                     || !r.path.starts_with("/api/")
                     || r.path == "/api/openapi.json"
-                    || r.path == "/api/docs",
+                    || r.path == "/api/docs"
+                    || r.path.starts_with("/dashboard"),
                 "{} {} is public",
                 r.method,
                 r.path

@@ -8,6 +8,7 @@ pub(crate) mod audit;
 pub(crate) mod backup;
 pub(crate) mod cluster_info;
 pub(crate) mod communities;
+pub(crate) mod dashboard;
 pub(crate) mod dev_clock;
 pub(crate) mod events;
 pub(crate) mod health;
@@ -152,6 +153,10 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(GET "/metrics", ops::metrics, ops::__path_metrics, Public, Node),
     route!(GET "/api/openapi.json", ops::openapi, ops::__path_openapi, Public, Node),
     route!(GET "/api/docs", ops::docs, ops::__path_docs, Public, Node),
+    // The dashboard: static assets (the page reads the API with the caller's token).
+    route!(GET "/dashboard", dashboard::page, dashboard::__path_page, Public, Node),
+    route!(GET "/dashboard/app.js", dashboard::script, dashboard::__path_script, Public, Node),
+    route!(GET "/dashboard/app.css", dashboard::style, dashboard::__path_style, Public, Node),
 ];
 
 /// One route as other crates see it: what it is and what its caller needs (the end-to-end
