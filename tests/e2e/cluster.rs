@@ -1646,17 +1646,15 @@ async fn api_tokens_made_on_one_node_work_on_every_node_until_revoked() {
         made["id"].clone(),
         made["secret"].as_str().unwrap().to_string(),
     );
-    let with = |i: usize, path: &str| {
-        nodes[i]
-            .anonymous(reqwest::Method::GET, path)
+    let with = |node: &Node, path: &str| {
+        node.anonymous(reqwest::Method::GET, path)
             .bearer_auth(&secret)
     };
     // Every node knows it at once (a node that has not heard of it reads the replica).
-    for i in 0..3 {
-        let r = nodes[i].send(with(i, "/api/internal/community/ops")).await;
-        assert_eq!(r.status, 200, "n{}: {}", i + 1, r.describe());
-        nodes[i]
-            .send(with(i, "/api/internal/community/elsewhere"))
+    for node in nodes {
+        let r = node.send(with(node, "/api/internal/community/ops")).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        node.send(with(node, "/api/internal/community/elsewhere"))
             .await
             .expect_error(403, "forbidden");
     }
@@ -1684,14 +1682,14 @@ async fn api_tokens_made_on_one_node_work_on_every_node_until_revoked() {
         .delete(&format!("/api/v1/tokens/{}", id.as_str().unwrap()))
         .await
         .expect_status(200);
-    for i in 0..3 {
+    for node in nodes {
         eventually(
             Duration::from_secs(5),
             "the revocation to reach every node",
             || {
-                let req = with(i, "/api/internal/community/ops");
+                let req = with(node, "/api/internal/community/ops");
                 async move {
-                    let r = nodes[i].send(req).await;
+                    let r = node.send(req).await;
                     if r.status == 401 {
                         Ok(())
                     } else {
