@@ -20,12 +20,17 @@ use serde::Deserialize;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub conn: crate::cli::Conn,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a node: the HTTP API, the actors, storage, reminders and deliveries.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Talk to a running node (status, communities, processes, audit, tokens, verify).
+    #[command(flatten)]
+    Ops(crate::cli::Ops),
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, ValueEnum, PartialEq, Eq)]

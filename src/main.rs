@@ -1,6 +1,7 @@
 //! The `agora` binary: the composition root. Configuration → storage → runtime → actors →
 //! gateway, and the shutdown that undoes it in reverse order.
 
+mod cli;
 mod config;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,7 +31,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => NodeConfig::resolve(args).and_then(serve),
+        Command::Serve(args) => NodeConfig::resolve(*args).and_then(serve),
+        Command::Ops(op) => return cli::run(cli.conn, op),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -138,6 +140,7 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             .load_globals()
             .await
             .context("reading the plugins' global settings")?;
+        agora.tokens.reload().await;
         agora
             .audit
             .record_load_refusals()
@@ -149,6 +152,8 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         });
         let plugins = agora.plugins.clone();
         tasks.spawn("global-sync", |stop| plugins.run_global_sync(stop));
+        let tokens = agora.tokens.clone();
+        tasks.spawn("token-sync", |stop| tokens.run_sync(stop));
         let (health, interval) = (agora.health.clone(), cfg.health_interval);
         tasks.spawn("health", move |stop| health.run_prober(interval, stop));
         let listener = tokio::net::TcpListener::bind(cfg.listen)

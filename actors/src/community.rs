@@ -78,6 +78,27 @@ pub struct PluginView {
     pub community: String,
 }
 
+/// A community in a list: what an operator scans for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommunitySummary {
+    pub slug: String,
+    pub readable_name: String,
+    /// The names of its enabled plugins.
+    pub plugins: Vec<String>,
+    pub created_ms: u64,
+}
+
+/// A community's summary from its stored record.
+pub fn summary(slug: &str, bytes: &[u8]) -> Option<CommunitySummary> {
+    let (_, s) = decode_record::<State>(RECORD, VERSION, bytes).ok()?;
+    Some(CommunitySummary {
+        slug: slug.to_string(),
+        readable_name: s.readable_name,
+        plugins: s.plugins.into_keys().collect(),
+        created_ms: s.created_ms,
+    })
+}
+
 /// Creates the community.
 pub struct Create {
     pub readable_name: String,

@@ -4,10 +4,12 @@
 //! plugins it enabled, with their settings), [`plugin_instance`] (one enabled plugin of one
 //! community, with the plugin's own state), [`process`] (one governance process), [`vote`]
 //! (one vote of the built-in `vote` plugin), [`governance`] (one community's governance
-//! engine), [`identity`] (one community's Metagov identities) and [`plugin_settings`] (a plugin's node-wide state). [`services`] holds one service per resource; [`Agora`] bundles them. A service
+//! engine), [`identity`] (one community's Metagov identities), [`plugin_settings`] (a plugin's
+//! node-wide state) and [`api_tokens`] (the scoped API tokens). [`services`] holds one service per resource; [`Agora`] bundles them. A service
 //! validates its inputs, asks actors through their typed clients, and returns domain values;
 //! it never sees HTTP. Every command carries the [`Principal`] acting.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod community;
 mod env;

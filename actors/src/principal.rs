@@ -4,12 +4,12 @@
 //! probes). No operation decides anything by the agent yet; the governance engine will.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The most bytes an agent id may have.
 pub const AGENT_ID_MAX: usize = 200;
 
-/// Who authenticated the request, or which part of the node acts on its own. Scoped API
-/// tokens will be one more variant.
+/// Who authenticated the request, or which part of the node acts on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// The driver, authenticated by the driver token.
@@ -21,6 +21,8 @@ pub enum Caller {
     Public,
     /// The node itself, naming the part that acts (`node` at start-up, `health` for probes).
     Node(&'static str),
+    /// A scoped API token, by its id (`tok_…`; never its secret).
+    Token(Arc<str>),
 }
 
 /// A person or bot a driver acts for, as the driver names them. Opaque to Agora: 1 to
@@ -80,13 +82,15 @@ impl Principal {
         Principal::new(Caller::Node(part), None)
     }
 
-    /// The caller as the audit log names it: `driver`, `dev`, `public`, or the node's part.
-    pub fn who(&self) -> &'static str {
-        match self.caller {
+    /// The caller as the audit log names it: `driver`, `dev`, `public`, the node's part, or
+    /// an API token's id.
+    pub fn who(&self) -> &str {
+        match &self.caller {
             Caller::Driver => "driver",
             Caller::Dev => "dev",
             Caller::Public => "public",
             Caller::Node(part) => part,
+            Caller::Token(id) => id,
         }
     }
 
@@ -121,5 +125,7 @@ mod tests {
         let by = Principal::new(Caller::Driver, AgentId::parse(b"ana").ok());
         assert_eq!((by.who(), by.agent()), ("driver", Some("ana")));
         assert_eq!(Principal::node("health").who(), "health");
+        let token = Principal::new(Caller::Token("tok_1a2b".into()), None);
+        assert_eq!(token.who(), "tok_1a2b");
     }
 }

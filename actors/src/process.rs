@@ -37,6 +37,37 @@ struct State {
     updated_ms: u64,
 }
 
+/// A process in a list (votes too).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSummary {
+    pub id: u64,
+    /// `<plugin>.<process>`, or `vote.<method>`.
+    pub name: String,
+    pub community: String,
+    /// `pending` or `completed`.
+    pub status: &'static str,
+    pub created_ms: u64,
+    /// When a vote closes by itself.
+    pub closing_at_ms: Option<u64>,
+}
+
+/// A plugin process's summary from its stored record.
+pub fn summary(bytes: &[u8]) -> Option<ProcessSummary> {
+    let (_, s) = decode_record::<State>(RECORD, VERSION, bytes).ok()?;
+    Some(ProcessSummary {
+        id: s.id,
+        name: format!("{}.{}", s.plugin, s.process),
+        community: s.community,
+        status: if s.status == "completed" {
+            "completed"
+        } else {
+            "pending"
+        },
+        created_ms: s.created_ms,
+        closing_at_ms: None,
+    })
+}
+
 impl State {
     /// Whether `name` is this process's `<plugin>.<process>`, checked without allocating.
     fn named(&self, name: &str) -> bool {

@@ -64,6 +64,23 @@ struct BallotRecord {
     cast_ms: u64,
 }
 
+/// A vote's summary (as a process) from its stored record.
+pub fn summary(bytes: &[u8]) -> Option<crate::process::ProcessSummary> {
+    let (_, s) = decode_record::<State>(RECORD, VERSION, bytes).ok()?;
+    Some(crate::process::ProcessSummary {
+        id: s.id,
+        name: format!("vote.{}", s.method),
+        community: s.community,
+        status: if s.status == "completed" {
+            "completed"
+        } else {
+            "pending"
+        },
+        created_ms: s.opened_ms,
+        closing_at_ms: Some(s.closing_at_ms),
+    })
+}
+
 /// Opens vote `id` (a fresh id). Its parameters were parsed and checked once, by the service:
 /// `spec` and `counter` come from them, `params` is what is stored.
 pub struct Open {
@@ -473,6 +490,14 @@ impl Vote {
             ));
         }
         let entries = counter.entries();
+        // An anonymous vote's weights are keyed by voter id: published, they would name the
+        // voters. Every ballot carries its weight, which is all a recount needs.
+        let mut method_config = spec.method_config.clone();
+        if spec.anonymous {
+            if let Some(o) = method_config.as_object_mut() {
+                o.remove("weights");
+            }
+        }
         let list: Vec<Value> = entries
             .iter()
             .map(|e| {
@@ -492,6 +517,8 @@ impl Vote {
             "anonymous": spec.anonymous,
             "canonical": commitment::canonical_list_json(&entries),
             "commitment": commitment::commitment(counter.method(), &entries),
+            // What an outside verifier needs to count the ballots again with the same rules.
+            "method_config": method_config,
             "ballots": list,
         }))
     }

@@ -1,18 +1,25 @@
-//! Who a request acts as. Every route passes [`admit`] first: a driver route needs
-//! `Authorization: Bearer <token>` (unless the node runs `--dev`), and `X-Agora-Actor: <agent>`
-//! names the person the caller acts for. Both are read here, once, into the [`Principal`] the
-//! handler receives as [`Acting`] and passes with every command.
+//! Who a request acts as, and whether it may. Every route passes [`admit`] first: a
+//! non-public route needs `Authorization: Bearer <token>` (unless the node runs `--dev`),
+//! either the driver token (an admin) or a scoped API token (a viewer, operator or admin,
+//! perhaps limited to some communities); `X-Agora-Actor: <agent>` names the person the caller
+//! acts for. Both are read here, once, into the [`Principal`] the handler receives as
+//! [`Acting`]. What a route needs is its [`Access`] in the route table: [`admit`] checks the
+//! role, [`authorize`] (on the node that runs the request, after cluster routing) checks the
+//! community, so scope checks come from the table and nowhere else.
 
 use std::sync::Arc;
 
+use agora_actors::api_tokens::{ApiToken, Role};
 use agora_actors::{AgentId, Caller, Principal};
 use agora_plugins::ErrorCode;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::RequestExt;
 
+use crate::extract::COMMUNITY_HEADER;
 use crate::{ApiError, AppState};
 
 /// Names the agent the caller acts for.
@@ -23,17 +30,56 @@ pub const ACTOR_HEADER: &str = "x-agora-actor";
 pub enum Auth {
     /// `--dev`: no token (the binary allows it only on loopback).
     Open,
-    /// A driver token is required.
+    /// A driver token is required (scoped API tokens work too).
     Token(Arc<str>),
 }
 
-/// What a route asks of its caller.
+/// What a route asks of its caller: declared once per route in the route table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Access {
-    /// The driver token (Metagov's internal routes and `/api/v1`).
-    Driver,
+pub enum Access {
     /// Nothing: public actions, webhooks (plugins check signatures), operations.
     Public,
+    /// Reading what `Scope` names: any token.
+    Read(Scope),
+    /// Changing what `Scope` names: an operator or an admin.
+    Change(Scope),
+    /// Node-wide changes and node-wide secrets (tokens, backups): an admin.
+    Admin,
+}
+
+/// What a route reads or changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The node itself, no community's data (plugin metadata, the cluster map): any token,
+    /// whatever communities it is limited to.
+    Node,
+    /// Every community's data at once (the event stream): only tokens limited to no
+    /// community.
+    Every,
+    /// One community's data; the token must cover that community.
+    Community(CommunityOf),
+}
+
+/// Where a request names the community it is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommunityOf {
+    /// A path parameter holding the slug.
+    Path(&'static str),
+    /// `X-Metagov-Community`.
+    Header,
+    /// The process at `{name}/{id}`: its community.
+    Process,
+    /// The plugin instance `{id}`: its community.
+    Instance,
+    /// A query parameter; a token limited to communities must name one of them.
+    Query(&'static str),
+}
+
+/// What the caller may do: everything (the driver token, `--dev`) or what a token grants.
+#[derive(Clone, Debug)]
+pub(crate) enum Grant {
+    Full,
+    Token(Arc<ApiToken>),
 }
 
 /// Compares in time independent of where the first difference is.
@@ -44,13 +90,10 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn unauthorized() -> Response {
-    let mut resp = ApiError::new(
-        ErrorCode::Unauthorized,
-        "internal routes need 'Authorization: Bearer <driver token>'",
-    )
-    .with_field("Authorization")
-    .into_response();
+fn unauthorized(why: &str) -> Response {
+    let mut resp = ApiError::new(ErrorCode::Unauthorized, why)
+        .with_field("Authorization")
+        .into_response();
     resp.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         header::HeaderValue::from_static("Bearer"),
@@ -58,19 +101,75 @@ fn unauthorized() -> Response {
     resp
 }
 
-/// The caller of a route with `access`; `None`: the driver token is missing or wrong.
-fn caller(auth: &Auth, access: Access, headers: &HeaderMap) -> Option<Caller> {
-    match (access, auth) {
-        (Access::Public, _) => Some(Caller::Public),
-        (Access::Driver, Auth::Open) => Some(Caller::Dev),
-        (Access::Driver, Auth::Token(expected)) => {
-            let given = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))?;
-            same(given.trim().as_bytes(), expected.as_bytes()).then_some(Caller::Driver)
+fn forbidden(why: String) -> Response {
+    ApiError::new(ErrorCode::Forbidden, why).into_response()
+}
+
+/// The caller of a route with `access`, and what it may do; `Err`: the 401 to answer.
+async fn caller(
+    state: &AppState,
+    access: Access,
+    headers: &HeaderMap,
+) -> Result<(Caller, Grant), Response> {
+    let expected = match (access, &state.auth) {
+        (Access::Public, _) => return Ok((Caller::Public, Grant::Full)),
+        (_, Auth::Open) => return Ok((Caller::Dev, Grant::Full)),
+        (_, Auth::Token(expected)) => expected,
+    };
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
+        return Err(unauthorized(
+            "this route needs 'Authorization: Bearer <token>' (the driver token or an API token)",
+        ));
+    };
+    if same(given.as_bytes(), expected.as_bytes()) {
+        return Ok((Caller::Driver, Grant::Full));
+    }
+    match state.agora.tokens.authenticate(given).await {
+        Some(t) => Ok((Caller::Token(t.id.as_str().into()), Grant::Token(Arc::new(t)))),
+        None => Err(unauthorized(
+            "the bearer token is neither the driver token nor an active API token (unknown or revoked)",
+        )),
+    }
+}
+
+/// Whether `grant`'s role allows `access` (communities are [`authorize`]'s); `Err`: why not.
+pub(crate) fn role_allows(grant: &Grant, access: Access) -> Result<(), String> {
+    let Grant::Token(t) = grant else {
+        return Ok(());
+    };
+    let role = t.role.as_str();
+    match access {
+        Access::Public | Access::Read(_) => {}
+        Access::Change(_) if t.role >= Role::Operator => {}
+        Access::Change(_) => {
+            return Err(format!(
+                "token {} is a {role}: it reads, and this request changes something",
+                t.id
+            ))
+        }
+        Access::Admin if t.role == Role::Admin => {}
+        Access::Admin => {
+            return Err(format!(
+                "this route is node-wide and needs an admin token; token {} is a {role}",
+                t.id
+            ))
         }
     }
+    if let Access::Read(Scope::Every) | Access::Change(Scope::Every) = access {
+        if !t.communities.is_empty() {
+            return Err(format!(
+                "this route covers every community; token {} is limited to {}",
+                t.id,
+                t.communities.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The agent named by `X-Agora-Actor`, if any. One value, 1 to 200 bytes of UTF-8.
@@ -91,22 +190,112 @@ pub(crate) fn agent(headers: &HeaderMap) -> Result<Option<AgentId>, ApiError> {
         .map_err(|e| bad(e.to_string()))
 }
 
-/// The admission layer of every route: authenticates the caller as the route asks, reads
-/// the agent, and leaves the [`Principal`] for the handler.
+/// The admission layer of every route: authenticates the caller as the route asks, checks
+/// its role against the route's [`Access`], reads the agent, and leaves the [`Principal`]
+/// (and the [`Grant`], for [`authorize`]) for what follows.
 pub(crate) async fn admit(
     State((state, access)): State<(AppState, Access)>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(caller) = caller(&state.auth, access, req.headers()) else {
-        return unauthorized();
+    let (caller, grant) = match caller(&state, access, req.headers()).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
     };
+    if let Err(why) = role_allows(&grant, access) {
+        return forbidden(why);
+    }
     let agent = match agent(req.headers()) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
     req.extensions_mut().insert(Principal::new(caller, agent));
+    req.extensions_mut().insert(grant);
     next.run(req).await
+}
+
+/// The community check of a route about one community, on the node that runs the request
+/// (so a process or plugin instance is looked up where it lives). A request whose community
+/// cannot be read (no header, no such process) goes on, and its handler refuses it.
+pub(crate) async fn authorize(
+    State((state, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let (Access::Read(Scope::Community(of)) | Access::Change(Scope::Community(of))) = access else {
+        return next.run(req).await;
+    };
+    let token = match req.extensions().get::<Grant>() {
+        Some(Grant::Token(t)) if !t.communities.is_empty() => t.clone(),
+        _ => return next.run(req).await,
+    };
+    let about: Vec<String> = match of {
+        CommunityOf::Path(name) => path_param(&mut req, name).await.into_iter().collect(),
+        CommunityOf::Header => req
+            .headers()
+            .get_all(COMMUNITY_HEADER)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect(),
+        CommunityOf::Process => {
+            let (name, id) = (
+                path_param(&mut req, "name").await,
+                path_param(&mut req, "id").await,
+            );
+            match (name, id) {
+                (Some(name), Some(id)) => match state.agora.processes.get(&name, &id).await {
+                    Ok(p) => vec![p.community],
+                    Err(_) => Vec::new(),
+                },
+                _ => Vec::new(),
+            }
+        }
+        CommunityOf::Instance => path_param(&mut req, "id")
+            .await
+            .and_then(|id| id.parse::<u64>().ok())
+            .and_then(|id| state.agora.plugins.instance_community(id).ok())
+            .into_iter()
+            .collect(),
+        CommunityOf::Query(name) => {
+            let named = query_values(req.uri().query().unwrap_or(""), name);
+            if named.is_empty() {
+                return forbidden(format!(
+                    "token {} is limited to {}: name one of them with ?{name}=",
+                    token.id,
+                    token.communities.join(", ")
+                ));
+            }
+            named
+        }
+    };
+    if let Some(other) = about.iter().find(|c| !token.covers(c)) {
+        return forbidden(format!(
+            "token {} is limited to {}; this request is about '{other}'",
+            token.id,
+            token.communities.join(", ")
+        ));
+    }
+    next.run(req).await
+}
+
+/// The path parameter `name` of the route the request matched.
+async fn path_param(req: &mut Request, name: &str) -> Option<String> {
+    let params = req.extract_parts::<RawPathParams>().await.ok()?;
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Every value of query parameter `name`, as sent (a slug needs no decoding; an encoded one
+/// is then compared encoded, and so refused rather than let through).
+fn query_values(query: &str, name: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .collect()
 }
 
 /// The principal [`admit`] found for this request.
@@ -133,6 +322,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Acting {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    #[test]
+    fn every_value_of_a_query_parameter_is_read() {
+        assert_eq!(
+            query_values("community=a&plugin=x&community=b", "community"),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        assert_eq!(query_values("community", "community"), vec![String::new()]);
+        assert!(query_values("", "community").is_empty());
+    }
 
     #[test]
     fn comparison_needs_equal_bytes() {

@@ -84,6 +84,7 @@ async fn partition_of_request(partition: Partition, req: &mut Request) -> Option
     match partition {
         Partition::Node | Partition::NewCommunity | Partition::EveryNode => None,
         Partition::PathKey(name) => path_param(req, name).await.map(|k| partition_of(&k)),
+        Partition::Fixed(key) => Some(partition_of(key)),
         Partition::PathId(name) => path_param(req, name)
             .await
             .and_then(|id| id.parse::<u64>().ok())

@@ -26,10 +26,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 
-pub use auth::{Auth, ACTOR_HEADER};
+pub use auth::{Access, Auth, CommunityOf, Scope, ACTOR_HEADER};
 pub use error::ApiError;
 pub use metagov::MetagovJson;
 pub use metrics::HttpMetrics;
+pub use routes::{route_table, RouteInfo};
 
 /// Bodies larger than this get 413.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -72,6 +73,10 @@ pub fn router(state: AppState) -> Router {
             continue;
         };
         let method_router = method_router
+            .route_layer(from_fn_with_state(
+                (state.clone(), r.access),
+                auth::authorize,
+            ))
             .route_layer(from_fn_with_state(
                 (state.clone(), r.partition),
                 cluster::route,

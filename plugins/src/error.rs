@@ -59,7 +59,8 @@ error_codes! {
     InvalidHeader = "invalid_header", 400, "a header's value is malformed (`X-Agora-Actor`: UTF-8, 1 to 200 bytes)";
     InvalidSlug = "invalid_slug", 400, "a community slug is not 1 to 36 of `[-A-Za-z0-9_]`";
     PayloadTooLarge = "payload_too_large", 413, "the body is over 1 MiB";
-    Unauthorized = "unauthorized", 401, "the driver token is missing or wrong";
+    Unauthorized = "unauthorized", 401, "the token is missing, unknown or revoked";
+    Forbidden = "forbidden", 403, "the token's role or communities do not cover the request (the message says why)";
     RouteNotFound = "route_not_found", 404, "no such route";
     MethodNotAllowed = "method_not_allowed", 405, "the route does not take that method";
     SchemaViolation = "schema_violation", 400, "an input fails the plugin's schema (`field` names it)";
@@ -150,6 +151,7 @@ error_codes! {
     NotReady = "not_ready", 503, "the node is starting or shutting down";
     StorageFailed = "storage_failed", 503, "storage refused a write; the node refuses writes until restarted";
     TaskStopped = "task_stopped", 503, "a background task of the node stopped";
+    TokenNotFound = "token_not_found", 404, "no API token has that id";
     ClockBackwards = "clock_backwards", 400, "dev clock: `set_ms` is before the clock's time (it only moves forward)";
     Internal = "internal", 500, "a bug or unreadable stored state; details are in the node's log";
 }

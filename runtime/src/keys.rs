@@ -64,6 +64,14 @@ pub(crate) fn state(id: &ActorId) -> Vec<u8> {
     k
 }
 
+/// Every state record of actors of `kind` in partition `p`.
+pub(crate) fn states_prefix(p: u32, kind: &str) -> Vec<u8> {
+    let mut k = section(p, STATE);
+    k.extend_from_slice(kind.as_bytes());
+    k.push(0);
+    k
+}
+
 pub(crate) fn aux_prefix(id: &ActorId) -> Vec<u8> {
     let mut k = section(id.partition, AUX);
     actor_part(&mut k, id);

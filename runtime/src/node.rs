@@ -823,6 +823,47 @@ impl Runtime {
         Ok(out)
     }
 
+    /// Writes a consistent copy of this node's storage to `out` (the backup layout of
+    /// `agora_storage::write_snapshot`), with commits held back while it is written; answers
+    /// the record count. Blocking: run it off the async threads, into a local file.
+    pub fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64, AskError> {
+        Ok(self
+            .shared
+            .committer
+            .paused(|engine| agora_storage::write_snapshot(engine, out))?)
+    }
+
+    /// The committed state records of the actors of kind `A`, by key: in `partition`, or in
+    /// every partition this node serves. Storage only: what a 2xx answer promised is there;
+    /// a change still being committed is not.
+    pub fn scan_states<A: VirtualActor>(
+        &self,
+        partition: Option<u32>,
+    ) -> Result<Vec<(String, Vec<u8>)>, AskError> {
+        let partitions = match partition {
+            Some(p) => {
+                self.check_serving(p)?;
+                p..p + 1
+            }
+            None => 0..PARTITIONS,
+        };
+        let mut out = Vec::new();
+        for p in partitions {
+            if partition.is_none() && self.check_serving(p).is_err() {
+                continue;
+            }
+            let prefix = keys::states_prefix(p, A::KIND);
+            out.extend(
+                self.shared
+                    .engine()
+                    .scan_prefix(&prefix)?
+                    .into_iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), v)),
+            );
+        }
+        Ok(out)
+    }
+
     /// Appends a journal entry outside any actor (for example a refused request worth
     /// auditing) and returns its sequence once it is durable.
     pub async fn append_journal(&self, entry: Vec<u8>) -> Result<u64, AskError> {

@@ -69,6 +69,9 @@ struct Inner {
     batches: AtomicU64,
     queued: AtomicU64,
     last_flush_us: AtomicU64,
+    /// Held while a group is applied and flushed, and by [`Committer::paused`]: whoever holds
+    /// it sees storage between two whole groups.
+    gate: Mutex<()>,
 }
 
 /// Counters for `/metrics`.
@@ -123,6 +126,7 @@ impl Committer {
             batches: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             last_flush_us: AtomicU64::new(0),
+            gate: Mutex::new(()),
         });
         let worker = inner.clone();
         let handle = std::thread::Builder::new()
@@ -131,6 +135,14 @@ impl Committer {
             .expect("spawning the committer thread");
         *lock(&inner.thread) = Some(handle);
         Committer { inner }
+    }
+
+    /// Runs `f` over the engine with no group being applied meanwhile (commits queue up and
+    /// go on when it returns): a consistent view of everything applied so far. For a
+    /// snapshot: keep `f` short (copy, do not stream to a client).
+    pub fn paused<R>(&self, f: impl FnOnce(&dyn Engine) -> R) -> R {
+        let _gate = lock(&self.inner.gate);
+        f(self.inner.engine.as_ref())
     }
 
     pub fn engine(&self) -> &Arc<dyn Engine> {
@@ -328,6 +340,7 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
             // With a replicator, the replica (Redis, fsync always) holds the durable copy and
             // sled is a cache rebuilt at every takeover, so commits do not wait on sled's
             // fsync: it runs at most every REPLICA_FLUSH_EVERY.
+            let _gate = lock(&inner.gate);
             inner.engine.apply(merged).and_then(|_| {
                 if inner.replicator.is_some() && last_flush.elapsed() < REPLICA_FLUSH_EVERY {
                     Ok(())

@@ -3,12 +3,15 @@
 //! `storage` knows nothing of actors or governance: it offers an ordered key-value [`Engine`]
 //! (sled on disk, or an in-memory map for tests), a [`Committer`] that turns many concurrent
 //! writers into one flush (group commit), and the versioned record format every persisted value
-//! uses. The runtime decides what the keys mean.
+//! uses, and the backup file (a consistent copy of every pair). The runtime decides what
+//! the keys mean.
 
+mod backup;
 mod committer;
 mod engine;
 mod record;
 
+pub use backup::{read_snapshot, write_snapshot, BackupError};
 pub use committer::{CommitSeq, Committer, CommitterStats, OnDurable, Replicator};
 pub use engine::{Engine, MemEngine, Pairs, SledEngine, WriteBatch};
 pub use record::{decode_record, encode_record, RecordError};

@@ -260,10 +260,16 @@ impl Cluster {
     /// Redis and three nodes `n1`..`n3`, each with its own data dir; waits until they formed
     /// one cluster that owns every partition.
     async fn start(name: &str) -> Cluster {
+        Cluster::start_with(name, None).await
+    }
+
+    /// [`Cluster::start`], the nodes requiring `token` as their driver token when given.
+    async fn start_with(name: &str, token: Option<&str>) -> Cluster {
         let redis = RedisServer::start().await;
         let mut nodes = Vec::new();
         for i in 1..=3 {
-            nodes.push(start_node(&format!("cluster-{name}-n{i}"), &redis.url(), i).await);
+            let name = format!("cluster-{name}-n{i}");
+            nodes.push(start_node(&name, &redis.url(), i, token).await);
         }
         let cluster = Cluster { redis, nodes };
         cluster.converged(&[0, 1, 2]).await;
@@ -338,9 +344,11 @@ impl Cluster {
 /// picked free a moment before the process binds it, and an outgoing connection may take it in
 /// between ("Address already in use"): the node then exits, and a new one on another port is
 /// started (up to three tries).
-async fn start_node(name: &str, redis_url: &str, i: usize) -> Node {
+async fn start_node(name: &str, redis_url: &str, i: usize, token: Option<&str>) -> Node {
     for attempt in 1..=3 {
-        let config = NodeConfig::dev()
+        let config = token
+            .map(NodeConfig::with_token)
+            .unwrap_or_else(NodeConfig::dev)
             .arg("--redis-url")
             .arg(redis_url)
             .arg("--node-id")
@@ -1618,4 +1626,78 @@ fn agora_runtime_partition(slug: &str) -> u32 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h % 256) as u32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_tokens_made_on_one_node_work_on_every_node_until_revoked() {
+    const DRIVER: &str = "e2e-cluster-driver-token";
+    let cluster = Cluster::start_with("tokens", Some(DRIVER)).await;
+    let nodes = &cluster.nodes;
+    nodes[0].create_community("ops").await;
+    let made = nodes[0]
+        .post(
+            "/api/v1/tokens",
+            &json!({"role": "operator", "communities": ["ops"]}),
+        )
+        .await
+        .expect_status(201)
+        .json();
+    let (id, secret) = (
+        made["id"].clone(),
+        made["secret"].as_str().unwrap().to_string(),
+    );
+    let with = |node: &Node, path: &str| {
+        node.anonymous(reqwest::Method::GET, path)
+            .bearer_auth(&secret)
+    };
+    // Every node knows it at once (a node that has not heard of it reads the replica).
+    for node in nodes {
+        let r = node.send(with(node, "/api/internal/community/ops")).await;
+        assert_eq!(r.status, 200, "{}", r.describe());
+        node.send(with(node, "/api/internal/community/elsewhere"))
+            .await
+            .expect_error(403, "forbidden");
+    }
+    // A change through another node is audited under the token's id.
+    let enabled = nodes[2]
+        .send(
+            nodes[2]
+                .anonymous(
+                    reqwest::Method::POST,
+                    "/api/v1/communities/ops/plugins/randomness/enable",
+                )
+                .bearer_auth(&secret)
+                .json(&crate::harness::randomness_config()),
+        )
+        .await;
+    assert!(enabled.status < 300, "{}", enabled.describe());
+    let log = nodes[1]
+        .get("/api/v1/plugin-audit-log?community=ops&action=enable")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(log["entries"][0]["who"], id, "{log}");
+    // Revoked through one node: refused by every node soon after.
+    nodes[1]
+        .delete(&format!("/api/v1/tokens/{}", id.as_str().unwrap()))
+        .await
+        .expect_status(200);
+    for node in nodes {
+        eventually(
+            Duration::from_secs(5),
+            "the revocation to reach every node",
+            || {
+                let req = with(node, "/api/internal/community/ops");
+                async move {
+                    let r = node.send(req).await;
+                    if r.status == 401 {
+                        Ok(())
+                    } else {
+                        Err(r.describe())
+                    }
+                }
+            },
+        )
+        .await;
+    }
 }

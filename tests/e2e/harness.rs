@@ -193,7 +193,8 @@ impl Node {
         node
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// The node's data directory (a restore test empties and refills it).
+    pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 

@@ -9,7 +9,10 @@ mod harness;
 
 mod actions;
 mod auth;
+mod backup;
 mod bad_input;
+mod browser;
+mod cli;
 mod cluster;
 mod communities;
 mod concurrency;
@@ -32,6 +35,7 @@ mod plugins;
 mod principal;
 mod processes;
 mod standins;
+mod tokens;
 mod votes;
 mod webhooks;
 mod workload;

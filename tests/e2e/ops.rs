@@ -38,7 +38,7 @@ async fn readiness_names_the_background_tasks_and_their_status() {
     assert_eq!(ready["status"], "ready", "{ready}");
     assert_eq!(
         ready["tasks"],
-        json!({"refreshes": "running", "global-sync": "running", "health": "running"}),
+        json!({"refreshes": "running", "global-sync": "running", "token-sync": "running", "health": "running"}),
         "{ready}"
     );
 }

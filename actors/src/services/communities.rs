@@ -7,7 +7,7 @@ use agora_plugins::ErrorCode;
 use serde_json::Value;
 
 use super::{AuditLog, Core, Plugins, Result};
-use crate::community::{self, CommunityView};
+use crate::community::{self, Community, CommunityView};
 use crate::{uuid_v4, validate_slug, ActorError, Principal};
 
 #[derive(Clone)]
@@ -52,6 +52,27 @@ impl Communities {
             by: by.clone(),
         };
         self.core.communities.ask(&slug, cmd).await?
+    }
+
+    /// A page of the communities this node serves (every community on a single node), by
+    /// slug: the first `limit` after `after`, and the slug to continue after, if more follow.
+    pub fn list(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<community::CommunitySummary>, Option<String>)> {
+        let mut all: Vec<community::CommunitySummary> = self
+            .core
+            .rt
+            .scan_states::<Community>(None)?
+            .into_iter()
+            .filter(|(slug, _)| after.is_none_or(|a| slug.as_str() > a))
+            .filter_map(|(slug, bytes)| community::summary(&slug, &bytes))
+            .collect();
+        all.sort_by(|a, b| a.slug.cmp(&b.slug));
+        let next = (all.len() > limit).then(|| all[limit - 1].slug.clone());
+        all.truncate(limit);
+        Ok((all, next))
     }
 
     pub async fn get(&self, slug: &str) -> Result<CommunityView> {

@@ -1,8 +1,8 @@
 //! The operations behind the API, one small service per resource: [`Communities`],
 //! [`Plugins`] (enabling plugins and their settings, node-wide and per community),
 //! [`Actions`], [`Processes`] (votes among them, dispatched in one place), [`Votes`] (ballots),
-//! [`Governance`] (a community's governance engine), [`Webhooks`], [`AuditLog`] and
-//! [`Health`]. Each validates its input before any actor sees
+//! [`Governance`] (a community's governance engine), [`Webhooks`], [`AuditLog`], [`Health`]
+//! and [`Tokens`] (scoped API tokens). Each validates its input before any actor sees
 //! it, asks the actors that own the data through their typed clients, and returns domain
 //! values; none knows HTTP. A new resource costs one file here, one routes file in the gateway
 //! and its actor.
@@ -16,6 +16,7 @@ mod identity;
 mod platform;
 mod plugins;
 mod processes;
+mod tokens;
 mod votes;
 mod webhooks;
 
@@ -34,9 +35,11 @@ pub use identity::{Identity, LinkRequest, UserFilter};
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};
+pub use tokens::{hash_secret, TokenRequest, Tokens};
 pub use votes::{BallotCast, Votes};
 pub use webhooks::Webhooks;
 
+use crate::api_tokens::ApiTokens;
 use crate::community::Community;
 use crate::governance::Governance as GovernanceActor;
 use crate::health::HealthBoard;
@@ -65,6 +68,7 @@ pub(crate) struct Core {
     pub governance: Client<GovernanceActor>,
     pub identities: Client<Identities>,
     pub settings: Client<PluginSettings>,
+    pub tokens: Client<ApiTokens>,
 }
 
 impl Core {
@@ -91,6 +95,7 @@ pub struct Agora {
     pub audit: AuditLog,
     pub health: Health,
     pub platform: Platform,
+    pub tokens: Tokens,
     core: Arc<Core>,
 }
 
@@ -105,6 +110,7 @@ impl Agora {
         rt.register::<PluginSettings>(env.clone());
         rt.register::<GovernanceActor>(env.clone());
         rt.register::<Identities>(env.clone());
+        rt.register::<ApiTokens>(env.clone());
         let core = Arc::new(Core {
             communities: rt.client(),
             instances: rt.client(),
@@ -113,6 +119,7 @@ impl Agora {
             governance: rt.client(),
             identities: rt.client(),
             settings: rt.client(),
+            tokens: rt.client(),
             outbound: Outbound::new(outbound, rt.clock().clone()),
             health: HealthBoard::default(),
             rt,
@@ -140,6 +147,7 @@ impl Agora {
                 platform.clone(),
                 audit.clone(),
             ),
+            tokens: Tokens::new(core.clone()),
             votes,
             plugins,
             platform,

@@ -178,6 +178,14 @@ impl Plugins {
 
     /// Metagov's `DELETE /api/internal/plugin/<name>/<id>`: the id alone names the instance.
     pub async fn disable_instance(&self, id: u64, by: &Principal) -> Result<()> {
+        let slug = self.instance_community(id)?;
+        let cmd = community::DisablePlugin { id, by: by.clone() };
+        let plugin = self.core.communities.ask(&slug, cmd).await??;
+        self.purge_instance(&slug, &plugin).await
+    }
+
+    /// The community of plugin instance `id` (read on the node serving its partition).
+    pub fn instance_community(&self, id: u64) -> Result<String> {
         let key = format!("{INSTANCE_INDEX}{id}");
         let entry = self
             .core
@@ -188,9 +196,7 @@ impl Plugins {
         let (slug, _) = entry
             .split_once('\0')
             .ok_or(ActorError::PluginInstanceNotFound(id))?;
-        let cmd = community::DisablePlugin { id, by: by.clone() };
-        let plugin = self.core.communities.ask(slug, cmd).await??;
-        self.purge_instance(slug, &plugin).await
+        Ok(slug.to_string())
     }
 
     /// A fresh plugin instance id, in the community's partition.

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::plugins::check;
 use super::{Core, Platform, Plugins, Result, Votes};
-use crate::process::{self, ProcessView};
+use crate::process::{self, Process, ProcessSummary, ProcessView};
+use crate::vote::{self, Vote};
 use crate::{ActorError, Principal};
 
 /// The plugin whose processes are votes, run by the vote actor rather than by plugin code.
@@ -126,6 +127,32 @@ impl Processes {
         };
         self.core.processes.ask(&id.to_string(), cmd).await??;
         Ok(id)
+    }
+
+    /// Every process of community `slug` (votes too), newest first; `open_only`: only those
+    /// still pending. Read where the community lives (its processes share its partition).
+    pub async fn list(&self, slug: &str, open_only: bool) -> Result<Vec<ProcessSummary>> {
+        // 404 for a community that does not exist, rather than an empty list.
+        crate::validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.into()))?;
+        self.core
+            .communities
+            .ask(slug, crate::community::Get)
+            .await??;
+        let p = agora_runtime::partition_of(slug);
+        let rt = &self.core.rt;
+        let mut all: Vec<ProcessSummary> = rt
+            .scan_states::<Process>(Some(p))?
+            .iter()
+            .filter_map(|(_, b)| process::summary(b))
+            .chain(
+                rt.scan_states::<Vote>(Some(p))?
+                    .iter()
+                    .filter_map(|(_, b)| vote::summary(b)),
+            )
+            .filter(|s| s.community == slug && (!open_only || s.status == "pending"))
+            .collect();
+        all.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id)));
+        Ok(all)
     }
 
     /// The process at `<name>/<id>` (its Location).

@@ -1,0 +1,321 @@
+// The Agora dashboard: plain JavaScript, served by the node, no framework, no CDN.
+// Every value from the API is written with textContent, never as HTML.
+'use strict';
+
+const PAGE = 50;
+const state = {
+  token: sessionStorage.getItem('agora-token') || '',
+  pageStarts: [null],
+  next: null,
+  community: null,
+  timers: [],
+  events: null,
+};
+
+function el(tag, props, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === 'text') e.textContent = v;
+    else if (k === 'on') for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else e.setAttribute(k, v);
+  }
+  for (const kid of kids) if (kid != null) e.append(kid);
+  return e;
+}
+
+function show(id, visible) { document.getElementById(id).hidden = !visible; }
+
+class Unauthorized extends Error {}
+
+async function api(path) {
+  const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
+  const resp = await fetch(path, { headers });
+  if (resp.status === 401) { askToken(); throw new Unauthorized(); }
+  const body = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    const msg = body && body.error ? body.error.code + ': ' + body.error.message : String(resp.status);
+    throw new Error(msg);
+  }
+  return body;
+}
+
+function askToken(message) {
+  show('token-section', true);
+  document.getElementById('token-error').textContent = message || (state.token ? 'The token was refused (unknown or revoked).' : '');
+  document.getElementById('token-input').focus();
+}
+
+function when(ts) {
+  const n = Number(ts);
+  return Number.isFinite(n) ? new Date(n * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : String(ts ?? '-');
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows.map(cells => el('tr', {}, ...cells.map(c => el('td', {}, c instanceof Node ? c : document.createTextNode(String(c ?? '-')))))));
+}
+
+// ----- cluster -----
+async function loadCluster() {
+  const c = await api('/api/v1/cluster');
+  document.getElementById('node-line').textContent = c.mode === 'cluster'
+    ? `Cluster of ${c.nodes.length} nodes; Redis ${c.redis_ok ? 'reachable' : 'UNREACHABLE'}; ${c.unowned.length} partitions unowned`
+    : 'Single node';
+  fill(document.getElementById('cluster-rows'), c.nodes.map(n => {
+    const epochs = Object.values(n.epochs || {});
+    const range = epochs.length ? `${Math.min(...epochs)}–${Math.max(...epochs)}` : '-';
+    return [n.id || 'this node', n.advertise || '-', n.partitions.length, range];
+  }));
+}
+
+// ----- communities -----
+async function loadCommunities() {
+  const after = state.pageStarts[state.pageStarts.length - 1];
+  const q = after ? `&after=${encodeURIComponent(after)}` : '';
+  let page;
+  try { page = await api(`/api/v1/communities?limit=${PAGE}${q}`); }
+  catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    fill(document.getElementById('community-rows'), [[`Not shown: ${e.message}`, '', '']]);
+    return;
+  }
+  state.next = page.next;
+  document.getElementById('communities-next').disabled = !page.next;
+  fill(document.getElementById('community-rows'), page.communities.map(c => [
+    el('button', { type: 'button', 'data-slug': c.slug, on: { click: () => openCommunity(c.slug) } }, c.slug),
+    c.readable_name || '-',
+    c.plugins.join(', ') || '-',
+  ]));
+}
+
+async function openCommunity(slug) {
+  state.community = slug;
+  show('community-section', true);
+  document.getElementById('community-title').textContent = 'Community ' + slug;
+  const plugins = await api(`/api/v1/communities/${encodeURIComponent(slug)}/plugins`);
+  const rows = [];
+  for (const p of plugins.plugins) {
+    let health = '-';
+    if (p.enabled) {
+      try { health = (await api(`/api/v1/communities/${encodeURIComponent(slug)}/plugins/${encodeURIComponent(p.name)}/health`)).status; }
+      catch (e) { if (e instanceof Unauthorized) throw e; health = 'unknown'; }
+    }
+    rows.push([p.name, p.enabled ? 'yes' : 'no', health]);
+  }
+  fill(document.getElementById('plugin-rows'), rows);
+  await loadVotes();
+  document.getElementById('community-title').focus?.();
+}
+
+// ----- votes -----
+function countdown(closingAt) {
+  const left = Number(closingAt) * 1000 - Date.now();
+  if (!Number.isFinite(left)) return '';
+  if (left <= 0) return 'closing now';
+  const s = Math.floor(left / 1000);
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return `closes in ${h}h ${String(m).padStart(2, '0')}m ${String(r).padStart(2, '0')}s`;
+}
+
+// Widths are set through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+function fillTo(pct) {
+  const span = document.createElement('span');
+  span.style.width = pct + '%';
+  return span;
+}
+
+function bars(tally) {
+  const values = Object.values(tally).map(Number);
+  const max = Math.max(0, ...values);
+  const total = values.reduce((a, b) => a + b, 0);
+  return el('div', { class: 'bars' }, ...Object.entries(tally).map(([name, v]) => {
+    const pct = max > 0 ? (Number(v) / max) * 100 : 0;
+    const share = total > 0 ? ((Number(v) / total) * 100).toFixed(1) : '0.0';
+    return el('div', { class: 'bar-row', 'data-option': name },
+      el('span', { text: name }),
+      el('div', { class: 'bar', role: 'img', 'aria-label': `${name}: ${v} (${share}%)` }, fillTo(pct)),
+      el('span', { class: 'count', text: `${v} (${share}%)` }));
+  }));
+}
+
+async function loadVotes() {
+  const slug = state.community;
+  if (!slug) return;
+  const list = await api(`/api/v1/communities/${encodeURIComponent(slug)}/processes`);
+  const box = document.getElementById('votes');
+  const cards = [];
+  for (const p of list.processes.filter(p => p.name.startsWith('vote.')).slice(0, 20)) {
+    const v = await api(p.location);
+    const card = el('article', { class: 'vote', id: `vote-${p.id}`, 'data-status': v.status, 'aria-label': `${p.name} ${p.id}` },
+      el('h4', { text: `${p.name} ${p.id}: ${v.status}` }));
+    if (v.outcome && v.outcome.tally) card.append(bars(v.outcome.tally));
+    if (v.status !== 'completed') {
+      card.append(el('p', { class: 'countdown', 'data-closing-at': p.closing_at ?? '', text: countdown(p.closing_at) }));
+    } else {
+      const o = v.outcome || {};
+      card.append(el('p', { text: `Outcome: ${o.winner ?? o.decision ?? '-'}` }));
+      card.append(el('p', {}, 'Commitment: ', el('span', { class: 'mono', text: o.commitment || '-' })));
+      const result = el('p', { class: 'verify-result', 'aria-live': 'polite' });
+      card.append(el('button', { type: 'button', class: 'verify', on: { click: () => verifyVote(p.location, o.commitment, result) } }, 'Verify'), result);
+    }
+    cards.push(card);
+  }
+  if (state.community !== slug) return;
+  // Keep a verify result already shown: replace only what changed.
+  for (const card of cards) {
+    const old = document.getElementById(card.id);
+    const oldResult = old && old.querySelector('.verify-result');
+    if (oldResult && oldResult.textContent) card.querySelector('.verify-result').replaceWith(oldResult);
+  }
+  box.replaceChildren(...(cards.length ? cards : [el('p', { text: 'No votes.' })]));
+}
+
+// ----- verify: the commitment recomputed here, with Web Crypto -----
+const utf8 = new TextEncoder();
+function byteCompare(a, b) {
+  const x = utf8.encode(a), y = utf8.encode(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
+}
+function canonical(v) {
+  if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
+  if (v !== null && typeof v === 'object') {
+    return '{' + Object.keys(v).sort(byteCompare).map(k => JSON.stringify(k) + ':' + canonical(v[k])).join(',') + '}';
+  }
+  return JSON.stringify(v);
+}
+function weightText(w) {
+  let t = Number(w).toFixed(5);
+  if (t.includes('.')) t = t.replace(/0+$/, '').replace(/\.$/, '');
+  return t === '-0' ? '0' : t;
+}
+async function sha256hex(text) {
+  const d = await crypto.subtle.digest('SHA-256', utf8.encode(text));
+  return Array.from(new Uint8Array(d), b => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function verifyVote(location, published, result) {
+  result.className = 'verify-result';
+  result.textContent = 'Verifying…';
+  if (!window.crypto || !crypto.subtle) {
+    result.textContent = 'This browser gives no Web Crypto here (it needs HTTPS or localhost).';
+    return;
+  }
+  try {
+    const list = await api(location + '/ballots');
+    const problems = [];
+    const entries = [];
+    for (const b of list.ballots) {
+      const text = '{"choice":' + canonical(b.choice) + ',"voter":' + JSON.stringify(b.voter) + ',"weight":' + weightText(b.weight) + '}';
+      if (await sha256hex(text) !== b.receipt) problems.push(`the receipt of ${b.voter} does not match its ballot`);
+      entries.push([b.voter, text]);
+    }
+    entries.sort((a, b) => byteCompare(a[0], b[0]) || byteCompare(a[1], b[1]));
+    const canon = '[' + entries.map(e => e[1]).join(',') + ']';
+    if (canon !== list.canonical) problems.push('the canonical list is not the listed ballots');
+    const commitment = await sha256hex(list.method + '\n' + list.tally_version + '\n' + canon);
+    if (commitment !== published) problems.push(`the ballots hash to ${commitment}, the outcome says ${published}`);
+    if (problems.length) {
+      result.className = 'verify-result mismatch';
+      result.textContent = 'NOT verified: ' + problems.join('; ');
+    } else {
+      result.className = 'verify-result verified';
+      result.textContent = `verified: ${entries.length} ballots hash to the published commitment`;
+    }
+  } catch (e) {
+    result.className = 'verify-result mismatch';
+    result.textContent = 'Could not verify: ' + e.message;
+  }
+}
+
+// ----- audit log -----
+async function loadAudit() {
+  const q = new URLSearchParams({ limit: '50' });
+  for (const f of ['plugin', 'community', 'action']) {
+    const v = document.getElementById('audit-' + f).value.trim();
+    if (v) q.set(f, v);
+  }
+  let log;
+  try { log = await api('/api/v1/plugin-audit-log?' + q); }
+  catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    fill(document.getElementById('audit-rows'), [[`Not shown: ${e.message}`, '', '', '', '', '']]);
+    return;
+  }
+  const newest = log.entries.slice().reverse();
+  fill(document.getElementById('audit-rows'), newest.map(e => [when(e.at), e.who, e.community, e.plugin, e.action, e.outcome]));
+}
+
+// ----- live: driver events (open and close), and a short poll for tallies -----
+async function followEvents() {
+  if (state.events) state.events.abort();
+  state.events = new AbortController();
+  try {
+    const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
+    const resp = await fetch('/api/internal/events', { headers, signal: state.events.signal });
+    if (!resp.ok || !resp.body) return;
+    const reader = resp.body.getReader();
+    const dec = new TextDecoder();
+    let buf = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n\n')) >= 0) {
+        const chunk = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        const data = chunk.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).trim()).join('\n');
+        try {
+          const ev = JSON.parse(data);
+          if (ev.community === state.community) loadVotes().catch(() => {});
+          if (ev.source !== 'vote') loadAudit().catch(() => {});
+        } catch (_) { /* keep-alives and lag notes */ }
+      }
+    }
+  } catch (_) { /* stream closed: the polls carry on */ }
+}
+
+async function start() {
+  show('token-section', false);
+  document.getElementById('forget-token').hidden = !state.token;
+  try {
+    await loadCluster();
+    await loadCommunities();
+    await loadAudit();
+  } catch (e) {
+    if (!(e instanceof Unauthorized)) document.getElementById('node-line').textContent = 'Error: ' + e.message;
+    return;
+  }
+  followEvents();
+  for (const t of state.timers) clearInterval(t);
+  state.timers = [
+    setInterval(() => loadCluster().catch(() => {}), 3000),
+    setInterval(() => { if (state.community) loadVotes().catch(() => {}); }, 1000),
+    setInterval(() => {
+      for (const p of document.querySelectorAll('.countdown')) p.textContent = countdown(p.dataset.closingAt);
+    }, 1000),
+  ];
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('token-form').addEventListener('submit', ev => {
+    ev.preventDefault();
+    state.token = document.getElementById('token-input').value.trim();
+    sessionStorage.setItem('agora-token', state.token);
+    start();
+  });
+  document.getElementById('forget-token').addEventListener('click', () => {
+    sessionStorage.removeItem('agora-token');
+    state.token = '';
+    location.reload();
+  });
+  document.getElementById('communities-next').addEventListener('click', () => {
+    if (state.next) { state.pageStarts.push(state.next); loadCommunities().catch(() => {}); }
+  });
+  document.getElementById('communities-first').addEventListener('click', () => {
+    state.pageStarts = [null];
+    loadCommunities().catch(() => {});
+  });
+  document.getElementById('audit-form').addEventListener('submit', ev => { ev.preventDefault(); loadAudit().catch(() => {}); });
+  start();
+});

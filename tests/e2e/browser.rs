@@ -1,0 +1,317 @@
+//! The dashboard in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, which `.ci/run` installs) driven through WebDriver by fantoccini,
+//! against a real node. It signs in with a viewer token, lists a community, watches a vote's
+//! tally bar change after a ballot is cast through the API without a reload, verifies a
+//! closed vote in the browser, flags a tampered ballot list served by a stand-in, and writes a
+//! screenshot.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::Router;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::harness::{free_port, now_ms, rfc3339, Node, NodeConfig};
+
+const TOKEN: &str = "e2e-driver-token-browser";
+
+/// A chromedriver process, stopped when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn chromedriver() -> Driver {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian's chromium-driver; .ci/run installs it)");
+    let driver = Driver(child, port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "chromedriver did not listen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    driver
+}
+
+async fn browser(driver: &Driver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", "--window-size=1280,1400"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.1))
+        .await
+        .expect("a Chromium session")
+}
+
+/// Runs `script` in the page until it answers something other than null, false or "".
+async fn until(c: &Client, what: &str, script: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = c.execute(script, vec![]).await.unwrap_or(Value::Null);
+        let done = !matches!(&v, Value::Null | Value::Bool(false))
+            && v.as_str().is_none_or(|s| !s.is_empty());
+        if done {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn vote(node: &Node, options: Value) -> (String, String) {
+    let body = json!({"options": options, "closing_at": rfc3339(now_ms() + 3_600_000)});
+    let location = node
+        .post_in("town", "/api/internal/process/vote.choice", &body)
+        .await
+        .expect_status(202)
+        .header("location")
+        .unwrap();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    (location, id)
+}
+
+async fn cast(node: &Node, location: &str, voter: &str, choice: &str) {
+    node.post(
+        &format!("{location}/ballots"),
+        &json!({"voter": voter, "choice": [choice]}),
+    )
+    .await
+    .expect_status(200);
+}
+
+/// Signs in with `secret` on `base`'s dashboard and opens community `town`.
+async fn open_town(c: &Client, base: &str, secret: &str) {
+    c.goto(&format!("{base}/dashboard")).await.unwrap();
+    let input = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#token-input"))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the token form",
+        "return !document.getElementById('token-section').hidden",
+    )
+    .await;
+    input.send_keys(secret).await.unwrap();
+    c.find(Locator::Css("#token-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let town = c
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("button[data-slug='town']"))
+        .await
+        .unwrap();
+    town.click().await.unwrap();
+}
+
+fn count_script(id: &str, option: &str) -> String {
+    format!(
+        "const e = document.querySelector('#vote-{id} [data-option=\"{option}\"] .count'); \
+         return e ? e.textContent : null;"
+    )
+}
+
+/// A stand-in in front of the node: passes everything through, except that the ballot list
+/// of `tampered` comes back with one choice changed.
+async fn tampering_proxy(node_url: String, tampered: String) -> String {
+    let client = reqwest::Client::new();
+    let app = Router::new().fallback(move |req: Request| {
+        let (client, node_url, tampered) = (client.clone(), node_url.clone(), tampered.clone());
+        async move {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default();
+            let mut out = client.get(format!("{node_url}{path}"));
+            if let Some(a) = req.headers().get("authorization") {
+                out = out.header("authorization", a.as_bytes());
+            }
+            let resp = out.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("").to_string())
+                .unwrap_or_default();
+            let mut body = resp.bytes().await.unwrap().to_vec();
+            if path == format!("{tampered}/ballots") {
+                let mut v: Value = serde_json::from_slice(&body).unwrap();
+                v["ballots"][0]["choice"] = json!(["no"]);
+                body = serde_json::to_vec(&v).unwrap();
+            }
+            Response::builder()
+                .status(status)
+                .header("content-type", content_type)
+                .body(Body::from(body))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
+    let node = Node::start("browser", NodeConfig::with_token(TOKEN)).await;
+    node.create_community("town").await;
+    node.create_community("market").await;
+    let (open, open_id) = vote(&node, json!(["yes", "no"])).await;
+    cast(&node, &open, "ana", "yes").await;
+    let (closed, closed_id) = vote(&node, json!(["yes", "no"])).await;
+    cast(&node, &closed, "ana", "yes").await;
+    cast(&node, &closed, "ben", "yes").await;
+    cast(&node, &closed, "cleo", "no").await;
+    node.close(&closed).await;
+    let viewer = node
+        .post(
+            "/api/v1/tokens",
+            &json!({"role": "viewer", "label": "dashboard"}),
+        )
+        .await
+        .expect_status(201)
+        .json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let driver = chromedriver().await;
+    let c = browser(&driver).await;
+    let base = node.url("");
+    open_town(&c, base.trim_end_matches('/'), &viewer).await;
+
+    // The open vote's bar, then a ballot through the API: the bar changes without a reload.
+    let yes = count_script(&open_id, "yes");
+    let no = count_script(&open_id, "no");
+    assert_eq!(until(&c, "the yes bar", &yes).await, json!("1 (100.0%)"));
+    c.execute("window.__notReloaded = true; return true;", vec![])
+        .await
+        .unwrap();
+    cast(&node, &open, "ben", "no").await;
+    until(
+        &c,
+        "the no bar to move",
+        &format!("const t = (() => {{ {no} }})(); return t === '1 (50.0%)' ? t : null;"),
+    )
+    .await;
+    assert_eq!(
+        c.execute("return window.__notReloaded === true;", vec![])
+            .await
+            .unwrap(),
+        json!(true),
+        "the page reloaded"
+    );
+    let countdown = until(
+        &c,
+        "the countdown",
+        &format!("const e = document.querySelector('#vote-{open_id} .countdown'); return e && e.textContent;"),
+    )
+    .await;
+    assert!(
+        countdown.as_str().unwrap().starts_with("closes in 0h 59m"),
+        "{countdown}"
+    );
+    // Bars are drawn to scale: the closed vote's `no` (1) is half its `yes` (2). (The page's
+    // CSP allows no style attributes, so this checks the widths really apply.)
+    let width = |option: &str| {
+        format!("const e = document.querySelector('#vote-{closed_id} [data-option=\"{option}\"] .bar > span'); return e && e.getBoundingClientRect().width;")
+    };
+    let yes_w = until(&c, "the yes bar width", &width("yes"))
+        .await
+        .as_f64()
+        .unwrap();
+    let no_w = until(&c, "the no bar width", &width("no"))
+        .await
+        .as_f64()
+        .unwrap();
+    assert!((no_w / yes_w - 0.5).abs() < 0.05, "bars {yes_w} and {no_w}");
+
+    // The closed vote verifies in the browser.
+    c.find(Locator::Css(&format!("#vote-{closed_id} button.verify")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = until(
+        &c,
+        "the verify result",
+        &format!("const e = document.querySelector('#vote-{closed_id} .verify-result'); return e && !e.textContent.startsWith('Verifying') && e.textContent;"),
+    )
+    .await;
+    assert!(
+        result.as_str().unwrap().starts_with("verified: 3 ballots"),
+        "{result}"
+    );
+
+    // The audit log lists the community's changes; the cluster map has this node.
+    let cluster = until(
+        &c,
+        "the cluster map",
+        "return document.getElementById('cluster-rows').textContent;",
+    )
+    .await;
+    assert!(cluster.as_str().unwrap().contains("this node"), "{cluster}");
+
+    // A screenshot for people to look at.
+    let png = c.screenshot().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let dir = tempfile::tempdir().unwrap();
+    let shot = dir.path().join("dashboard.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("dashboard screenshot: {}", shot.display());
+    if let Ok(to) = std::env::var("AGORA_DASHBOARD_SCREENSHOT") {
+        std::fs::write(to, &png).unwrap();
+    }
+
+    // Through a stand-in that changes one ballot, the same view says it does not verify.
+    let proxy = tampering_proxy(base.trim_end_matches('/').to_string(), closed.clone()).await;
+    open_town(&c, &proxy, &viewer).await;
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(&format!("#vote-{closed_id} button.verify")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = until(
+        &c,
+        "the verify result through the stand-in",
+        &format!("const e = document.querySelector('#vote-{closed_id} .verify-result'); return e && !e.textContent.startsWith('Verifying') && e.textContent;"),
+    )
+    .await;
+    let text = result.as_str().unwrap();
+    assert!(text.starts_with("NOT verified"), "{text}");
+    assert!(text.contains("receipt of ana"), "{text}");
+    c.close().await.unwrap();
+}
