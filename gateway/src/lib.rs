@@ -16,6 +16,7 @@ mod metagov;
 mod metrics;
 mod openapi;
 mod routes;
+mod serve;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub use auth::{Auth, ACTOR_HEADER};
 pub use error::ApiError;
 pub use metagov::MetagovJson;
 pub use metrics::HttpMetrics;
+pub use serve::{serve, Drained, ServeLimits};
 
 /// Bodies larger than this get 413.
 pub const MAX_BODY: usize = 1024 * 1024;

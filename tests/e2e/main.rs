@@ -26,6 +26,7 @@ mod platform_opencollective;
 mod plugins;
 mod principal;
 mod processes;
+mod slow_clients;
 mod standins;
 mod votes;
 mod webhooks;
