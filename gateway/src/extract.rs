@@ -11,9 +11,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::json::BodyJsonError;
 
 /// A JSON body of any shape (handlers read fields with the helpers below, so errors can name
-/// the field). An empty body reads as `{}`, as Metagov treats it.
+/// the field). An empty body reads as `{}`, as Metagov treats it. An object with a key twice,
+/// at any depth, is refused (400 `duplicate_key`).
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -26,12 +28,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Object(Map::new())));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("the body is not valid JSON: {e}"),
-            )
-        })
+        crate::json::parse(&bytes)
+            .map(JsonBody)
+            .map_err(|e| match e {
+                BodyJsonError::Syntax(e) => ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("the body is not valid JSON: {e}"),
+                ),
+                BodyJsonError::DuplicateKey(path) => ApiError::new(
+                    ErrorCode::DuplicateKey,
+                    format!("the key '{path}' appears twice; each key may appear once"),
+                )
+                .with_field(path),
+            })
     }
 }
 

@@ -12,6 +12,7 @@ mod auth;
 mod cluster;
 mod error;
 mod extract;
+mod json;
 mod metagov;
 mod metrics;
 mod openapi;
