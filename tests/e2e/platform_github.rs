@@ -497,6 +497,24 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
         "hubot",
     );
     pr["repository"]["id"] = json!(1002);
+
+    // Verify first (issue 13 §7), with the App's secret: the node-wide settings. Without one
+    // nothing on the platform route is authentic, whatever a community's secret is.
+    deliver(
+        &node,
+        "/api/hooks/github",
+        "pull_request",
+        &pr,
+        Some(SECRET),
+    )
+    .await
+    .expect_error(401, "invalid_signature");
+    node.put(
+        "/api/v1/plugins/github/settings",
+        &json!({"webhook_secret": SECRET}),
+    )
+    .await
+    .expect_status(200);
     deliver(
         &node,
         "/api/hooks/github",
@@ -518,7 +536,7 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
     assert_eq!(event["data"]["number"], 7);
     assert_eq!(event["initiator"]["user_id"], "hubot");
 
-    // The routed delivery is still verified with the community's secret.
+    // A wrong signature is 401.
     deliver(
         &node,
         "/api/hooks/github",
@@ -529,7 +547,9 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
     .await
     .expect_error(401, "invalid_signature");
 
-    // A repository no community follows has nowhere to go, even under a followed name.
+    // A repository no community follows has nowhere to go, even under a followed name: an
+    // authentic delivery is 200 and does nothing (an organization or App ping must not show as
+    // failed on GitHub) ...
     let mut stray = gh::pull_request_event("opened", 1, "x", false, "Octo-Org/Beta", "hubot");
     stray["repository"]["id"] = json!(9999);
     let resp = deliver(
@@ -539,9 +559,25 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
         &stray,
         Some(SECRET),
     )
-    .await;
-    assert_eq!(resp.status, 404, "{}", resp.describe());
-    resp.error_object();
+    .await
+    .expect_status(200)
+    .json();
+    assert_eq!(resp, json!({"delivered": 0}));
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1, "organization": {"login": "Octo-Org"}});
+    let resp = deliver(&node, "/api/hooks/github", "ping", &ping, Some(SECRET))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(resp, json!({"delivered": 0}));
+    // ... and an unauthentic one is 401 whether or not its repository is followed, so an
+    // anonymous caller cannot tell which repositories the node follows.
+    for payload in [&pr, &stray, &ping] {
+        for secret in [None, Some("wrong")] {
+            deliver(&node, "/api/hooks/github", "pull_request", payload, secret)
+                .await
+                .expect_error(401, "invalid_signature");
+        }
+    }
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(github_events(&sink.requests()).len(), 1);

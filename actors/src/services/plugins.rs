@@ -227,6 +227,11 @@ impl Plugins {
         self.layered(plugin, &global, community, at)
     }
 
+    /// The settings `plugin` has node-wide: its defaults < global settings.
+    pub(crate) fn node_settings(&self, plugin: &str) -> Result<Value> {
+        self.effective_config(plugin, &serde_json::json!({}), "")
+    }
+
     /// `settings` laid over `base` and the plugin's defaults, checked against its schema.
     fn layered(&self, plugin: &str, base: &Value, settings: &Value, at: &str) -> Result<Value> {
         let p = self

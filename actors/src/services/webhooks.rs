@@ -76,13 +76,29 @@ impl Webhooks {
             .get(plugin)
             .cloned()
             .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
-        let not_routable =
-            |message: String| ActorError::refuse(ErrorCode::WebhookNotRoutable, message);
-        let platform_id = p.webhook_route(&request).ok_or_else(|| {
-            not_routable(format!(
+        // Verify first where the plugin can (issue 13 §7): what a delivery is about, and
+        // whether anyone follows it, is then told only to the platform itself.
+        let node_settings = self.plugins.node_settings(plugin)?;
+        let verified = match p.verify_platform_webhook(&node_settings, &request) {
+            Some(verdict) => {
+                verdict?;
+                true
+            }
+            None => false,
+        };
+        let not_routable = |message: String| -> Result<usize> {
+            if verified {
+                tracing::info!(plugin, reason = %message, "authentic platform webhook routes nowhere");
+                Ok(0)
+            } else {
+                Err(ActorError::refuse(ErrorCode::WebhookNotRoutable, message))
+            }
+        };
+        let Some(platform_id) = p.webhook_route(&request) else {
+            return not_routable(format!(
                 "plugin '{plugin}' cannot tell which community this webhook is for; use /api/hooks/<community>/{plugin}"
-            ))
-        })?;
+            ));
+        };
         let prefix = route_prefix(plugin, &platform_id);
         let slugs: Vec<String> = self
             .core
@@ -92,9 +108,9 @@ impl Webhooks {
             .map(|(k, _)| k.rsplit('/').next().unwrap_or_default().to_string())
             .collect();
         if slugs.is_empty() {
-            return Err(not_routable(format!(
+            return not_routable(format!(
                 "no community follows '{platform_id}' with plugin '{plugin}'"
-            )));
+            ));
         }
         let mut delivered = 0;
         let mut first_error = None;
@@ -108,6 +124,9 @@ impl Webhooks {
             }
         }
         match (delivered, first_error) {
+            // Authentic for the node, refused by a community with a secret of its own: the
+            // platform did nothing wrong, and a 401 would tell it which communities exist.
+            (0, Some(e)) if verified && e.code() == ErrorCode::InvalidSignature => Ok(0),
             (0, Some(e)) => Err(e),
             _ => Ok(delivered),
         }
