@@ -227,9 +227,10 @@ impl Plugins {
         self.layered(plugin, &global, community, at)
     }
 
-    /// The settings `plugin` has node-wide: its defaults < global settings.
-    pub(crate) fn node_settings(&self, plugin: &str) -> Result<Value> {
-        self.effective_config(plugin, &serde_json::json!({}), "")
+    /// `plugin`'s global settings as stored (validated when stored; not laid over the
+    /// defaults, which may require what only a community can say).
+    pub(crate) fn global_settings(&self, plugin: &str) -> Value {
+        self.core.env.globals.get(plugin).settings
     }
 
     /// `settings` laid over `base` and the plugin's defaults, checked against its schema.

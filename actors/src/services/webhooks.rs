@@ -31,20 +31,26 @@ impl Webhooks {
         request: WebhookRequest,
         by: &Principal,
     ) -> Result<()> {
-        if self.core.registry().get(plugin).is_none() {
+        let Some(p) = self.core.registry().get(plugin).cloned() else {
             return Err(ActorError::UnknownPlugin(plugin.to_string()));
-        }
+        };
         let resolved = self.plugins.resolve(slug, plugin).await?;
         let cmd = plugin_instance::Webhook {
+            delivery: p.delivery_id(&request).filter(|id| usable_delivery_id(id)),
             request: request.clone(),
             config: resolved.config,
             driver_url: resolved.driver_url,
             by: by.clone(),
         };
-        self.core
+        let fresh = self
+            .core
             .instances
             .ask(&format!("{slug}/{plugin}"), cmd)
             .await??;
+        if !fresh {
+            // A replay: the instance took this delivery already, and so did its processes.
+            return Ok(());
+        }
         let prefix = format!("{PENDING_INDEX}{slug}/{plugin}/");
         for (key, _) in self.core.rt.scan_index(Some(partition_of(slug)), &prefix)? {
             let Some(id) = key.rsplit('/').next() else {
@@ -78,8 +84,8 @@ impl Webhooks {
             .ok_or_else(|| ActorError::UnknownPlugin(plugin.to_string()))?;
         // Verify first where the plugin can (issue 13 §7): what a delivery is about, and
         // whether anyone follows it, is then told only to the platform itself.
-        let node_settings = self.plugins.node_settings(plugin)?;
-        let verified = match p.verify_platform_webhook(&node_settings, &request) {
+        let global = self.plugins.global_settings(plugin);
+        let verified = match p.verify_platform_webhook(&global, &request) {
             Some(verdict) => {
                 verdict?;
                 true
@@ -131,4 +137,11 @@ impl Webhooks {
             _ => Ok(delivered),
         }
     }
+}
+
+/// A delivery id is used as a storage key: 1 to 128 visible ASCII characters. Another one (no
+/// platform sends such) is not deduplicated rather than refused, since the delivery is
+/// authentic.
+fn usable_delivery_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -1147,6 +1147,12 @@ impl Plugin for Discourse {
         instance_id(req.header(INSTANCE_HEADER)?)
     }
 
+    /// `X-Discourse-Event-Id`: the id of the web hook event, which Discourse's "redeliver"
+    /// sends again unchanged (`WebHookEvent#id`, app/jobs/regular/emit_web_hook_event.rb).
+    fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
+        req.header("X-Discourse-Event-Id").map(str::to_owned)
+    }
+
     fn start_process(
         &self,
         ctx: &mut ProcessContext<'_>,

@@ -787,6 +787,11 @@ impl Plugin for Github {
         repository_id(&payload(req)?).map(|id| id.to_string())
     }
 
+    /// `X-GitHub-Delivery`: a GUID per delivery, kept when a delivery is redelivered.
+    fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
+        req.header(DELIVERY_HEADER).map(str::to_owned)
+    }
+
     /// An organization or App hook signs with the App's secret: the node-wide `webhook_secret`.
     fn verify_platform_webhook(
         &self,
