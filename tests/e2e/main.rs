@@ -16,6 +16,7 @@ mod concurrency;
 mod dev_clock;
 mod durability;
 mod events;
+mod framing;
 mod ops;
 mod outbox;
 mod platform_calls;
