@@ -18,6 +18,7 @@ use crate::routes::ROUTES;
         crate::error::ErrorBody, crate::error::ErrorDetail,
         crate::metagov::ProcessOut, crate::routes::processes::BallotIn,
         crate::routes::communities::CommunityOut, crate::routes::communities::CommunityIn,
+        crate::routes::communities::CommunityCreateIn,
         crate::routes::communities::PluginIn, crate::routes::plugins::PluginOut,
     )),
     tags(
