@@ -1147,8 +1147,8 @@ impl Plugin for Discourse {
         instance_id(req.header(INSTANCE_HEADER)?)
     }
 
-    /// `X-Discourse-Event-Id`: the id of the web hook event, which Discourse's "redeliver"
-    /// sends again unchanged (`WebHookEvent#id`, app/jobs/regular/emit_web_hook_event.rb).
+    /// `X-Discourse-Event-Id`: the id of the stored web hook event (`WebHookEvent#id` in
+    /// Discourse's own specs), one per emitted event.
     fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
         req.header("X-Discourse-Event-Id").map(str::to_owned)
     }

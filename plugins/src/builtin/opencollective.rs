@@ -544,8 +544,8 @@ impl Plugin for OpenCollective {
             .map(str::to_ascii_lowercase)
     }
 
-    /// The activity's `id` in the body: Open Collective sends no delivery header, and posts
-    /// one activity once per webhook (a retry carries the same activity).
+    /// The activity's `id` in the body: Open Collective sends no delivery header, and each
+    /// webhook body is one activity, whose id names it.
     fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
         req.json()?
             .get("id")?
