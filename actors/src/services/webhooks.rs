@@ -24,13 +24,15 @@ impl Webhooks {
     }
 
     /// A webhook for a community's plugin: the instance first, then each pending process.
+    /// Answers `false` for a replay (a delivery id the instance took within its window),
+    /// which changed nothing.
     pub async fn community(
         &self,
         slug: &str,
         plugin: &str,
         request: WebhookRequest,
         by: &Principal,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let Some(p) = self.core.registry().get(plugin).cloned() else {
             return Err(ActorError::UnknownPlugin(plugin.to_string()));
         };
@@ -49,7 +51,7 @@ impl Webhooks {
             .await??;
         if !fresh {
             // A replay: the instance took this delivery already, and so did its processes.
-            return Ok(());
+            return Ok(false);
         }
         let prefix = format!("{PENDING_INDEX}{slug}/{plugin}/");
         for (key, _) in self.core.rt.scan_index(Some(partition_of(slug)), &prefix)? {
@@ -64,12 +66,12 @@ impl Webhooks {
                 tracing::warn!(process = %id, error = %e, "webhook not taken by a pending process");
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// `POST /api/hooks/<plugin>`: a platform-wide webhook, delivered to every community
     /// (served by this node) whose instance follows the platform object it is about. Answers
-    /// how many took it.
+    /// how many took it (a replay is taken by none).
     pub async fn platform(
         &self,
         plugin: &str,
@@ -122,7 +124,8 @@ impl Webhooks {
         let mut first_error = None;
         for slug in slugs {
             match self.community(&slug, plugin, request.clone(), by).await {
-                Ok(()) => delivered += 1,
+                Ok(true) => delivered += 1,
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(community = %slug, plugin, error = %e, "platform webhook refused");
                     first_error.get_or_insert(e);
