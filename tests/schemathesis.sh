@@ -17,11 +17,13 @@
 # - GET /api/internal/events is a long-lived stream (tested by hand and by the e2e tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 VERSION=4.32.5
 MAX_EXAMPLES=${MAX_EXAMPLES:-100}
 SEED=${SEED:-1}
 VENV=${SCHEMATHESIS_VENV:-target/schemathesis-venv}
+case $VENV in /*) ;; *) VENV="$root/$VENV" ;; esac
 
 if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$VERSION"; then
   python3 -m venv "$VENV"
@@ -63,11 +65,12 @@ stop_node() {
   node_pid=""
 }
 
+# From the scratch directory: schemathesis keeps its example cache in `.schemathesis/` there.
 run() {
-  "$VENV/bin/st" run "http://127.0.0.1:$port/api/openapi.json" \
+  (cd "$work" && "$VENV/bin/st" run "http://127.0.0.1:$port/api/openapi.json" \
     --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
     --phases examples,coverage,fuzzing,stateful \
-    --exclude-path /api/internal/events "$@"
+    --exclude-path /api/internal/events "$@")
 }
 
 echo "== schemathesis $VERSION: a token node"
