@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agora_actors::outbound::OutboundPolicy;
+use agora_gateway::ServeLimits;
 use agora_runtime::ClusterConfig;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -110,6 +111,21 @@ pub struct ServeArgs {
     /// Cluster mode: partition lease length in milliseconds [default: 3000].
     #[arg(long, env = "AGORA_LEASE_MS")]
     pub lease_ms: Option<u64>,
+    /// Time to receive a request's head, from the connection opening or the previous answer
+    /// (so also the idle keep-alive timeout), in milliseconds [default: 10000].
+    #[arg(long, env = "AGORA_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Time to receive a request's whole body, from the end of its head, in milliseconds
+    /// [default: 30000].
+    #[arg(long, env = "AGORA_BODY_TIMEOUT_MS")]
+    pub body_timeout_ms: Option<u64>,
+    /// Connections served at once; more are answered 503 and closed [default: 1000].
+    #[arg(long, env = "AGORA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds SIGTERM waits for open requests before closing their connections (fractions
+    /// allowed) [default: 10].
+    #[arg(long, env = "AGORA_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<f64>,
     /// Test aid, with --dev only: the node's clock starts at this time (epoch milliseconds)
     /// and moves only through `POST /api/internal/dev/clock`. Deadlines, reminders and
     /// delivery backoff follow it.
@@ -142,6 +158,10 @@ struct FileConfig {
     node_id: Option<String>,
     advertise: Option<String>,
     lease_ms: Option<u64>,
+    header_timeout_ms: Option<u64>,
+    body_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    shutdown_grace: Option<f64>,
 }
 
 /// The resolved configuration of a node.
@@ -168,6 +188,8 @@ pub struct NodeConfig {
     pub driver_token: Option<String>,
     /// `AGORA_SIGNING_SECRET` or the file named by `AGORA_SIGNING_SECRET_FILE`.
     pub signing_secret: Option<String>,
+    /// The HTTP server's timeouts, connection cap and shutdown grace.
+    pub serve: ServeLimits,
     /// `--manual-clock`: the start of a clock that moves only when told to (with `--dev`).
     pub manual_clock: Option<u64>,
 }
@@ -194,6 +216,15 @@ fn secret(var: &str) -> anyhow::Result<Option<String>> {
         }
     }
     Ok(None)
+}
+
+/// `--shutdown-grace`: seconds, fractions allowed, at most a day.
+fn grace(seconds: Option<f64>) -> anyhow::Result<Duration> {
+    let s = seconds.unwrap_or(10.0);
+    if !(0.0..=86_400.0).contains(&s) {
+        bail!("--shutdown-grace must be 0 to 86400 seconds, not {s}");
+    }
+    Ok(Duration::from_secs_f64(s))
 }
 
 impl NodeConfig {
@@ -287,6 +318,26 @@ impl NodeConfig {
                     .max(100),
             ),
             cluster: None,
+            serve: ServeLimits {
+                header_timeout: Duration::from_millis(
+                    args.header_timeout_ms
+                        .or(file.header_timeout_ms)
+                        .unwrap_or(10_000)
+                        .max(1),
+                ),
+                body_timeout: Duration::from_millis(
+                    args.body_timeout_ms
+                        .or(file.body_timeout_ms)
+                        .unwrap_or(30_000)
+                        .max(1),
+                ),
+                max_connections: args
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(1000)
+                    .max(1),
+                shutdown_grace: grace(args.shutdown_grace.or(file.shutdown_grace))?,
+            },
             driver_token: secret("AGORA_DRIVER_TOKEN")?,
             signing_secret: secret("AGORA_SIGNING_SECRET")?,
             manual_clock: args.manual_clock,
@@ -369,6 +420,7 @@ mod tests {
             outbound: OutboundPolicy::default(),
             health_interval: Duration::from_secs(60),
             cluster: None,
+            serve: ServeLimits::default(),
             driver_token: None,
             signing_secret: None,
             manual_clock: None,

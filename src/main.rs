@@ -167,12 +167,20 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
         );
         ready.store(true, Ordering::SeqCst);
         let app = agora_gateway::router(state);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal(ready.clone()))
-            .await
-            .context("serving HTTP")
+        let drained = agora_gateway::serve(
+            listener,
+            app,
+            cfg.serve.clone(),
+            shutdown_signal(ready.clone()),
+        )
+        .await;
+        tracing::info!(
+            closed_at_deadline = drained.closed_at_deadline,
+            "HTTP drained"
+        );
+        anyhow::Ok(())
     });
-    // In-flight requests have drained; stop the background tasks (they ask actors), hand
+    // In-flight requests have drained (or were cut at the grace deadline); stop the background tasks (they ask actors), hand
     // partitions over, then stop timers and deliveries and flush storage.
     let late = tokio.block_on(tasks.shutdown(TASK_DEADLINE));
     if !late.is_empty() {

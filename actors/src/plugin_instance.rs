@@ -33,12 +33,27 @@ pub struct Action {
 }
 
 /// A webhook for this instance.
+/// Answers `false` for a replay: a delivery id this instance took within
+/// [`DELIVERY_WINDOW_MS`], which then changes nothing.
 pub struct Webhook {
     pub request: WebhookRequest,
     pub config: Value,
     pub driver_url: Option<String>,
     pub by: Principal,
+    /// The platform's id of this delivery (`Plugin::delivery_id`), when it sends one.
+    pub delivery: Option<String>,
 }
+
+/// How long a taken delivery id is remembered: GitHub lets a delivery be redelivered for three
+/// days, and the issue asks for at least one.
+pub const DELIVERY_WINDOW_MS: u64 = 72 * 60 * 60 * 1000;
+/// Auxiliary records: `delivery/id/<id>` → the time taken (u64 BE), for the replay check, and
+/// `delivery/at/<time BE hex>/<id>`, in time order, for forgetting them.
+const DELIVERY_ID: &str = "delivery/id/";
+const DELIVERY_AT: &str = "delivery/at/";
+/// Expired ids forgotten per webhook: enough to keep up with any delivery rate (each webhook
+/// adds one), small enough to keep a handler short.
+const SWEEP: usize = 16;
 
 /// The plugin was disabled: forget its state.
 pub struct Purge;
@@ -134,18 +149,73 @@ impl Message<PluginInstance> for Action {
 }
 
 impl Message<PluginInstance> for Webhook {
-    type Reply = Result<(), ActorError>;
+    type Reply = Result<bool, ActorError>;
 
     fn handle(self, i: &mut PluginInstance, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
         let plugin = i.plugin(env)?;
-        tracing::debug!(plugin = %i.plugin, who = self.by.who(), "webhook");
+        tracing::debug!(plugin = %i.plugin, who = self.by.who(), delivery = ?self.delivery, "webhook");
         let mut scratch = i.state.clone();
         let mut ctx = ActionContext::new(&i.community, &self.config, &mut scratch, fx.now_ms());
+        // Verified first (the plugin's `webhook` checks the signature), so a forged request
+        // can neither be told apart as a replay nor take a delivery id before the platform.
         plugin.webhook(&mut ctx, &self.request)?;
         let emitted = std::mem::take(&mut ctx.events);
+        if let Some(id) = &self.delivery {
+            let seen = format!("{DELIVERY_ID}{id}");
+            let now = fx.now_ms();
+            if taken_at(fx, &seen)?.is_some_and(|at| now.saturating_sub(at) < DELIVERY_WINDOW_MS) {
+                tracing::info!(plugin = %i.plugin, community = %i.community, delivery = %id, "webhook replay ignored");
+                return Ok(false);
+            }
+            fx.put_aux(seen, now.to_be_bytes().to_vec());
+            fx.put_aux(format!("{DELIVERY_AT}{now:016x}/{id}"), Vec::new());
+            forget_expired(fx, now)?;
+        }
         i.finish(env, scratch, emitted, self.driver_url, fx);
-        Ok(())
+        Ok(true)
     }
+}
+
+/// Forgets up to [`SWEEP`] delivery ids older than the window, oldest first.
+fn forget_expired(fx: &mut Effects, now: u64) -> Result<(), ActorError> {
+    let cutoff = now.saturating_sub(DELIVERY_WINDOW_MS);
+    let old = fx
+        .scan_aux(DELIVERY_AT.as_bytes(), None, SWEEP)
+        .map_err(storage)?;
+    for (key, _) in old {
+        let Some((at, id)) = std::str::from_utf8(&key)
+            .ok()
+            .and_then(|k| k.strip_prefix(DELIVERY_AT))
+            .and_then(|k| k.split_once('/'))
+        else {
+            continue;
+        };
+        match u64::from_str_radix(at, 16) {
+            Ok(at) if at < cutoff => {
+                // The id itself only if it was not taken again since (after its window).
+                let seen = format!("{DELIVERY_ID}{id}");
+                if taken_at(fx, &seen)? == Some(at) {
+                    fx.delete_aux(seen);
+                }
+                fx.delete_aux(key.clone());
+            }
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// When the delivery id recorded at `seen` was taken, if it was.
+fn taken_at(fx: &Effects, seen: &str) -> Result<Option<u64>, ActorError> {
+    Ok(fx
+        .get_aux(seen.as_bytes())
+        .map_err(storage)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(u64::from_be_bytes))
+}
+
+fn storage(e: agora_storage::StorageError) -> ActorError {
+    ActorError::Runtime(agora_runtime::AskError::Unavailable(e.to_string()))
 }
 
 impl Message<PluginInstance> for Purge {

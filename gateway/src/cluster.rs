@@ -122,6 +122,9 @@ pub(crate) async fn route(
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
+        Err(e) if crate::serve::is_body_timeout(&e) => {
+            return crate::extract::body_timeout().into_response()
+        }
         Err(_) => {
             return ApiError::new(
                 ErrorCode::PayloadTooLarge,

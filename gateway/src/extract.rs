@@ -3,6 +3,7 @@
 
 use agora_plugins::ErrorCode;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -10,34 +11,36 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::json::BodyJsonError;
 
 /// A JSON body of any shape (handlers read fields with the helpers below, so errors can name
-/// the field). An empty body reads as `{}`, as Metagov treats it.
+/// the field). An empty body reads as `{}`, as Metagov treats it. An object with a key twice,
+/// at any depth, is refused (400 `duplicate_key`).
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("the body exceeds {} bytes", crate::MAX_BODY),
-                )
-            } else {
-                ApiError::new(ErrorCode::InvalidBody, r.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(Value::Object(Map::new())));
         }
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
-            ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("the body is not valid JSON: {e}"),
-            )
-        })
+        crate::json::parse(&bytes)
+            .map(JsonBody)
+            .map_err(|e| match e {
+                BodyJsonError::Syntax(e) => ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("the body is not valid JSON: {e}"),
+                ),
+                BodyJsonError::DuplicateKey(path) => ApiError::new(
+                    ErrorCode::DuplicateKey,
+                    format!("the key '{path}' appears twice; each key may appear once"),
+                )
+                .with_field(path),
+            })
     }
 }
 
@@ -51,17 +54,31 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
         Bytes::from_request(req, state)
             .await
             .map(RawBody)
-            .map_err(|r| {
-                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        format!("the body exceeds {} bytes", crate::MAX_BODY),
-                    )
-                } else {
-                    ApiError::new(ErrorCode::InvalidBody, r.body_text())
-                }
-            })
+            .map_err(body_rejection)
     }
+}
+
+/// The error for a body that could not be read: too large, too slow, or broken off.
+fn body_rejection(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body exceeds {} bytes", crate::MAX_BODY),
+        )
+    } else if crate::serve::is_body_timeout(&r) {
+        body_timeout()
+    } else {
+        ApiError::new(ErrorCode::InvalidBody, r.body_text())
+    }
+}
+
+/// A body that did not arrive within the body timeout (the connection is closed after the
+/// answer, since the rest of the body is still unread).
+pub(crate) fn body_timeout() -> ApiError {
+    ApiError::new(
+        ErrorCode::RequestTimeout,
+        "the request body was not received in time",
+    )
 }
 
 /// Path parameters; a segment that is not valid UTF-8 or the wrong type is a 400.

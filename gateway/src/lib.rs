@@ -12,10 +12,13 @@ mod auth;
 mod cluster;
 mod error;
 mod extract;
+mod json;
 mod metagov;
 mod metrics;
 mod openapi;
+mod openapi_rules;
 mod routes;
+mod serve;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub use error::ApiError;
 pub use metagov::MetagovJson;
 pub use metrics::HttpMetrics;
 pub use routes::{route_table, RouteInfo};
+pub use serve::{serve, Drained, ServeLimits};
 
 /// Bodies larger than this get 413.
 pub const MAX_BODY: usize = 1024 * 1024;

@@ -18,6 +18,7 @@ use crate::routes::ROUTES;
         crate::error::ErrorBody, crate::error::ErrorDetail,
         crate::metagov::ProcessOut, crate::routes::processes::BallotIn,
         crate::routes::communities::CommunityOut, crate::routes::communities::CommunityIn,
+        crate::routes::communities::CommunityCreateIn,
         crate::routes::communities::PluginIn, crate::routes::plugins::PluginOut,
     )),
     tags(
@@ -40,15 +41,28 @@ pub(crate) fn build() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as JSON, with what the route table says beyond the annotations
+/// ([`crate::openapi_rules`]).
+pub(crate) fn hardened() -> serde_json::Value {
+    let mut doc = serde_json::to_value(build()).unwrap_or_default();
+    for r in ROUTES {
+        let method = r.method.as_str().to_ascii_lowercase();
+        if let Some(op) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(r.path))
+            .and_then(|item| item.get_mut(&method))
+        {
+            crate::openapi_rules::harden(r, op);
+        }
+    }
+    crate::openapi_rules::components(&mut doc);
+    doc
+}
+
 /// The document as JSON text, built once.
 pub(crate) fn document() -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| {
-        build()
-            .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    })
-    .clone()
+    DOC.get_or_init(|| hardened().to_string()).clone()
 }
 
 #[cfg(test)]
@@ -71,6 +85,116 @@ mod tests {
             .map(|r| (r.path.to_string(), r.method.to_string()))
             .collect();
         assert_eq!(documented, declared);
+    }
+
+    /// Issue 13 §6: what a fuzzer relies on, checked route by route against the table.
+    #[test]
+    fn the_document_says_what_each_route_of_the_table_answers() {
+        use crate::auth::Access;
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let names: BTreeSet<&str> = agora_plugins::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        for r in ROUTES {
+            let method = r.method.as_str().to_ascii_lowercase();
+            let at = format!("{} {}", r.method, r.path);
+            let op = &doc["paths"][r.path][&method];
+            let responses = op["responses"].as_object().unwrap();
+            let codes_at = |status: &str| -> Vec<String> {
+                responses
+                    .get(status)
+                    .and_then(|r| r["x-error-codes"].as_array())
+                    .map(|a| a.iter().map(|c| c.as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default()
+            };
+            // The token: a bearer scheme and its 401, exactly on the token routes.
+            let secured = op.get("security").is_some();
+            assert_eq!(secured, r.access != Access::Public, "{at}: security");
+            if r.access != Access::Public {
+                assert!(codes_at("401").contains(&"unauthorized".into()), "{at}");
+            }
+            // Every error status names its codes, each a real code.
+            for (status, resp) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let codes = codes_at(status);
+                    assert!(!codes.is_empty(), "{at}: {status} names no code");
+                    for c in &codes {
+                        assert!(names.contains(c.as_str()), "{at}: {c}");
+                    }
+                    assert_eq!(
+                        resp["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{at}: {status}"
+                    );
+                }
+            }
+            assert!(
+                codes_at("503").contains(&"too_many_connections".into()),
+                "{at}"
+            );
+            // Bodies: empty is `{}` (optional) for JSON bodies; framing errors documented.
+            if let Some(body) = op.get("requestBody") {
+                let hook = r.path.starts_with("/api/hooks/");
+                assert_eq!(body["required"].as_bool().unwrap_or(false), hook, "{at}");
+                assert!(
+                    codes_at("413").contains(&"payload_too_large".into()),
+                    "{at}"
+                );
+                assert!(codes_at("408").contains(&"request_timeout".into()), "{at}");
+                if !hook {
+                    assert!(codes_at("400").contains(&"duplicate_key".into()), "{at}");
+                }
+            }
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let place = p["in"].as_str().unwrap();
+                if matches!(
+                    (place, name),
+                    ("path", "slug" | "community") | ("header", "X-Metagov-Community")
+                ) {
+                    assert_eq!(
+                        p["schema"]["pattern"],
+                        crate::openapi_rules::SLUG_PATTERN,
+                        "{at}: {name}"
+                    );
+                }
+                if name == "limit" {
+                    assert_eq!(
+                        (
+                            p["schema"]["minimum"].as_u64(),
+                            p["schema"]["maximum"].as_u64()
+                        ),
+                        (Some(1), Some(1000))
+                    );
+                }
+                if name == "cursor" {
+                    assert_eq!(p["schema"]["minLength"], 1, "{at}");
+                }
+            }
+        }
+        // The issue's examples: the 409s and the 400s kept for Metagov.
+        let codes = |path: &str, method: &str, status: &str| -> Vec<String> {
+            doc["paths"][path][method]["responses"][status]["x-error-codes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        };
+        let ballots = "/api/internal/process/{name}/{id}/ballots";
+        assert!(codes(ballots, "post", "409").contains(&"already_voted".into()));
+        assert!(
+            codes("/api/internal/community", "post", "400").contains(&"community_exists".into())
+        );
+        assert!(codes("/api/internal/process/{name}/{id}", "delete", "400")
+            .contains(&"process_completed".into()));
+        let choice = &doc["components"]["schemas"]["BallotIn"]["properties"]["choice"];
+        assert_eq!(choice["oneOf"].as_array().unwrap().len(), 3, "{choice}");
     }
 
     #[test]

@@ -59,6 +59,8 @@ error_codes! {
     InvalidHeader = "invalid_header", 400, "a header's value is malformed (`X-Agora-Actor`: UTF-8, 1 to 200 bytes)";
     InvalidSlug = "invalid_slug", 400, "a community slug is not 1 to 36 of `[-A-Za-z0-9_]`";
     PayloadTooLarge = "payload_too_large", 413, "the body is over 1 MiB";
+    RequestTimeout = "request_timeout", 408, "the body did not arrive within the body timeout (`--body-timeout-ms`); the connection is closed";
+    DuplicateKey = "duplicate_key", 400, "a JSON object in the body has the same key twice (`field` names the path)";
     Unauthorized = "unauthorized", 401, "the token is missing, unknown or revoked";
     Forbidden = "forbidden", 403, "the token's role or communities do not cover the request (the message says why)";
     RouteNotFound = "route_not_found", 404, "no such route";
@@ -143,6 +145,7 @@ error_codes! {
     PlatformNotConfigured = "platform_not_configured", 400, "a setting needed to reach the platform is missing";
     PlatformRequestInvalid = "platform_request_invalid", 400, "the plugin built a request the client cannot send";
     // The node.
+    TooManyConnections = "too_many_connections", 503, "the node holds `--max-connections` connections; this one is answered and closed";
     Overloaded = "overloaded", 503, "an actor's mailbox is full; retry after `Retry-After`";
     Unavailable = "unavailable", 503, "storage or the node cannot take the change now";
     NotOwner = "not_owner", 503, "cluster: no node serves the request's partition right now";

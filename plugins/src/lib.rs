@@ -205,6 +205,27 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// The platform's id of this webhook delivery, the same when the platform redelivers it:
+    /// a delivery id an instance took in the last 72 hours is a replay, answered 200 and
+    /// ignored. `None` (the default): the platform sends none, and every delivery is taken.
+    fn delivery_id(&self, _req: &WebhookRequest) -> Option<String> {
+        None
+    }
+
+    /// Verifies a platform-wide webhook (`POST /api/hooks/<plugin>`) with the node-wide
+    /// settings (`node_settings`: the global settings as stored), before it is routed. With a verdict, an
+    /// authentic webhook that routes nowhere is answered 200 and does nothing, and an
+    /// unauthentic one is refused 401 whatever it is about, so an anonymous caller cannot tell
+    /// which platform objects the node follows. `None` (the default): the plugin verifies only
+    /// per community, after routing, with each community's settings.
+    fn verify_platform_webhook(
+        &self,
+        _node_settings: &Value,
+        _req: &WebhookRequest,
+    ) -> Option<Result<(), PluginError>> {
+        None
+    }
+
     /// The platform-side identity a platform-wide webhook is about (matched against
     /// [`Plugin::platform_id`]). Default: such webhooks are not routable.
     fn webhook_route(&self, _req: &WebhookRequest) -> Option<String> {

@@ -403,3 +403,87 @@ async fn exponent_integers_are_used_and_out_of_range_integers_are_refused() {
     }
     assert_unchanged(&node, &town, &location).await;
 }
+
+/// Method, community header, path, raw body, the `field` the refusal names.
+type DupCase<'a> = (reqwest::Method, Option<&'a str>, &'a str, &'a [u8], &'a str);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_keys_anywhere_are_duplicate_key_naming_the_path_and_change_nothing() {
+    let (node, town, location) = seeded("dup-keys").await;
+    let start = format!("/api/internal/process/{VOTE}");
+    let choice = "/api/internal/process/vote.choice";
+    let vote = node
+        .post_in(
+            "town",
+            choice,
+            &json!({"options": ["ana", "zed"], "closing_at": "2099-01-01T00:00:00Z"}),
+        )
+        .await
+        .expect_status(202)
+        .header("location")
+        .expect("a Location");
+    let ballots = format!("{vote}/ballots");
+
+    let cases: [DupCase; 7] = [
+        (
+            reqwest::Method::POST,
+            None,
+            "/api/internal/community",
+            br#"{"slug":"ghost","slug":"zed"}"#,
+            "slug",
+        ),
+        (
+            reqwest::Method::PUT,
+            None,
+            "/api/internal/community/town",
+            br#"{"plugins":[{"name":"randomness","config":{"default_low":1,"default_high":9,"default_low":5}}]}"#,
+            "plugins[0].config.default_low",
+        ),
+        (
+            reqwest::Method::POST,
+            Some("town"),
+            RANDOM_INT,
+            br#"{"parameters":{"low":0,"high":10,"high":1000}}"#,
+            "parameters.high",
+        ),
+        (
+            reqwest::Method::POST,
+            Some("town"),
+            &start,
+            br#"{"delay":1,"options":["a","b"],"delay":2}"#,
+            "delay",
+        ),
+        (
+            reqwest::Method::POST,
+            Some("town"),
+            choice,
+            br#"{"options":["a","b"],"closing_at":"2099-01-01T00:00:00Z","options":["c"]}"#,
+            "options",
+        ),
+        // The issue's ballot: counted for ana, the last key, before.
+        (
+            reqwest::Method::POST,
+            None,
+            &ballots,
+            br#"{"voter":"zed","voter":"ana","choice":"ana"}"#,
+            "voter",
+        ),
+        (
+            reqwest::Method::POST,
+            None,
+            &ballots,
+            br#"{"voter":"ana","choice":"ana","x":{"y":[{},{"z":1,"z":1}]}}"#,
+            "x.y[1].z",
+        ),
+    ];
+    for (method, community, path, body, field) in cases {
+        let error = node
+            .send_raw(method.clone(), community, path, body.to_vec())
+            .await
+            .expect_error(400, "duplicate_key");
+        assert_eq!(error["field"], json!(field), "{method} {path}: {error}");
+    }
+    assert_unchanged(&node, &town, &location).await;
+    let list = node.get(&ballots).await.expect_status(200).json();
+    assert_eq!(list["ballots"], json!([]), "a ballot was counted: {list}");
+}

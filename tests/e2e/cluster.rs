@@ -1527,6 +1527,14 @@ async fn cluster_wide_webhooks_settings_audit_and_events() {
         .expect("subscribe");
     assert_eq!(events.status(), 200);
 
+    // The App's secret, node-wide: the platform route verifies with it before routing.
+    nodes[0]
+        .put(
+            "/api/v1/plugins/github/settings",
+            &json!({"webhook_secret": "s3"}),
+        )
+        .await
+        .expect_status(200);
     for (i, slug) in slugs.iter().enumerate() {
         nodes[i % 3]
             .post(

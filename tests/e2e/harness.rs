@@ -88,6 +88,13 @@ where
     }
 }
 
+/// An id no other call in this test run answers (`<prefix>-<n>`): platforms send a fresh
+/// delivery id with every delivery, and Agora ignores a replayed one.
+pub fn unique_id(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// A plain HTTP client that never goes through a proxy.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

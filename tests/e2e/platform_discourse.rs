@@ -52,9 +52,23 @@ async fn deliver(
     node: &Node,
     path: &str,
     instance: &str,
+    event: (&str, &str),
+    payload: &Value,
+    secret: Option<&str>,
+) -> Resp {
+    let id = crate::harness::unique_id("42");
+    deliver_with_id(node, path, instance, event, payload, secret, &id).await
+}
+
+/// [`deliver`] with this `X-Discourse-Event-Id` (the same id again is a redelivery).
+async fn deliver_with_id(
+    node: &Node,
+    path: &str,
+    instance: &str,
     (event_type, event): (&str, &str),
     payload: &Value,
     secret: Option<&str>,
+    event_id: &str,
 ) -> Resp {
     let body = payload.to_string().into_bytes();
     let mut request = node
@@ -62,7 +76,7 @@ async fn deliver(
         .header("Content-Type", "application/json")
         .header("User-Agent", "Discourse/3.2.0")
         .header("X-Discourse-Instance", instance)
-        .header("X-Discourse-Event-Id", "42")
+        .header("X-Discourse-Event-Id", event_id)
         .header("X-Discourse-Event-Type", event_type)
         .header("X-Discourse-Event", event);
     if let Some(secret) = secret {
@@ -882,4 +896,45 @@ async fn a_poll_whose_post_is_deleted_completes_with_what_was_last_counted() {
     assert_eq!(done["outcome"]["close_reason"], "post_deleted", "{done}");
     assert_eq!(done["outcome"]["poll"]["status"], "deleted");
     assert_eq!(done["outcome"]["tally"], json!({"Yes": 1, "No": 0}));
+}
+
+/// Issue 13 §4: a redelivered event (same `X-Discourse-Event-Id`, as Discourse's "redeliver"
+/// sends it) is 200 and makes no second driver event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_event_is_taken_once() {
+    let forum = DiscourseStandin::start(KEY).await;
+    let sink = Sink::start().await;
+    let node = Node::start(
+        "discourse-replays",
+        NodeConfig::dev().driver(sink.url("/events")),
+    )
+    .await;
+    community_with_discourse(&node, "forum", &settings(&forum)).await;
+    let topic = node
+        .post_in(
+            "forum",
+            CREATE_TOPIC,
+            &json!({"parameters": {"title": "Once and only once", "raw": "Redeliveries are ignored."}}),
+        )
+        .await
+        .expect_status(200)
+        .json();
+    let payload = forum.topic_payload(topic["topic_id"].as_u64().unwrap());
+    for _ in 0..3 {
+        deliver_with_id(
+            &node,
+            "/api/hooks/forum/discourse",
+            &forum.url(),
+            ("topic", "topic_created"),
+            &payload,
+            Some(SECRET),
+            "7001",
+        )
+        .await
+        .expect_status(200);
+    }
+    sink.wait_for(WAIT, "the event", |r| !discourse_events(r).is_empty())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(discourse_events(&sink.requests()).len(), 1);
 }

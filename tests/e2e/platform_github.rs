@@ -42,13 +42,26 @@ async fn deliver(
     payload: &Value,
     secret: Option<&str>,
 ) -> Resp {
+    let id = crate::harness::unique_id("gh-delivery");
+    deliver_with_id(node, path, event, payload, secret, &id).await
+}
+
+/// [`deliver`] with this `X-GitHub-Delivery` (the same id again is a redelivery).
+async fn deliver_with_id(
+    node: &Node,
+    path: &str,
+    event: &str,
+    payload: &Value,
+    secret: Option<&str>,
+    delivery: &str,
+) -> Resp {
     let body = payload.to_string().into_bytes();
     let mut request = node
         .anonymous(reqwest::Method::POST, path)
         .header("Content-Type", "application/json")
         .header("User-Agent", "GitHub-Hookshot/044aadd")
         .header("X-GitHub-Event", event)
-        .header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+        .header("X-GitHub-Delivery", delivery)
         .header("X-GitHub-Hook-ID", "109948940");
     if let Some(secret) = secret {
         request = request.header("X-Hub-Signature-256", gh::signature(secret, &body));
@@ -330,9 +343,16 @@ async fn signed_webhooks_become_driver_events_with_the_github_user() {
     .await
     .expect_status(200);
     let opened = gh::issues_event("opened", &issue, "Octo-Org/Hello-World", "octocat");
-    deliver(&node, hook, "issues", &opened, Some(SECRET))
-        .await
-        .expect_status(200);
+    deliver_with_id(
+        &node,
+        hook,
+        "issues",
+        &opened,
+        Some(SECRET),
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    )
+    .await
+    .expect_status(200);
     let merged = gh::pull_request_event(
         "closed",
         2,
@@ -497,6 +517,24 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
         "hubot",
     );
     pr["repository"]["id"] = json!(1002);
+
+    // Verify first (issue 13 §7), with the App's secret: the node-wide settings. Without one
+    // nothing on the platform route is authentic, whatever a community's secret is.
+    deliver(
+        &node,
+        "/api/hooks/github",
+        "pull_request",
+        &pr,
+        Some(SECRET),
+    )
+    .await
+    .expect_error(401, "invalid_signature");
+    node.put(
+        "/api/v1/plugins/github/settings",
+        &json!({"webhook_secret": SECRET}),
+    )
+    .await
+    .expect_status(200);
     deliver(
         &node,
         "/api/hooks/github",
@@ -518,7 +556,7 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
     assert_eq!(event["data"]["number"], 7);
     assert_eq!(event["initiator"]["user_id"], "hubot");
 
-    // The routed delivery is still verified with the community's secret.
+    // A wrong signature is 401.
     deliver(
         &node,
         "/api/hooks/github",
@@ -529,7 +567,9 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
     .await
     .expect_error(401, "invalid_signature");
 
-    // A repository no community follows has nowhere to go, even under a followed name.
+    // A repository no community follows has nowhere to go, even under a followed name: an
+    // authentic delivery is 200 and does nothing (an organization or App ping must not show as
+    // failed on GitHub) ...
     let mut stray = gh::pull_request_event("opened", 1, "x", false, "Octo-Org/Beta", "hubot");
     stray["repository"]["id"] = json!(9999);
     let resp = deliver(
@@ -539,9 +579,25 @@ async fn platform_wide_webhooks_reach_the_community_of_their_repository() {
         &stray,
         Some(SECRET),
     )
-    .await;
-    assert_eq!(resp.status, 404, "{}", resp.describe());
-    resp.error_object();
+    .await
+    .expect_status(200)
+    .json();
+    assert_eq!(resp, json!({"delivered": 0}));
+    let ping = json!({"zen": "Keep it logically awesome.", "hook_id": 1, "organization": {"login": "Octo-Org"}});
+    let resp = deliver(&node, "/api/hooks/github", "ping", &ping, Some(SECRET))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(resp, json!({"delivered": 0}));
+    // ... and an unauthentic one is 401 whether or not its repository is followed, so an
+    // anonymous caller cannot tell which repositories the node follows.
+    for payload in [&pr, &stray, &ping] {
+        for secret in [None, Some("wrong")] {
+            deliver(&node, "/api/hooks/github", "pull_request", payload, secret)
+                .await
+                .expect_error(401, "invalid_signature");
+        }
+    }
 
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(github_events(&sink.requests()).len(), 1);
@@ -646,4 +702,159 @@ async fn a_failing_github_turns_actions_away_and_health_failing_until_it_recover
     .await
     .expect_status(200);
     assert_eq!(github.issues("octo/repo").len(), 1);
+}
+
+/// Issue 13 §4: the same validly signed delivery (same `X-GitHub-Delivery`) posted three times
+/// made three driver events. A replay is now 200 and does nothing, on both webhook routes,
+/// across a restart, for the 72-hour window (the node's clock is moved past it here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_webhooks_are_taken_once_within_the_window_even_across_a_restart() {
+    const START_MS: u64 = 1_800_000_000_000;
+    const WINDOW_MS: u64 = 72 * 60 * 60 * 1000;
+    let sink = Sink::start().await;
+    let github = GithubStandin::start(TOKEN).await;
+    github.add_repo("Octo-Org", "Hello-World");
+    let mut node = Node::start(
+        "github-replays",
+        NodeConfig::dev()
+            .driver(sink.url("/events"))
+            .arg("--manual-clock")
+            .arg(&START_MS.to_string()),
+    )
+    .await;
+    let mut s = settings(&github, "Octo-Org", "Hello-World");
+    s["repository_id"] = json!(1296269);
+    community_with_github(&node, "bench", &s).await;
+    node.put(
+        "/api/v1/plugins/github/settings",
+        &json!({"webhook_secret": SECRET}),
+    )
+    .await
+    .expect_status(200);
+    let issue = github.open_issue("Octo-Org/Hello-World", "Replays", "octocat");
+    let opened = gh::issues_event("opened", &issue, "Octo-Org/Hello-World", "octocat");
+    let events_now = || github_events(&sink.requests()).len();
+    let settle = || tokio::time::sleep(Duration::from_millis(400));
+
+    // The issue's request, three times, on the community's own hook.
+    let community_hook = "/api/hooks/bench/github";
+    for _ in 0..3 {
+        deliver_with_id(
+            &node,
+            community_hook,
+            "issues",
+            &opened,
+            Some(SECRET),
+            "dup-1",
+        )
+        .await
+        .expect_status(200);
+    }
+    sink.wait_for(WAIT, "the first event", |r| !github_events(r).is_empty())
+        .await;
+    settle().await;
+    assert_eq!(events_now(), 1, "a redelivery made another event");
+
+    // A forged request carrying a taken id is still refused: verification comes first.
+    deliver_with_id(
+        &node,
+        community_hook,
+        "issues",
+        &opened,
+        Some("wrong"),
+        "dup-1",
+    )
+    .await
+    .expect_error(401, "invalid_signature");
+
+    // The platform-wide route dedupes the same way.
+    let pr = gh::pull_request_event("opened", 9, "Once", false, "Octo-Org/Hello-World", "hubot");
+    for expected in [1, 0, 0] {
+        let answer = deliver_with_id(
+            &node,
+            "/api/hooks/github",
+            "pull_request",
+            &pr,
+            Some(SECRET),
+            "dup-2",
+        )
+        .await
+        .expect_status(200)
+        .json();
+        assert_eq!(answer, json!({"delivered": expected}), "a replay was taken");
+    }
+    sink.wait_for(WAIT, "the routed event", |r| github_events(r).len() >= 2)
+        .await;
+    settle().await;
+    assert_eq!(
+        events_now(),
+        2,
+        "a platform-wide redelivery made another event"
+    );
+
+    // The ids are durable: after a restart the replays still do nothing.
+    let status = node.term().await;
+    assert!(status.success(), "{status}");
+    node.restart().await;
+    deliver_with_id(
+        &node,
+        community_hook,
+        "issues",
+        &opened,
+        Some(SECRET),
+        "dup-1",
+    )
+    .await
+    .expect_status(200);
+    deliver_with_id(
+        &node,
+        "/api/hooks/github",
+        "pull_request",
+        &pr,
+        Some(SECRET),
+        "dup-2",
+    )
+    .await
+    .expect_status(200);
+    settle().await;
+    assert_eq!(events_now(), 2, "a replay after the restart made an event");
+
+    // A new delivery id is a new delivery.
+    deliver_with_id(
+        &node,
+        community_hook,
+        "issues",
+        &opened,
+        Some(SECRET),
+        "dup-3",
+    )
+    .await
+    .expect_status(200);
+    sink.wait_for(WAIT, "the third event", |r| github_events(r).len() >= 3)
+        .await;
+
+    // Past the window an id is forgotten (the node's clock restarted at START_MS, so this
+    // moves it past every record's window).
+    node.post(
+        "/api/internal/dev/clock",
+        &json!({"advance_ms": WINDOW_MS + 60_000}),
+    )
+    .await
+    .expect_status(200);
+    deliver_with_id(
+        &node,
+        community_hook,
+        "issues",
+        &opened,
+        Some(SECRET),
+        "dup-1",
+    )
+    .await
+    .expect_status(200);
+    sink.wait_for(WAIT, "the id taken again after its window", |r| {
+        github_events(r).len() >= 4
+    })
+    .await;
+    settle().await;
+    assert_eq!(events_now(), 4);
 }

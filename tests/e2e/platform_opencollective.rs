@@ -505,3 +505,27 @@ async fn a_failing_platform_fails_actions_opens_the_breaker_and_shows_in_health(
         .await
         .expect_status(200);
 }
+
+/// Issue 13 §4: Open Collective sends no delivery header; the activity's `id` names the
+/// delivery, so the same activity posted again is 200 and makes no second driver event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_activity_is_taken_once() {
+    let sink = Sink::start().await;
+    let (node, oc) = setup("oc-replays", Some(&sink)).await;
+    let id = oc.add_expense("green-fund", "Seeds", 1250, "alice");
+    let path = format!("/api/hooks/bench/opencollective?secret={SECRET_IN_URL}");
+    let activity = oc.expense_activity("created", id);
+    for _ in 0..3 {
+        hook(&node, &path, &activity).await.expect_status(200);
+    }
+    sink.wait_for(WAIT, "the event", |_| !oc_events(&sink).is_empty())
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(oc_events(&sink).len(), 1);
+    // The next activity about the same expense is a new delivery.
+    hook(&node, &path, &oc.expense_activity("approved", id))
+        .await
+        .expect_status(200);
+    sink.wait_for(WAIT, "the second event", |_| oc_events(&sink).len() >= 2)
+        .await;
+}

@@ -233,6 +233,12 @@ impl Plugins {
         self.layered(plugin, &global, community, at)
     }
 
+    /// `plugin`'s global settings as stored (validated when stored; not laid over the
+    /// defaults, which may require what only a community can say).
+    pub(crate) fn global_settings(&self, plugin: &str) -> Value {
+        self.core.env.globals.get(plugin).settings
+    }
+
     /// `settings` laid over `base` and the plugin's defaults, checked against its schema.
     fn layered(&self, plugin: &str, base: &Value, settings: &Value, at: &str) -> Result<Value> {
         let p = self

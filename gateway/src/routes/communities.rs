@@ -43,16 +43,28 @@ impl CommunityOut {
     }
 }
 
-/// Body of POST and PUT. `{}` creates a community with a UUID slug.
+/// Body of POST. `{}` creates a community with a UUID slug. (Other members, such as a
+/// `plugins` list, are ignored on create, as Metagov ignores them.)
 #[derive(ToSchema)]
 #[allow(dead_code)]
-pub struct CommunityIn {
+pub struct CommunityCreateIn {
     /// `[-A-Za-z0-9_]`, 1 to 36 characters.
     slug: Option<String>,
     readable_name: Option<String>,
     /// Overrides the node's driver URL for this community's events.
     driver_url: Option<String>,
-    /// PUT only: every plugin that should be enabled, with its config; left out, none.
+}
+
+/// Body of PUT: the whole truth about the community.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CommunityIn {
+    /// The community's own slug, if given (it cannot change).
+    slug: Option<String>,
+    readable_name: Option<String>,
+    /// Overrides the node's driver URL for this community's events.
+    driver_url: Option<String>,
+    /// Every plugin that should be enabled, with its config; left out, none.
     plugins: Option<Vec<PluginIn>>,
 }
 
@@ -65,7 +77,7 @@ pub struct PluginIn {
 }
 
 #[utoipa::path(post, path = "/api/internal/community", tag = "communities",
-    request_body = CommunityIn,
+    request_body = CommunityCreateIn,
     responses((status = 201, body = CommunityOut), (status = 400, body = ErrorBody)))]
 pub(crate) async fn create(
     State(s): State<AppState>,

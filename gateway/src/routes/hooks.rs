@@ -56,9 +56,9 @@ pub(crate) async fn community(
 #[utoipa::path(post, path = "/api/hooks/{plugin}", tag = "webhooks",
     params(("plugin" = String, Path)),
     request_body(content = Object, description = "the platform's payload"),
-    responses((status = 200, body = Object, description = "{\"delivered\": <communities that took it>}"),
-        (status = 401, body = ErrorBody, description = "bad or missing signature"),
-        (status = 404, body = ErrorBody, description = "unknown plugin, or no community follows what the webhook is about")))]
+    responses((status = 200, body = Object, description = "{\"delivered\": <communities that took it>}; 0 for an authentic delivery that routes nowhere (plugins that verify first: github)"),
+        (status = 401, body = ErrorBody, description = "invalid_signature: bad or missing signature (github: checked first, with the node-wide secret)"),
+        (status = 404, body = ErrorBody, description = "unknown_plugin; webhook_not_routable: no community follows what the webhook is about (plugins that verify per community only)")))]
 pub(crate) async fn platform(
     State(s): State<AppState>,
     Acting(by): Acting,

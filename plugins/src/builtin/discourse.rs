@@ -1135,6 +1135,12 @@ impl Plugin for Discourse {
         instance_id(req.header(INSTANCE_HEADER)?)
     }
 
+    /// `X-Discourse-Event-Id`: the id of the stored web hook event (`WebHookEvent#id` in
+    /// Discourse's own specs), one per emitted event.
+    fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
+        req.header("X-Discourse-Event-Id").map(str::to_owned)
+    }
+
     fn start_process(
         &self,
         ctx: &mut ProcessContext<'_>,

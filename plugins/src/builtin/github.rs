@@ -717,22 +717,7 @@ impl Plugin for Github {
         ctx: &mut ActionContext<'_>,
         req: &WebhookRequest,
     ) -> Result<(), PluginError> {
-        // Without a secret nothing can be verified, and an unverified hook could forge any
-        // event; so no secret refuses everything.
-        let secret = ctx
-            .config
-            .get("webhook_secret")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| bad_signature(SIGNATURE_HEADER))?;
-        if !verify_hmac_sha256(
-            secret.as_bytes(),
-            &req.body,
-            req.header(SIGNATURE_HEADER),
-            "sha256=",
-        ) {
-            return Err(bad_signature(SIGNATURE_HEADER));
-        }
+        verify_signature(ctx.config, req)?;
 
         let event = req.header(EVENT_HEADER).unwrap_or_default();
         let declared: &[&str] = match event {
@@ -802,6 +787,20 @@ impl Plugin for Github {
         repository_id(&payload(req)?).map(|id| id.to_string())
     }
 
+    /// `X-GitHub-Delivery`: a GUID per delivery, kept when a delivery is redelivered.
+    fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
+        req.header(DELIVERY_HEADER).map(str::to_owned)
+    }
+
+    /// An organization or App hook signs with the App's secret: the node-wide `webhook_secret`.
+    fn verify_platform_webhook(
+        &self,
+        node_settings: &Value,
+        req: &WebhookRequest,
+    ) -> Option<Result<(), PluginError>> {
+        Some(verify_signature(node_settings, req))
+    }
+
     fn start_process(
         &self,
         _ctx: &mut ProcessContext<'_>,
@@ -816,6 +815,26 @@ impl Plugin for Github {
 
     fn close_process(&self, _ctx: &mut ProcessContext<'_>) -> Result<(), PluginError> {
         Ok(())
+    }
+}
+
+/// Checks `X-Hub-Signature-256` against `settings.webhook_secret`. Without a secret nothing
+/// can be verified, and an unverified hook could forge any event; so no secret refuses all.
+fn verify_signature(settings: &Value, req: &WebhookRequest) -> Result<(), PluginError> {
+    let secret = settings
+        .get("webhook_secret")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| bad_signature(SIGNATURE_HEADER))?;
+    if verify_hmac_sha256(
+        secret.as_bytes(),
+        &req.body,
+        req.header(SIGNATURE_HEADER),
+        "sha256=",
+    ) {
+        Ok(())
+    } else {
+        Err(bad_signature(SIGNATURE_HEADER))
     }
 }
 

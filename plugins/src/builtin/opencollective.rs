@@ -544,6 +544,15 @@ impl Plugin for OpenCollective {
             .map(str::to_ascii_lowercase)
     }
 
+    /// The activity's `id` in the body: Open Collective sends no delivery header, and each
+    /// webhook body is one activity, whose id names it.
+    fn delivery_id(&self, req: &WebhookRequest) -> Option<String> {
+        req.json()?
+            .get("id")?
+            .as_u64()
+            .map(|id| format!("activity-{id}"))
+    }
+
     fn webhook_route(&self, req: &WebhookRequest) -> Option<String> {
         req.json()
             .as_ref()
