@@ -1709,3 +1709,124 @@ async fn api_tokens_made_on_one_node_work_on_every_node_until_revoked() {
         .await;
     }
 }
+
+/// Issue 10: a governance action waiting on a members' vote, in a 3-node cluster. The owner of
+/// the community's partition is killed with SIGKILL shortly before the vote closes, with
+/// ballots cast through the other nodes: the action is still there on the new owner, the vote
+/// closes there, and its outcome implements the action exactly once (one resolution in the
+/// hash-chained log, which still verifies, and the new member added once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governance_action_waiting_on_a_vote_resolves_once_after_sigkill_of_the_owner() {
+    use crate::governance_api::{verify_log, Gov};
+
+    let mut cluster = Cluster::start("gov-kill").await;
+    // The vote closes 0.003 h (10.8 s) after it opens: long enough to cast, kill and take over
+    // first, short enough for a test on the real clock (each node has its own).
+    let opened = Instant::now();
+    let (add, process) = {
+        let gov = Gov::community(&cluster.nodes[0], "gov-town").await;
+        gov.found(
+            "ana",
+            json!({"template": "voting_members", "members": ["ben", "cy"], "duration_hours": 0.003}),
+        )
+        .await;
+        let add = gov
+            .act(
+                "ben",
+                "add_members",
+                "community",
+                json!({"agents": ["dee"]}),
+            )
+            .await;
+        assert_eq!(add["status"], "waiting", "{add}");
+        let process = add["conditions"][0]["process"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no vote process: {add}"))
+            .to_string();
+        (add, process)
+    };
+    let p = partition_of_location(&process);
+    let (owner, epoch_before) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    eprintln!(
+        "vote {process} on partition {p}, owner n{} (epoch {epoch_before})",
+        owner + 1
+    );
+
+    // The vote opens by a durable message just after the action answers: wait for it, then
+    // vote through the nodes that will survive.
+    let via = &cluster.nodes[others[0]];
+    eventually(CONVERGE, "the condition's vote to open", || async {
+        let r = via.get(&process).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+    for (k, voter) in ["ana", "ben", "cy"].iter().enumerate() {
+        cluster.nodes[others[k % 2]]
+            .post(
+                &format!("{process}/ballots"),
+                &json!({"voter": voter, "choice": "agree"}),
+            )
+            .await
+            .expect_status(200);
+    }
+
+    // Killed about two seconds before the vote closes: the close happens on the new owner.
+    let closes = opened + Duration::from_millis(10_800);
+    tokio::time::sleep(closes.saturating_duration_since(Instant::now() + Duration::from_secs(2)))
+        .await;
+    cluster.nodes[owner].kill9().await;
+
+    let survivor = Gov {
+        node: &cluster.nodes[others[1]],
+        slug: "gov-town".into(),
+    };
+    let done = eventually(
+        Duration::from_secs(40),
+        "the action to be implemented on the new owner",
+        || async {
+            let r = survivor
+                .get(
+                    None,
+                    &format!("/actions/{}", add["id"].as_str().unwrap_or_default()),
+                )
+                .await;
+            match r.status {
+                200 if r.json()["status"] == "implemented" => Ok(r.json()),
+                200 | 503 => Err(r.describe()),
+                _ => panic!("reading the action during takeover: {}", r.describe()),
+            }
+        },
+    )
+    .await;
+    assert_eq!(done["resolution"]["by"], "vote", "{done}");
+
+    // Give a redelivery of the vote's outcome every chance to do harm, then count.
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    let members = survivor.constitution().await["members"].clone();
+    let dees = members
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|a| **a == "dee").count());
+    assert_eq!(dees, 1, "{members}");
+    let entries = verify_log(&survivor).await;
+    let resolutions = entries
+        .iter()
+        .filter(|e| e["kind"] == "resolution" && e["action"] == add["id"])
+        .count();
+    assert_eq!(resolutions, 1, "resolved {resolutions} times");
+    let vote = survivor.node.get(&process).await.expect_status(200).json();
+    assert_eq!(vote["status"], "completed", "{vote}");
+
+    let view = cluster.converged(&others).await;
+    let (new_owner, epoch_after) = view[&p].clone();
+    assert_ne!(
+        node_index(&new_owner),
+        owner,
+        "the dead node still owns {p}"
+    );
+    assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
+}
