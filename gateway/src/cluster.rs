@@ -77,12 +77,46 @@ fn with_slug(body: Bytes) -> (Bytes, Option<String>) {
     }
 }
 
+/// Where an identity route's request runs: its community's partition, named in the query
+/// (`community`) or the body (`community_slug`), or else that of the identity id it names
+/// (`external_id`, `primary_instance_id`: ids embed their community's partition). A request
+/// naming none runs where it lands, and the handler refuses it.
+fn identity_partition(uri: &axum::http::Uri, body: &[u8]) -> Option<u32> {
+    let query =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+    if let Some(c) = query.get("community") {
+        return Some(partition_of(c));
+    }
+    if let Some(id) = query.get("external_id").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(partition_of_id(id));
+    }
+    let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return None;
+    };
+    if let Some(serde_json::Value::String(c)) = obj.get("community_slug") {
+        return Some(partition_of(c));
+    }
+    ["external_id", "primary_instance_id"].iter().find_map(|f| {
+        let id = match obj.get(*f)? {
+            serde_json::Value::Number(n) => n.as_u64()?,
+            serde_json::Value::String(s) => s.parse::<u64>().ok()?,
+            _ => return None,
+        };
+        Some(partition_of_id(id))
+    })
+}
+
 /// The partition of a request whose route declares `partition` (`None`: it runs here).
 /// What a declaration cannot read (no header, an id that is not a number) runs here too, and
 /// the handler refuses it.
 async fn partition_of_request(partition: Partition, req: &mut Request) -> Option<u32> {
     match partition {
-        Partition::Node | Partition::NewCommunity | Partition::EveryNode => None,
+        Partition::Node | Partition::NewCommunity | Partition::EveryNode | Partition::Identity => {
+            None
+        }
         Partition::PathKey(name) => path_param(req, name).await.map(|k| partition_of(&k)),
         Partition::Fixed(key) => Some(partition_of(key)),
         Partition::PathId(name) => path_param(req, name)
@@ -138,6 +172,10 @@ pub(crate) async fn route(
         Partition::NewCommunity => {
             let (body, slug) = with_slug(body);
             at = slug.as_deref().map(partition_of);
+            body
+        }
+        Partition::Identity => {
+            at = identity_partition(&parts.uri, &body);
             body
         }
         _ => body,

@@ -1830,3 +1830,84 @@ async fn a_governance_action_waiting_on_a_vote_resolves_once_after_sigkill_of_th
     );
     assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
 }
+
+/// Metagov's identity routes name their community in the body or the query, or only an
+/// identity id: in a cluster each runs on the node serving that community, whichever node it
+/// reaches, and an account linked through one node acts as its person through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_routes_work_through_any_node() {
+    const ID: &str = "/api/internal/identity";
+    let cluster = Cluster::start("identity").await;
+    let nodes = &cluster.nodes;
+    nodes[0].community_with_randomness("id-town").await;
+
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let made = nodes[i]
+            .post(
+                &format!("{ID}/create_id"),
+                &json!({"community_slug": "id-town"}),
+            )
+            .await
+            .expect_status(201)
+            .json();
+        let id = made[0]
+            .as_u64()
+            .unwrap_or_else(|| panic!("an integer id: {made}"));
+        nodes[(i + 1) % 3]
+            .post(
+                &format!("{ID}/link_account"),
+                &json!({"community_slug": "id-town", "external_id": id,
+                        "platform_type": "randomness", "platform_identifier": format!("p{i}")}),
+            )
+            .await
+            .expect_status(200);
+        let user = nodes[(i + 2) % 3]
+            .get(&format!("{ID}/get_user?external_id={id}"))
+            .await
+            .expect_status(200)
+            .json();
+        assert_eq!(
+            user["linked_accounts"][0]["platform_identifier"],
+            format!("p{i}"),
+            "{user}"
+        );
+        ids.push(id);
+    }
+    for node in nodes {
+        let all = node
+            .get(&format!("{ID}/get_users?community=id-town"))
+            .await
+            .expect_status(200)
+            .json();
+        let mut seen: Vec<u64> = all
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {all}"))
+            .iter()
+            .filter_map(|u| u["source_ID"].as_u64())
+            .collect();
+        seen.sort_unstable();
+        let mut want = ids.clone();
+        want.sort_unstable();
+        assert_eq!(seen, want, "through {}", node.url(""));
+    }
+    // The account linked through one node founds governance through another as its person.
+    let founded = nodes[2]
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/communities/id-town/governance",
+        )
+        .header("X-Agora-Actor", "randomness:p0")
+        .json(&json!({}));
+    let founded = nodes[2].send(founded).await.expect_status(201).json();
+    let constitution = nodes[1]
+        .get("/api/v1/communities/id-town/governance")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        constitution["owners"]["actors"],
+        json!([ids[0].to_string()]),
+        "founded as {founded}: {constitution}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `/api/internal/identity/...`: Metagov's identity routes, with Metagov's shapes (see
 //! `metagov-api.md`), and a JSON 4xx wherever Metagov answers 500. They name the community in
-//! the body or the query (or not at all: an identity id finds its community), so they run on
-//! the node they reach (`Partition::Node`).
+//! the body or the query (or not at all: an identity id finds its community); in a cluster they
+//! run on the node serving that community (`Partition::Identity`, see `cluster.rs`).
 
 use agora_actors::services::{LinkRequest, UserFilter};
 use agora_plugins::ErrorCode;

@@ -50,6 +50,10 @@ pub(crate) enum Partition {
     EveryNode,
     /// About the one actor with this key (node-wide state kept by one actor: API tokens).
     Fixed(&'static str),
+    /// Metagov's identity routes: the community named in the query (`community`) or the body
+    /// (`community_slug`), else an identity id (`external_id`, `primary_instance_id`), which
+    /// embeds its community's partition.
+    Identity,
 }
 
 /// One route.
@@ -83,7 +87,7 @@ macro_rules! route {
     };
 }
 
-use Partition::{CommunityHeader, EveryNode, Fixed, NewCommunity, Node, PathId, PathKey};
+use Partition::{CommunityHeader, EveryNode, Fixed, Identity, NewCommunity, Node, PathId, PathKey};
 
 use agora_actors::api_tokens::TOKENS_KEY;
 use Access::{Admin, Change, Public, Read};
@@ -123,14 +127,14 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(POST "/api/hooks/{plugin}", hooks::platform, hooks::__path_platform, Public, EveryNode),
     // Metagov: identities (the community is in the body or the query, or found from an id, so
     // tokens limited to communities do not reach them).
-    route!(POST "/api/internal/identity/create_id", identity::create_id, identity::__path_create_id, Change(Scope::Every), Node),
-    route!(POST "/api/internal/identity/merge_ids", identity::merge_ids, identity::__path_merge_ids, Change(Scope::Every), Node),
-    route!(POST "/api/internal/identity/link_account", identity::link_account, identity::__path_link_account, Change(Scope::Every), Node),
-    route!(POST "/api/internal/identity/unlink_account", identity::unlink_account, identity::__path_unlink_account, Change(Scope::Every), Node),
-    route!(GET "/api/internal/identity/get_user", identity::get_user, identity::__path_get_user, Read(Scope::Every), Node),
-    route!(GET "/api/internal/identity/get_users", identity::get_users, identity::__path_get_users, Read(Scope::Every), Node),
-    route!(GET "/api/internal/identity/filter_users_by_account", identity::filter_users_by_account, identity::__path_filter_users_by_account, Read(Scope::Every), Node),
-    route!(GET "/api/internal/identity/get_linked_account", identity::get_linked_account, identity::__path_get_linked_account, Read(Scope::Every), Node),
+    route!(POST "/api/internal/identity/create_id", identity::create_id, identity::__path_create_id, Change(Scope::Every), Identity),
+    route!(POST "/api/internal/identity/merge_ids", identity::merge_ids, identity::__path_merge_ids, Change(Scope::Every), Identity),
+    route!(POST "/api/internal/identity/link_account", identity::link_account, identity::__path_link_account, Change(Scope::Every), Identity),
+    route!(POST "/api/internal/identity/unlink_account", identity::unlink_account, identity::__path_unlink_account, Change(Scope::Every), Identity),
+    route!(GET "/api/internal/identity/get_user", identity::get_user, identity::__path_get_user, Read(Scope::Every), Identity),
+    route!(GET "/api/internal/identity/get_users", identity::get_users, identity::__path_get_users, Read(Scope::Every), Identity),
+    route!(GET "/api/internal/identity/filter_users_by_account", identity::filter_users_by_account, identity::__path_filter_users_by_account, Read(Scope::Every), Identity),
+    route!(GET "/api/internal/identity/get_linked_account", identity::get_linked_account, identity::__path_get_linked_account, Read(Scope::Every), Identity),
     // Agora: the plugin registry, node-wide and per community.
     route!(GET "/api/v1/plugins", plugin_registry::list, plugin_registry::__path_list, Read(Scope::Node), Node),
     route!(GET "/api/v1/plugins/{name}", plugin_registry::get, plugin_registry::__path_get, Read(Scope::Node), Node),
@@ -247,7 +251,7 @@ mod tests {
                     r.method,
                     r.path
                 ),
-                Node | CommunityHeader | NewCommunity | EveryNode | Fixed(_) => {}
+                Node | CommunityHeader | NewCommunity | EveryNode | Fixed(_) | Identity => {}
             }
             // A route about a community or a process must say where it runs: a community or
             // a process id in its path is its partition key.
