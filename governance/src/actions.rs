@@ -397,6 +397,7 @@ impl Community {
             "reason_code": d.reason_code,
             "matched": d.matched.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "would_wait_on": waits,
+            "would_allow": d.would_allow,
             "explain": d.explain_json(),
         }))
     }
