@@ -75,7 +75,7 @@ mod when;
 
 pub use actions::{
     change_body, votes_to_open, ActionRecord, Changed, ConditionSummary, Delivery, Effects, Fired,
-    PendingAction, Refused, Resolution, Submitted, Timer, VoteToOpen,
+    PendingAction, PhaseEvent, PhaseTimer, Refused, Resolution, Submitted, Timer, VoteToOpen,
 };
 pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH};
 pub use community::{Community, Ctx, Viewer};

@@ -28,13 +28,15 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::actions::{Delivery, Effects, PhaseEvent};
 use crate::changes::{Ability, ChangeKind};
 use crate::community::{Community, Ctx, Judging, RoleMemo};
 use crate::conditions::FilterCx;
 use crate::error::GovError;
-use crate::ids::{ItemId, ObjectRef, RoleKey};
+use crate::ids::{ItemId, NoticeId, ObjectRef, RoleKey};
 use crate::item_types::{Fields, ItemType, MAX_WEIGHT};
 use crate::items::Items;
+use crate::notices::{Notice, NoticeKind};
 use crate::permissions::{Reach, WalkOutcome};
 use crate::when::{rfc3339, Millis};
 
@@ -315,6 +317,10 @@ pub struct Structure {
     pub weight: i64,
     #[serde(default)]
     pub phases: Vec<Phase>,
+    /// The latest phase boundary already announced (`phase_boundary`): a boundary at or
+    /// before it is never announced again, so each fires exactly once.
+    #[serde(default)]
+    pub announced_through: Option<Millis>,
 }
 
 impl Structure {
@@ -338,6 +344,7 @@ impl Structure {
                 .get("phases")
                 .and_then(|p| parse_phases(p, "phases").ok())
                 .unwrap_or_default(),
+            announced_through: None,
         })
     }
 }
@@ -558,6 +565,83 @@ impl Community {
             .filter(|p| p.start > now)
             .filter(|p| p.phase_type().is_some_and(|t| t.allows(ability, typ)))
             .min_by_key(|p| (p.start, p.weight))
+    }
+
+    /// A phase boundary of `module` at `at` came (the caller's durable reminder fired): each
+    /// phase of the module that ends at `at`, then each that starts at `at`, is a notice on
+    /// the module (agent `system`) and a driver event. Nothing when the module is gone, when
+    /// no phase starts or ends at `at` any more (its phases were edited), or when this
+    /// boundary was already announced: a reminder delivered twice announces once.
+    pub fn phase_boundary(&mut self, module: ItemId, at: Millis, cx: &Ctx<'_>) -> Effects {
+        let mut fx = Effects::default();
+        let Some(meta) = self.items.get(module).filter(|m| !m.destroyed()) else {
+            return fx;
+        };
+        let version = meta.version();
+        let Some(s) = meta.structure() else {
+            return fx;
+        };
+        if s.announced_through.is_some_and(|t| t >= at) {
+            return fx;
+        }
+        let mut changes: Vec<(NoticeKind, &Phase)> = Vec::new();
+        changes.extend(
+            s.phases
+                .iter()
+                .filter(|p| p.end == at)
+                .map(|p| (NoticeKind::PhaseEnded, p)),
+        );
+        changes.extend(
+            s.phases
+                .iter()
+                .filter(|p| p.start == at)
+                .map(|p| (NoticeKind::PhaseStarted, p)),
+        );
+        if changes.is_empty() {
+            return fx;
+        }
+        let changes: Vec<(NoticeKind, Phase)> =
+            changes.into_iter().map(|(k, p)| (k, p.clone())).collect();
+        let mut structure = s.clone();
+        structure.announced_through = Some(at);
+        let mut meta = meta.clone();
+        meta.set_structure(Some(structure));
+        self.items.put(module, meta);
+        fx.changed.items.push(module);
+        for (kind, p) in changes {
+            let notice = Notice {
+                id: NoticeId(self.next_notice),
+                kind,
+                item: module,
+                version,
+                agent: "system".into(),
+                at,
+                summary: format!("phase `{}` ({})", p.name, p.typ),
+                from_item: None,
+                from_version: None,
+                field: None,
+            };
+            self.next_notice += 1;
+            for sub in self.deliveries(&notice, cx) {
+                fx.deliveries.push(Delivery {
+                    notice: notice.id,
+                    agent: sub.agent.to_string(),
+                    item: sub.item,
+                    deliver_to: sub.deliver_to.clone(),
+                });
+            }
+            fx.phase_events.push(PhaseEvent {
+                kind: kind.name(),
+                module,
+                phase: p.name.clone(),
+                typ: p.typ.clone(),
+                at,
+            });
+            fx.notices.push(notice);
+        }
+        // The notice counter lives in the snapshot.
+        fx.changed.constitution = true;
+        fx
     }
 
     /// The participation gate for one check (see the module docs). `created` is the type a

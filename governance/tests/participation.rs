@@ -606,3 +606,84 @@ fn a_refused_dry_run_says_what_would_allow_it() {
     assert_eq!(d["status"], "implemented");
     assert_eq!(d["would_allow"], json!([]));
 }
+
+#[test]
+fn phase_boundaries_are_reminded_and_announced_exactly_once() {
+    let mut s = scenario("public", Shape::Live);
+    // The scenario's module was created at the epoch: every boundary is ahead of it.
+    let e = s.epoch;
+    let edit =
+        s.w.submit(
+            "ana",
+            json!({"change": "edit_item", "target": format!("item:{}", s.module),
+                "params": {"fields": {"name": "Ideas for the park"}}}),
+        )
+        .unwrap();
+    let mut timers: Vec<i64> = edit
+        .effects
+        .phase_timers
+        .iter()
+        .map(|t| {
+            assert_eq!(t.module, s.module);
+            t.at - e
+        })
+        .collect();
+    timers.sort();
+    // collect [10, 20), rate [20, 30), vote [30, 40): 20 and 30 are shared boundaries.
+    assert_eq!(
+        timers,
+        [10, 20, 30, 40].map(|h| h * HOUR_MS).to_vec(),
+        "one reminder per boundary"
+    );
+    let cx_now = e + 20 * HOUR_MS;
+    let fields = s.w.fields.clone();
+    let cx = agora_governance::Ctx::at(cx_now).with_fields(&fields);
+    let fx = s.w.c.phase_boundary(s.module, cx_now, &cx);
+    let events: Vec<(&str, &str)> = fx
+        .phase_events
+        .iter()
+        .map(|p| (p.kind, p.phase.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [("phase_ended", "collect"), ("phase_started", "rate")]
+    );
+    assert_eq!(fx.notices.len(), 2);
+    assert_eq!(fx.notices[0].kind.name(), "phase_ended");
+    assert_eq!(fx.notices[1].item, s.module);
+    assert_eq!(
+        fx.phase_events[1].data(),
+        json!({"module": s.module.to_string(), "phase": "rate", "type": "ideas:rate",
+            "at": rfc3339(cx_now)})
+    );
+    // A second delivery of the same reminder, or an older one, announces nothing.
+    assert!(s
+        .w
+        .c
+        .phase_boundary(s.module, cx_now, &cx)
+        .phase_events
+        .is_empty());
+    assert!(s
+        .w
+        .c
+        .phase_boundary(s.module, e + 10 * HOUR_MS, &cx)
+        .phase_events
+        .is_empty());
+    // A time at which no phase starts or ends (an edited-away boundary) is a no-op.
+    assert!(s
+        .w
+        .c
+        .phase_boundary(s.module, e + 25 * HOUR_MS, &cx)
+        .phase_events
+        .is_empty());
+    // The marker survives a restore: after a restart the reminder stays announced once.
+    let mut restored =
+        agora_governance::Community::restore(s.w.c.snapshot(), s.w.c.item_metas().to_vec())
+            .unwrap();
+    assert!(restored
+        .phase_boundary(s.module, cx_now, &cx)
+        .phase_events
+        .is_empty());
+    let fx = restored.phase_boundary(s.module, e + 30 * HOUR_MS, &cx);
+    assert_eq!(fx.phase_events.len(), 2);
+}
