@@ -1059,6 +1059,31 @@ impl VirtualActor for Governance {
     }
 }
 
+/// Whether the active phase of the module governance item `item` is in allows `vote` at
+/// `at_ms` (a ballot's arrival): `Ok` also outside modules and for an unknown item (the vote
+/// was attached to what the driver named; the phase is the only rule here), `Err` with the
+/// sentence of `phase_closed` otherwise.
+pub struct PhaseAllows {
+    pub item: String,
+    pub at_ms: i64,
+}
+
+impl Message<Governance> for PhaseAllows {
+    type Reply = Result<(), String>;
+
+    fn handle(self, g: &mut Governance, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        let (Some(core), Ok(item)) = (g.core.as_ref(), self.item.parse::<u64>()) else {
+            return Ok(());
+        };
+        core.phase_allows(
+            ItemId(item),
+            agora_governance::PhaseAbility::Vote,
+            self.at_ms,
+        )
+        .map_err(|(_, why)| why)
+    }
+}
+
 impl Message<Governance> for Found {
     type Reply = Result<Value, ActorError>;
 

@@ -2,7 +2,8 @@
 //! public project and a module with two phases; changes inside the module follow the active
 //! phase (`phase_closed` outside it, with a dry run naming the phase that would allow it);
 //! each phase start and end is a notice on the module and a driver event, exactly once, also
-//! when the boundary falls while the node is down; ratings are counted on the item.
+//! when the boundary falls while the node is down; ratings are counted on the item; a vote
+//! attached to an item takes ballots only in a phase that allows voting.
 
 use std::time::Duration;
 
@@ -62,6 +63,8 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
              "start": rfc3339((START + HOUR) as i64), "end": rfc3339((START + 2 * HOUR) as i64)},
             {"name": "rate", "type": "ideas:rate",
              "start": rfc3339((START + 2 * HOUR) as i64), "end": rfc3339((START + 3 * HOUR) as i64)},
+            {"name": "vote", "type": "polls:vote",
+             "start": rfc3339((START + 3 * HOUR) as i64), "end": rfc3339((START + 4 * HOUR) as i64)},
         ]);
         // An unknown phase type is refused, and nothing is recorded.
         gov.post_action(
@@ -207,4 +210,42 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
         )
         .await;
     assert_eq!(late["reason_code"], "phase_closed", "{late}");
+
+    // A vote attached to the idea takes ballots only in the vote phase.
+    let started = node
+        .post_in(
+            "city",
+            "/api/internal/process/vote.approval",
+            &json!({"title": "Which ideas?", "options": ["trees", "bench"], "item": id,
+                "closing_at": rfc3339((START + 4 * HOUR) as i64)}),
+        )
+        .await
+        .expect_status(202);
+    let process = started.header("location").expect("a Location");
+    let ballot = json!({"voter": "ben", "choice": ["trees"]});
+    node.post(&format!("{process}/ballots"), &ballot)
+        .await
+        .expect_error(409, "phase_closed");
+    let ballots = node
+        .get(&format!("{process}/ballots"))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        ballots["ballots"],
+        json!([]),
+        "a refused ballot is not stored"
+    );
+    advance(&node, HOUR).await;
+    node.post(&format!("{process}/ballots"), &ballot)
+        .await
+        .expect_status(200);
+    // An attachment that is not an item id is refused when the vote starts.
+    node.post_in(
+        "city",
+        "/api/internal/process/vote.approval",
+        &json!({"options": ["a"], "item": 7, "closing_at": rfc3339((START + 4 * HOUR) as i64)}),
+    )
+    .await
+    .expect_client_error();
 }
