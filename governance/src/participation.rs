@@ -439,8 +439,8 @@ impl Community {
         })
     }
 
-    /// Whether `agent` holds an unconditioned-or-not community-wide `do_anything` allow
-    /// (levels 3, 6, 9).
+    /// Whether `agent` holds a community-wide `do_anything` allow (levels 3, 6, 9), as the
+    /// permission walk decides it (conditions on the grant do not matter here).
     pub fn holds_community_do_anything(&self, agent: &str, cx: &Ctx<'_>) -> bool {
         let memo = RoleMemo::default();
         let judge = Judging {

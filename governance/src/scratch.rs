@@ -910,7 +910,12 @@ impl<'a> Scratch<'a> {
                         abilities: vec![Ability::EditField(*f), Ability::Change(K::EditItem)],
                     })
                     .collect();
-                let structure = Structure::from_fields(typ, &merged);
+                // The boundaries already announced stay announced across edits.
+                let announced = m.structure().and_then(|s| s.announced_through);
+                let structure = Structure::from_fields(typ, &merged).map(|mut s| {
+                    s.announced_through = announced;
+                    s
+                });
                 let meta = self.item_mut(id);
                 meta.set_structure(structure);
                 let version = meta.bump_version();

@@ -656,7 +656,17 @@ fn phase_boundaries_are_reminded_and_announced_exactly_once() {
         json!({"module": s.module.to_string(), "phase": "rate", "type": "ideas:rate",
             "at": rfc3339(cx_now)})
     );
-    // A second delivery of the same reminder, or an older one, announces nothing.
+    // A second delivery of the same reminder, or an older one, announces nothing, also after
+    // an edit of the module.
+    s.w.now = cx_now;
+    s.w.act(
+        "ana",
+        "edit_item",
+        &format!("item:{}", s.module),
+        json!({"fields": {"name": "Renamed"}}),
+    );
+    let fields = s.w.fields.clone();
+    let cx = agora_governance::Ctx::at(cx_now).with_fields(&fields);
     assert!(s
         .w
         .c
