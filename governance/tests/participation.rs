@@ -638,7 +638,25 @@ fn phase_boundaries_are_reminded_and_announced_exactly_once() {
     let cx_now = e + 20 * HOUR_MS;
     let fields = s.w.fields.clone();
     let cx = agora_governance::Ctx::at(cx_now).with_fields(&fields);
+    // A subscription to the module gets its phase notices, whichever kinds it chose.
+    let sub = agora_governance::Subscription {
+        agent: "par".into(),
+        item: s.module,
+        deep: false,
+        edit: false,
+        delete: false,
+        comments: false,
+        relations: false,
+        members: false,
+        deliver_to: "http://127.0.0.1:9/par".into(),
+    };
+    s.w.c.subscribe(sub, &cx).unwrap();
     let fx = s.w.c.phase_boundary(s.module, cx_now, &cx);
+    assert_eq!(fx.deliveries.len(), 2, "{:?}", fx.deliveries);
+    assert!(fx
+        .deliveries
+        .iter()
+        .all(|d| d.agent == "par" && d.item == s.module));
     let events: Vec<(&str, &str)> = fx
         .phase_events
         .iter()
