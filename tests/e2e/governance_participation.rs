@@ -3,7 +3,8 @@
 //! phase (`phase_closed` outside it, with a dry run naming the phase that would allow it);
 //! each phase start and end is a notice on the module and a driver event, exactly once, also
 //! when the boundary falls while the node is down; ratings are counted on the item; a vote
-//! attached to an item takes ballots only in a phase that allows voting.
+//! attached to an item takes ballots only in a phase that allows voting; a private project is
+//! invisible to members outside it.
 
 use std::time::Duration;
 
@@ -128,6 +129,41 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
             .json();
         assert_eq!(made["status"], "implemented", "{made}");
         assert_eq!(made["route"], "participation");
+        // A private project is invisible to members outside it: 404, and left out of lists.
+        let private = Gov::created(
+            &gov.act(
+                "ana",
+                "create_item",
+                &format!("item:{org}"),
+                json!({"type": "project", "fields": {"name": "Budget", "access": "private"}}),
+            )
+            .await,
+        );
+        gov.get(Some("cy"), &format!("/items/{private}"))
+            .await
+            .expect_error(404, "item_not_found");
+        let listed = gov
+            .get(Some("cy"), "/items?type=project&limit=100")
+            .await
+            .expect_status(200)
+            .json();
+        let ids: Vec<&Value> = listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| &i["id"])
+            .collect();
+        assert_eq!(ids, vec![&json!(project)], "{listed}");
+        gov.act(
+            "ana",
+            "add_people_to_role",
+            "role:participants",
+            json!({"agents": ["cy"], "of": private}),
+        )
+        .await;
+        gov.get(Some("cy"), &format!("/items/{private}"))
+            .await
+            .expect_status(200);
         (module, format!("item:{}", Gov::created(&made)))
     };
 
