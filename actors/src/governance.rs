@@ -10,7 +10,9 @@
 //! big-endian so records list in order.
 //!
 //! What the core asks for beyond the state happens in the same commit: a condition's timeout is
-//! a durable reminder (`timeout/<condition>`); a vote condition opens a real `vote.<method>`
+//! a durable reminder (`timeout/<condition>`), and so is each phase boundary of a module
+//! (`phase/<module>/<ms>`), which the core announces once as notices on the module and
+//! `phase_started` / `phase_ended` driver events; a vote condition opens a real `vote.<method>`
 //! process through a durable message to the vote actor, whose outcome comes back as a durable
 //! message ([`VoteOutcome`]), handled exactly once; notices go to subscriptions through the
 //! signed outbox, in order per subscription; each change of an action is an `action_updated`
@@ -44,6 +46,8 @@ const LOG_RECORD: &str = "gov_log";
 const VERSION_RECORD: &str = "gov_version";
 const NOTICE_RECORD: &str = "gov_notice";
 const TIMEOUT: &str = "timeout/";
+/// A module's phase boundary: `phase/<module>/<ms>`.
+const PHASE: &str = "phase/";
 
 /// The most records one list page reads before it answers with what it found.
 pub const MAX_SCAN: usize = 10_000;
@@ -506,6 +510,11 @@ impl Governance {
         for c in &g.cancel_timers {
             fx.cancel_reminder(format!("{TIMEOUT}{c}"));
         }
+        // One reminder per (module, boundary): setting it again (an edit) replaces it.
+        for t in &g.phase_timers {
+            let due = u64::try_from(t.at).unwrap_or(0);
+            fx.set_reminder(format!("{PHASE}{}/{}", t.module, t.at), due, Vec::new());
+        }
         for v in &g.versions {
             match encode_record(VERSION_RECORD, VERSION, v) {
                 Ok(b) => fx.put_aux(version_key(v.item, v.version), b),
@@ -599,8 +608,43 @@ impl Governance {
                 &event,
             );
         }
+        for p in &g.phase_events {
+            let event = Event {
+                event_type: p.kind.into(),
+                data: p.data(),
+                initiator: json!({"agent": "system"}),
+            };
+            events::emit(
+                fx,
+                env.json.as_ref(),
+                url.as_deref(),
+                &self.slug,
+                "governance",
+                &event,
+            );
+        }
         self.save(fx);
         last
+    }
+
+    /// A phase boundary's reminder fired: the core announces it once (a repeat is a no-op).
+    fn phase_boundary(&mut self, env: &ActorsEnv, module: ItemId, at: i64, fx: &mut Effects) {
+        let now = fx.now_ms() as i64;
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
+        let fields: HashMap<ItemId, Fields> = HashMap::new();
+        let cx = Ctx {
+            now,
+            accounts: &NoLinkedAccounts,
+            fields: &fields,
+        };
+        let g = core.phase_boundary(module, at, &cx);
+        if g.phase_events.is_empty() {
+            tracing::debug!(%module, at, "phase boundary already announced or gone");
+            return;
+        }
+        self.apply(env, g, &mut Vec::new(), fx);
     }
 
     fn submit(
@@ -974,6 +1018,16 @@ impl VirtualActor for Governance {
     }
 
     fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {
+        if let Some(rest) = r.name.strip_prefix(PHASE) {
+            let parsed = rest.split_once('/').and_then(|(m, at)| {
+                Some((ItemId(m.parse::<u64>().ok()?), at.parse::<i64>().ok()?))
+            });
+            match parsed {
+                Some((module, at)) => self.phase_boundary(env, module, at, fx),
+                None => tracing::warn!(name = %r.name, "a malformed phase reminder"),
+            }
+            return;
+        }
         match r
             .name
             .strip_prefix(TIMEOUT)
@@ -1002,6 +1056,31 @@ impl VirtualActor for Governance {
             .and_then(|v| VoteResult::from_json(&v))
             .unwrap_or(VoteResult::Passed(false));
         self.fired(env, ConditionId(m.condition), Some(result), fx);
+    }
+}
+
+/// Whether the active phase of the module governance item `item` is in allows `vote` at
+/// `at_ms` (a ballot's arrival): `Ok` also outside modules and for an unknown item (the vote
+/// was attached to what the driver named; the phase is the only rule here), `Err` with the
+/// sentence of `phase_closed` otherwise.
+pub struct PhaseAllows {
+    pub item: String,
+    pub at_ms: i64,
+}
+
+impl Message<Governance> for PhaseAllows {
+    type Reply = Result<(), String>;
+
+    fn handle(self, g: &mut Governance, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        let (Some(core), Ok(item)) = (g.core.as_ref(), self.item.parse::<u64>()) else {
+            return Ok(());
+        };
+        core.phase_allows(
+            ItemId(item),
+            agora_governance::PhaseAbility::Vote,
+            self.at_ms,
+        )
+        .map_err(|(_, why)| why)
     }
 }
 
@@ -1211,6 +1290,8 @@ mod tests {
             ("no_change", 400),
             ("not_a_collection", 400),
             ("not_a_container", 400),
+            ("unknown_phase_type", 400),
+            ("invalid_phase", 400),
             ("not_a_member", 400),
             ("not_in_role", 400),
             ("role_in_use", 400),

@@ -158,6 +158,20 @@ pub struct Cast {
     pub choice: Value,
     pub arrived_ms: u64,
     pub by: Principal,
+    /// For a vote attached to a governance item: the governance actor's answer on whether
+    /// the item's module's active phase allowed `vote` at `arrived_ms` (`Err`: why not).
+    /// `None`: not asked yet; such a vote then answers [`CastReply::NeedsPhase`].
+    pub phase: Option<Result<(), String>>,
+}
+
+/// What a [`Cast`] answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CastReply {
+    /// The ballot was taken: its receipt.
+    Receipt(Value),
+    /// The vote is attached to governance item `item` of `community`: ask its phase, then
+    /// cast again with [`Cast::phase`] set. Only such votes pay the extra round trip.
+    NeedsPhase { community: String, item: String },
 }
 
 /// The canonical ballot list with its commitment.
@@ -678,12 +692,31 @@ impl Message<Vote> for Close {
 }
 
 impl Message<Vote> for Cast {
-    type Reply = Result<Value, ActorError>;
+    type Reply = Result<CastReply, ActorError>;
 
     fn handle(self, v: &mut Vote, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
         v.named(&self.method)?;
         tracing::debug!(who = self.by.who(), agent = ?self.by.agent(), "ballot");
+        let attached = v.spec.as_ref().and_then(|s| s.item.clone());
+        if let (Some(item), Some(s)) = (attached, &v.state) {
+            // A closed vote answers as closed, whatever the phase.
+            if s.status != "completed" {
+                match self.phase {
+                    None => {
+                        return Ok(CastReply::NeedsPhase {
+                            community: s.community.clone(),
+                            item,
+                        })
+                    }
+                    Some(Err(why)) => {
+                        return Err(refuse(ErrorCode::PhaseClosed, why, None));
+                    }
+                    Some(Ok(())) => {}
+                }
+            }
+        }
         v.cast(env, self.voter, self.choice, self.arrived_ms, fx)
+            .map(CastReply::Receipt)
     }
 }
 

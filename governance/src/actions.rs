@@ -229,7 +229,37 @@ pub struct Effects {
     pub open_votes: Vec<VoteToOpen>,
     /// Votes of conditions that no longer wait (close or cancel them): condition and process.
     pub close_votes: Vec<(ConditionId, Option<String>)>,
+    /// Phase boundaries to remind the core of ([`Community::phase_boundary`]): one durable
+    /// reminder per (module, time); a repeated one is harmless.
+    pub phase_timers: Vec<PhaseTimer>,
+    /// Phase changes that happened: a `phase_started` / `phase_ended` driver event each.
+    pub phase_events: Vec<PhaseEvent>,
     pub changed: Changed,
+}
+
+/// A module's phase boundary to be reminded of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseTimer {
+    pub module: ItemId,
+    pub at: Millis,
+}
+
+/// A phase that started or ended (the driver event's `data`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseEvent {
+    /// `phase_started` or `phase_ended`.
+    pub kind: &'static str,
+    pub module: ItemId,
+    pub phase: String,
+    pub typ: String,
+    pub at: Millis,
+}
+
+impl PhaseEvent {
+    pub fn data(&self) -> Value {
+        json!({"module": self.module.to_string(), "phase": self.phase, "type": self.typ,
+            "at": rfc3339(self.at)})
+    }
 }
 
 /// The result of [`Community::submit`].
@@ -397,6 +427,7 @@ impl Community {
             "reason_code": d.reason_code,
             "matched": d.matched.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "would_wait_on": waits,
+            "would_allow": d.would_allow,
             "explain": d.explain_json(),
         }))
     }
@@ -547,6 +578,20 @@ impl Community {
         fx.destroyed.extend(committed.destroyed);
         fx.ratings.extend(committed.ratings);
         fx.changed.constitution |= committed.constitution_changed;
+        // A module's boundaries still ahead are reminders (again after an edit: a reminder
+        // at a time no phase starts or ends any more is a no-op when it fires).
+        for id in &committed.changed_items {
+            if let Some(s) = self.items.get(*id).and_then(|m| m.structure()) {
+                for p in &s.phases {
+                    for at in [p.start, p.end] {
+                        let timer = PhaseTimer { module: *id, at };
+                        if at >= cx.now && !fx.phase_timers.contains(&timer) {
+                            fx.phase_timers.push(timer);
+                        }
+                    }
+                }
+            }
+        }
         fx.changed.items.extend(committed.changed_items);
         // Waiting actions that depended on destroyed items are rejected when they would be
         // implemented (re-validation), not here: their conditions may still be answered.

@@ -23,7 +23,7 @@ use crate::changes::{Ability, ChangeKind};
 use crate::conditions::{ConditionSpec, ConditionState, FilterCx, Who, MAX_RATE_COUNT};
 use crate::constitution::{Authority, Constitution, Switches};
 use crate::ids::{ActionId, ConditionId, ItemId, ObjectRef, PermissionId, RoleKey};
-use crate::item_types::{Field, Fields};
+use crate::item_types::{Field, Fields, ItemType};
 use crate::items::{Agents, FieldSource, ItemMeta, Items, ListPage, ListQuery, NoFields};
 use crate::log::GENESIS;
 use crate::notices::{Notice, NoticeKind, Subscription};
@@ -490,6 +490,11 @@ impl Community {
         if meta.destroyed() {
             return false;
         }
+        // A private project, with everything in it, is invisible to outsiders whatever the
+        // permissions say (section 6).
+        if self.hidden_by_private_project(agent, id, cx) {
+            return false;
+        }
         let item_view = self.read_one(agent, Ability::View, id, meta, cx, true, memo);
         if ability == Ability::View || !item_view {
             return item_view;
@@ -514,7 +519,8 @@ impl Community {
         memo: &RoleMemo,
     ) -> bool {
         let default = if ability == Ability::View {
-            self.is_member(agent)
+            // Public and semipublic projects are visible to every agent, members or not.
+            self.is_member(agent) || self.in_open_project(id)
         } else {
             default_when_unregulated
         };
@@ -620,7 +626,7 @@ impl Community {
         } else {
             Value::Null
         };
-        Some(json!({
+        let mut out = json!({
             "id": id.to_string(),
             "type": meta.typ().name(),
             "version": version,
@@ -631,7 +637,11 @@ impl Community {
             "destroyed": meta.destroyed(),
             "container": meta.container().map(|c| c.to_string()),
             "collections": collections,
-        }))
+        });
+        if !meta.ratings().is_empty() || meta.typ() == ItemType::Idea {
+            out["ratings"] = meta.rating_counts();
+        }
+        Some(out)
     }
 
     /// Whether `viewer` may read `notice`: `view action_notices` on its item, and for a

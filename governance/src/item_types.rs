@@ -1,18 +1,21 @@
 //! The item type registry (item types are code, as in Deme): each type's fields, which of them
 //! an edit may change, which are required, whether items may be created inside it, and which
-//! roles an item of that type carries (section 6's organisations and projects will add
-//! `initiators`, `moderators` and `participants` here).
+//! roles an item of that type carries (section 6: organisations carry `initiators`, projects
+//! `moderators` and `participants`).
 //!
 //! Fields are a closed set too, so abilities such as `view body` or `edit description` are
 //! checked when a permission is added, and a typo is a 400 rather than a permission that never
 //! applies. Besides content fields there are pointer fields, which relation notices name:
 //! `item` and `item_version` (a comment's subject), `collections` (memberships) and `container`
-//! (where an item was created).
+//! (where an item was created). The participation types have typed structure fields
+//! (`access`, `draft`, `archived`, `weight`, `phases`), checked here and read into an
+//! item's [`crate::participation::Structure`] when it is created or edited.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::GovError;
+use crate::participation::{parse_phases, phases_json, Access};
 
 /// A field of an item, as abilities (`view <field>`, `edit <field>`) and notices name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -28,10 +31,20 @@ pub enum Field {
     Collections,
     /// The container an item was created in (a pointer field).
     Container,
+    /// A project's access rule: `public`, `semipublic` or `private`.
+    Access,
+    /// A project's or module's draft switch (a boolean).
+    Draft,
+    /// A project's archived switch (a boolean).
+    Archived,
+    /// A module's weight (an integer; the lowest weight among active phases wins).
+    Weight,
+    /// A module's phases (a list of `{"name","type","start","end","weight"}`).
+    Phases,
 }
 
 impl Field {
-    pub const ALL: [Field; 7] = [
+    pub const ALL: [Field; 12] = [
         Field::Name,
         Field::Description,
         Field::Body,
@@ -39,6 +52,11 @@ impl Field {
         Field::ItemVersion,
         Field::Collections,
         Field::Container,
+        Field::Access,
+        Field::Draft,
+        Field::Archived,
+        Field::Weight,
+        Field::Phases,
     ];
 
     pub fn name(self) -> &'static str {
@@ -50,6 +68,11 @@ impl Field {
             Field::ItemVersion => "item_version",
             Field::Collections => "collections",
             Field::Container => "container",
+            Field::Access => "access",
+            Field::Draft => "draft",
+            Field::Archived => "archived",
+            Field::Weight => "weight",
+            Field::Phases => "phases",
         }
     }
 
@@ -68,8 +91,8 @@ impl Field {
     }
 }
 
-/// An item type. The participation types of section 6 (`organisation`, `project`, `module`)
-/// join this enum with their fields and roles.
+/// An item type, the participation types of section 6 (`organisation`, `project`, `module`)
+/// among them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum ItemType {
@@ -79,16 +102,22 @@ pub enum ItemType {
     Comment,
     Proposal,
     Idea,
+    Organisation,
+    Project,
+    Module,
 }
 
 impl ItemType {
-    pub const ALL: [ItemType; 6] = [
+    pub const ALL: [ItemType; 9] = [
         ItemType::Item,
         ItemType::Collection,
         ItemType::Document,
         ItemType::Comment,
         ItemType::Proposal,
         ItemType::Idea,
+        ItemType::Organisation,
+        ItemType::Project,
+        ItemType::Module,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +128,9 @@ impl ItemType {
             ItemType::Comment => "comment",
             ItemType::Proposal => "proposal",
             ItemType::Idea => "idea",
+            ItemType::Organisation => "organisation",
+            ItemType::Project => "project",
+            ItemType::Module => "module",
         }
     }
 
@@ -112,7 +144,33 @@ impl ItemType {
 
     /// Whether `create_item` may target an item of this type (items are then created in it).
     pub fn is_container(self) -> bool {
-        matches!(self, ItemType::Collection)
+        matches!(
+            self,
+            ItemType::Collection | ItemType::Organisation | ItemType::Project | ItemType::Module
+        )
+    }
+
+    /// Whether an item of this type may be created in `container` (`None`: the community).
+    /// The participation structure nests strictly: organisations in the community, projects
+    /// in the community or an organisation, modules in a project; an organisation holds only
+    /// projects, a project only modules, and a module holds the content.
+    pub fn may_be_created_in(self, container: Option<ItemType>) -> bool {
+        match (self, container) {
+            (ItemType::Organisation, c) => c.is_none(),
+            (ItemType::Project, c) => matches!(c, None | Some(ItemType::Organisation)),
+            (ItemType::Module, c) => c == Some(ItemType::Project),
+            (_, Some(ItemType::Organisation | ItemType::Project)) => false,
+            _ => true,
+        }
+    }
+
+    /// Whether this type is part of the participation structure (organisation, project,
+    /// module).
+    pub fn is_structure(self) -> bool {
+        matches!(
+            self,
+            ItemType::Organisation | ItemType::Project | ItemType::Module
+        )
     }
 
     /// Whether `add_to_collection` may target an item of this type.
@@ -128,9 +186,23 @@ impl ItemType {
     /// The content fields an item of this type has; all of them are strings.
     pub fn fields(self) -> &'static [Field] {
         match self {
-            ItemType::Item | ItemType::Collection | ItemType::Idea => {
+            ItemType::Item | ItemType::Collection | ItemType::Idea | ItemType::Organisation => {
                 &[Field::Name, Field::Description]
             }
+            ItemType::Project => &[
+                Field::Name,
+                Field::Description,
+                Field::Access,
+                Field::Draft,
+                Field::Archived,
+            ],
+            ItemType::Module => &[
+                Field::Name,
+                Field::Description,
+                Field::Draft,
+                Field::Weight,
+                Field::Phases,
+            ],
             ItemType::Document | ItemType::Proposal => {
                 &[Field::Name, Field::Description, Field::Body]
             }
@@ -154,16 +226,34 @@ impl ItemType {
         }
     }
 
-    /// The roles an item of this type carries (`{"role": .., "of": "<item id>"}`). None yet:
-    /// section 6 gives organisations `initiators` and projects `moderators` and
-    /// `participants`.
+    /// The roles an item of this type carries (`{"role": .., "of": "<item id>"}`).
     pub fn roles(self) -> &'static [&'static str] {
-        &[]
+        match self {
+            ItemType::Organisation => &["initiators"],
+            ItemType::Project => &["moderators", "participants"],
+            _ => &[],
+        }
     }
 }
 
 /// Item field values: a JSON object of field name → value.
 pub type Fields = serde_json::Map<String, Value>;
+
+/// The largest module weight, either sign.
+pub const MAX_WEIGHT: u64 = 1_000_000;
+
+/// A field's value when a create does not give it. Projects and modules start as drafts (as
+/// in adhocracy4, publishing is a deliberate edit) and projects start public.
+fn default_value(f: Field) -> Value {
+    match f {
+        Field::Draft => Value::Bool(true),
+        Field::Archived => Value::Bool(false),
+        Field::Access => Value::String("public".into()),
+        Field::Weight => Value::from(0),
+        Field::Phases => Value::Array(Vec::new()),
+        _ => Value::String(String::new()),
+    }
+}
 
 /// Checks the `fields` of a create or edit for `typ`: known, editable (or settable at
 /// creation), strings within their size. `creating` also fills in the defaults (`""` for
@@ -185,17 +275,48 @@ pub(crate) fn check_fields(
                     format!("a {} has no field '{key}' that can be set", typ.name()),
                 )
             })?;
-        let Value::String(s) = value else {
-            return Err(GovError::invalid(&at, format!("'{key}' must be a string")));
-        };
-        if s.len() > field.max_bytes() {
-            return Err(GovError::invalid(
-                &at,
-                format!("'{key}' is longer than {} bytes", field.max_bytes()),
-            ));
-        }
-        if field == Field::Name && s.trim().is_empty() {
-            return Err(GovError::invalid(&at, "'name' must not be blank"));
+        match field {
+            Field::Draft | Field::Archived => {
+                if !value.is_boolean() {
+                    return Err(GovError::invalid(&at, format!("'{key}' must be a boolean")));
+                }
+            }
+            Field::Weight => {
+                if value.as_i64().is_none_or(|w| w.unsigned_abs() > MAX_WEIGHT) {
+                    return Err(GovError::invalid(
+                        &at,
+                        format!("'weight' must be an integer within ±{MAX_WEIGHT}"),
+                    ));
+                }
+            }
+            Field::Access => {
+                if value.as_str().and_then(Access::parse).is_none() {
+                    return Err(GovError::invalid(
+                        &at,
+                        "'access' is \"public\", \"semipublic\" or \"private\"",
+                    ));
+                }
+            }
+            Field::Phases => {
+                // Shape, types, the registry and start < end; the normalised list is kept.
+                let phases = parse_phases(value, &at)?;
+                out.insert(key.clone(), phases_json(&phases));
+                continue;
+            }
+            _ => {
+                let Value::String(s) = value else {
+                    return Err(GovError::invalid(&at, format!("'{key}' must be a string")));
+                };
+                if s.len() > field.max_bytes() {
+                    return Err(GovError::invalid(
+                        &at,
+                        format!("'{key}' is longer than {} bytes", field.max_bytes()),
+                    ));
+                }
+                if field == Field::Name && s.trim().is_empty() {
+                    return Err(GovError::invalid(&at, "'name' must not be blank"));
+                }
+            }
         }
         out.insert(key.clone(), value.clone());
     }
@@ -209,8 +330,7 @@ pub(crate) fn check_fields(
             }
         }
         for f in typ.editable() {
-            out.entry(f.name())
-                .or_insert_with(|| Value::String(String::new()));
+            out.entry(f.name()).or_insert_with(|| default_value(*f));
         }
     }
     Ok(out)

@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use crate::constitution::Switches;
 use crate::ids::ItemId;
 use crate::item_types::{Fields, ItemType};
+use crate::participation::Structure;
 use crate::when::{rfc3339, Millis};
 
 /// The most candidates one list page scans.
@@ -144,6 +145,12 @@ pub struct ItemMeta {
     created_at: Millis,
     /// Sorted by collection id.
     collections: Box<[Membership]>,
+    /// A project's or module's structure switches (section 6), kept in step with its fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    structure: Option<Box<Structure>>,
+    /// Ratings (`rate`): (agent index, value), sorted by agent, one per agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ratings: Option<Box<[(u32, i8)]>>,
 }
 
 impl ItemMeta {
@@ -161,7 +168,39 @@ impl ItemMeta {
             container: container.map(|c| c.0).unwrap_or(0),
             created_at,
             collections: Box::new([]),
+            structure: None,
+            ratings: None,
         }
+    }
+
+    /// A project's or module's structure switches.
+    pub fn structure(&self) -> Option<&Structure> {
+        self.structure.as_deref()
+    }
+
+    pub(crate) fn set_structure(&mut self, s: Option<Structure>) {
+        self.structure = s.map(Box::new);
+    }
+
+    /// The ratings: (agent index, −1 / 0 / +1), sorted by agent.
+    pub fn ratings(&self) -> &[(u32, i8)] {
+        self.ratings.as_deref().unwrap_or(&[])
+    }
+
+    /// Records `agent`'s rating, replacing theirs.
+    pub(crate) fn set_rating(&mut self, agent: u32, value: i8) {
+        let mut list: Vec<(u32, i8)> = self.ratings().to_vec();
+        match list.binary_search_by_key(&agent, |r| r.0) {
+            Ok(i) => list[i].1 = value,
+            Err(i) => list.insert(i, (agent, value)),
+        }
+        self.ratings = Some(list.into_boxed_slice());
+    }
+
+    /// Counts of ratings: `{"up","down","neutral"}`.
+    pub fn rating_counts(&self) -> Value {
+        let count = |v: i8| self.ratings().iter().filter(|r| r.1 == v).count();
+        json!({"up": count(1), "down": count(-1), "neutral": count(0)})
     }
 
     pub fn typ(&self) -> ItemType {

@@ -1,9 +1,9 @@
 //! The pure core of Agora's governance engine: who may change what in a community, and how a
 //! change that needs others' consent waits for it. It joins Concord's authority pipeline
 //! (owners, governors, specific permissions, conditions), Deme's items and 9-level permission
-//! precedence, and leaves room for adhocracy4's participation structure (organisations,
-//! projects, modules and phases: contract section 6). The contract is
-//! `../shared/governance-api.md`; this crate implements its sections 1–5, 7 and 8 as plain
+//! precedence, and adhocracy4's participation structure (organisations, projects, modules and
+//! phases: contract section 6). The contract is
+//! `../shared/governance-api.md`; this crate implements its sections 1–8 as plain
 //! state and pure functions: no I/O, no actors, no HTTP, no clock (time is an argument).
 //!
 //! # Shape
@@ -39,6 +39,10 @@
 //! - **Reads** (`community.rs`): members may view every item unless a `view` permission
 //!   applies; fields and notices need their own abilities when permissions name them.
 //! - **Conditions** (`conditions.rs`): approval, vote, consensus and the filters; timeouts.
+//! - **Participation** (`participation.rs`): for phase-bound abilities inside a module, a
+//!   gate between the foundational and specific steps (route `participation`): moderators,
+//!   initiators and community-wide `do_anything` holders pass; others need the grant, the
+//!   active phase and live structure. Private projects are invisible to outsiders.
 //! - **Items** (`items.rs`, `item_types.rs`, `notices.rs`): types in code, versions, notices,
 //!   subscriptions, lists that agree with single checks.
 //! - **Log** (`log.rs`): a hash chain over canonical JSON, with its verifier.
@@ -60,6 +64,7 @@ mod item_types;
 mod items;
 mod log;
 mod notices;
+mod participation;
 mod permissions;
 mod pipeline;
 mod roles;
@@ -70,7 +75,7 @@ mod when;
 
 pub use actions::{
     change_body, votes_to_open, ActionRecord, Changed, ConditionSummary, Delivery, Effects, Fired,
-    PendingAction, Refused, Resolution, Submitted, Timer, VoteToOpen,
+    PendingAction, PhaseEvent, PhaseTimer, Refused, Resolution, Submitted, Timer, VoteToOpen,
 };
 pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH};
 pub use community::{Community, Ctx, Viewer};
@@ -91,6 +96,10 @@ pub use items::{
 };
 pub use log::{body_hash, entry_hash, verify_chain, LogEntry, LogKind, VerifyError, GENESIS};
 pub use notices::{Notice, NoticeKind, Subscription};
+pub use participation::{
+    active_phase, phase_type, Access, Phase, PhaseAbility, PhaseType, Placement, Structure,
+    MAX_PHASES, PHASE_TYPES,
+};
 pub use permissions::{
     level, AppliesTo, Consulted, Permission, PermissionSpec, Permissions, Reach, WalkOutcome,
 };

@@ -31,6 +31,10 @@ pub enum NoticeKind {
     Reactivate,
     Destroy,
     Relation,
+    /// A module's phase started (section 6).
+    PhaseStarted,
+    /// A module's phase ended.
+    PhaseEnded,
 }
 
 impl NoticeKind {
@@ -42,6 +46,8 @@ impl NoticeKind {
             NoticeKind::Reactivate => "reactivate",
             NoticeKind::Destroy => "destroy",
             NoticeKind::Relation => "relation",
+            NoticeKind::PhaseStarted => "phase_started",
+            NoticeKind::PhaseEnded => "phase_ended",
         }
     }
 }
@@ -173,6 +179,8 @@ impl Subscription {
             NoticeKind::Deactivate | NoticeKind::Reactivate | NoticeKind::Destroy => self.delete,
             NoticeKind::Relation if notice.field == Some(Field::Item) => self.comments,
             NoticeKind::Relation => self.relations,
+            // A subscription to a module delivers its phase changes, whatever it filters.
+            NoticeKind::PhaseStarted | NoticeKind::PhaseEnded => true,
         }
     }
 }

@@ -15,6 +15,11 @@
 //!    (`timed_out`); with `proposals` off it is rejected (`not_permitted`).
 //! 4. Otherwise rejected (`not_permitted`).
 //!
+//! Inside a project (section 6), the participation gate (`participation.rs`) stands between
+//! steps 1 and 2 for phase-bound abilities on items inside a module: it decides instead of
+//! steps 2–3 (`route: participation`, or `specific` when permissions granted), and a refusal
+//! carries `would_allow`, the remedies that exist.
+//!
 //! Within a route, filters among the conditions are decided at once (a failing one rejects,
 //! `condition_rejected`, or for permissions means no match); the waiting ones form a *grant*.
 //! Grants are OR-ed, the conditions of one grant AND-ed. A request's checks combine like a
@@ -27,12 +32,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::changes::{Ability, ChangeKind, Request};
+use crate::changes::{Ability, ChangeKind, Params, Request};
 use crate::community::{Community, Ctx, Judging, RoleMemo};
 use crate::conditions::{
     ConditionSpec, FilterCx, OnTimeout, Origin, Timeout, Who, DEFAULT_WAIT_MS,
 };
 use crate::ids::{ObjectRef, PermissionId, RoleKey, MEMBERS_ROLE};
+use crate::participation::Gate;
 use crate::permissions::{Consulted, WalkOutcome};
 use crate::scratch::CheckSpec;
 
@@ -42,6 +48,7 @@ pub enum Route {
     Foundational,
     Specific,
     Governing,
+    Participation,
 }
 
 impl Route {
@@ -50,6 +57,7 @@ impl Route {
             Route::Foundational => "foundational",
             Route::Specific => "specific",
             Route::Governing => "governing",
+            Route::Participation => "participation",
         }
     }
 }
@@ -103,6 +111,9 @@ pub struct CheckDecision {
     /// The permissions that decided (specific route).
     pub matched: Vec<PermissionId>,
     pub reason: String,
+    /// What would make a refused check allowed (participation only): `{"kind": "phase",
+    /// "phase", "from"}`, `{"kind": "role", "role", "of"}`, `{"kind": "publish", "item"}`.
+    pub would_allow: Vec<Value>,
 }
 
 /// A step of the explain trace.
@@ -132,6 +143,16 @@ pub enum Step {
         of: String,
         condition: &'static str,
         passed: bool,
+    },
+    Participation {
+        /// Why the agent passes regardless (moderator, initiator, community-wide
+        /// `do_anything`).
+        bypass: Option<String>,
+        /// How the grant came out: `access_open`, `not_open`, `permissions` (they decide).
+        grant: &'static str,
+        /// The reason codes of what failed, in order.
+        failed: Vec<&'static str>,
+        would_allow: Vec<Value>,
     },
     Outcome {
         route: Option<Route>,
@@ -171,6 +192,13 @@ impl Step {
                 condition,
                 passed,
             } => json!({"step": "filter", "of": of, "condition": condition, "passed": passed}),
+            Step::Participation {
+                bypass,
+                grant,
+                failed,
+                would_allow,
+            } => json!({"step": "participation", "bypass": bypass, "grant": grant,
+                "failed": failed, "would_allow": would_allow}),
             Step::Outcome {
                 route,
                 status,
@@ -194,6 +222,8 @@ pub struct Decision {
     pub matched: Vec<PermissionId>,
     pub checks: Vec<CheckDecision>,
     pub explain: Vec<Step>,
+    /// What would make a refused request allowed (its refused check's remedies).
+    pub would_allow: Vec<Value>,
 }
 
 impl Decision {
@@ -317,7 +347,81 @@ fn authority_grant(
     }
 }
 
+/// A remedy of `would_allow` as a phrase of the reason sentence.
+fn remedy_text(r: &Value) -> String {
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+    match s("kind") {
+        "phase" => format!("in phase `{}` from {}", s("phase"), s("from")),
+        "role" if s("role") == "participants" => {
+            format!("as a participant of project {}", s("of"))
+        }
+        "role" if s("role") == "members" => "as a member of the community".to_string(),
+        "role" => format!("as one of the {}", s("role")),
+        "publish" => format!("once item {} is published", s("item")),
+        other => other.to_string(),
+    }
+}
+
+fn ids_text(ids: &[PermissionId]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Community {
+    /// The outcome of a specific grant: implemented when one of the matching allows is
+    /// unconditioned, else waiting on any of them (each with its conditions, AND-ed).
+    fn granted(
+        &self,
+        actor: &str,
+        level: u8,
+        by: &[PermissionId],
+        community_wide: bool,
+        abilities: &[Ability],
+    ) -> (CheckOutcome, String) {
+        let abilities = abilities
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+            .join(" / ");
+        let mut grants = Vec::new();
+        let mut free = false;
+        for id in by {
+            let Some(p) = self.permissions.get(*id) else {
+                continue;
+            };
+            let conds: Vec<(Origin, ConditionSpec)> = p
+                .spec
+                .conditions
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| !c.is_filter())
+                .map(|(i, c)| (Origin::Permission(*id, i as u16), c.clone()))
+                .collect();
+            free |= conds.is_empty();
+            grants.push(Grant { conditions: conds });
+        }
+        let ids = ids_text(by);
+        let how = if community_wide {
+            format!("community-wide do_anything (permission {ids}) at level {level}")
+        } else {
+            format!("permission {ids} at level {level}")
+        };
+        if free {
+            (
+                CheckOutcome::Implemented,
+                format!("{how} grants {abilities} to {actor}"),
+            )
+        } else {
+            let n = grants.len();
+            (
+                CheckOutcome::Waiting(grants),
+                format!("{how} grants {abilities} to {actor} once its conditions are approved ({n} grant(s))"),
+            )
+        }
+    }
+
     /// Decides one check for `actor` (see the module docs).
     pub(crate) fn decide_check(
         &self,
@@ -359,6 +463,7 @@ impl Community {
             level: None,
             matched: Vec::new(),
             reason: String::new(),
+            would_allow: Vec::new(),
         };
         let finish = |mut d: CheckDecision,
                       route: Option<Route>,
@@ -448,6 +553,126 @@ impl Community {
             level,
         });
         decision.level = level;
+
+        // Between 1 and 2: the participation gate (phase-bound abilities inside a module).
+        let created = match &change.params {
+            Params::CreateItem { typ, .. } => Some(*typ),
+            _ => None,
+        };
+        match self.participation_gate(actor, &check.target, &check.abilities, created, cx) {
+            Gate::NotApplicable => {}
+            Gate::Bypass(why) => {
+                trace.push(Step::Participation {
+                    bypass: Some(why.clone()),
+                    grant: "bypass",
+                    failed: Vec::new(),
+                    would_allow: Vec::new(),
+                });
+                // A community-wide do_anything grant keeps its conditions: the specific
+                // route below decides it. Moderators and initiators pass unconditioned.
+                if !matches!(
+                    walk,
+                    WalkOutcome::Granted {
+                        community_wide: true,
+                        ..
+                    }
+                ) {
+                    let out = (
+                        CheckOutcome::Implemented,
+                        format!("{why}: participation allows it"),
+                    );
+                    return finish(decision, Some(Route::Participation), out, trace);
+                }
+            }
+            Gate::Gated {
+                access,
+                failures,
+                would_allow,
+            } => {
+                let mut failed: Vec<(&'static str, String)> = Vec::new();
+                let mut remedies = Vec::new();
+                let (grant, granted) = match &walk {
+                    WalkOutcome::NotApplicable if access.open => ("access_open", None),
+                    WalkOutcome::NotApplicable => {
+                        failed.push(("not_open", access.reason.clone()));
+                        remedies.push(access.remedy.clone());
+                        ("not_open", None)
+                    }
+                    WalkOutcome::NoMatch => {
+                        failed.push((
+                            "not_permitted",
+                            format!(
+                                "permissions decide this on {}, and none matches {actor}",
+                                check.target
+                            ),
+                        ));
+                        ("permissions", None)
+                    }
+                    WalkOutcome::Denied { level, by } => {
+                        decision.matched = by.clone();
+                        failed.push((
+                            "denied",
+                            format!(
+                                "permission(s) {} deny this to {actor} at level {level}",
+                                ids_text(by)
+                            ),
+                        ));
+                        ("permissions", None)
+                    }
+                    WalkOutcome::Granted {
+                        level,
+                        by,
+                        community_wide,
+                    } => {
+                        decision.matched = by.clone();
+                        (
+                            "permissions",
+                            Some(self.granted(
+                                actor,
+                                *level,
+                                by,
+                                *community_wide,
+                                &check.abilities,
+                            )),
+                        )
+                    }
+                };
+                failed.extend(failures);
+                remedies.extend(would_allow);
+                trace.push(Step::Participation {
+                    bypass: None,
+                    grant,
+                    failed: failed.iter().map(|f| f.0).collect(),
+                    would_allow: remedies.clone(),
+                });
+                if let Some((code, _)) = failed.first() {
+                    let mut reason = failed
+                        .iter()
+                        .map(|f| f.1.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    let ways: Vec<String> = remedies.iter().map(remedy_text).collect();
+                    if !ways.is_empty() {
+                        reason.push_str(&format!("; it would be allowed {}", ways.join(", ")));
+                    }
+                    decision.would_allow = remedies;
+                    let out = reject(code, reason);
+                    return finish(decision, Some(Route::Participation), out, trace);
+                }
+                let (route, out) = match granted {
+                    Some(out) => (Route::Specific, out),
+                    None => (
+                        Route::Participation,
+                        (
+                            CheckOutcome::Implemented,
+                            "the project is open to them, the phase allows it, and the structure is live".to_string(),
+                        ),
+                    ),
+                };
+                return finish(decision, Some(route), out, trace);
+            }
+        }
+
         // Only the sentences of the specific route name the abilities.
         let abilities = || {
             check
@@ -491,46 +716,8 @@ impl Community {
                 by,
                 community_wide,
             } => {
-                let mut grants = Vec::new();
-                let mut free = false;
-                for id in &by {
-                    let Some(p) = self.permissions.get(*id) else {
-                        continue;
-                    };
-                    let conds: Vec<(Origin, ConditionSpec)> = p
-                        .spec
-                        .conditions
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, c)| !c.is_filter())
-                        .map(|(i, c)| (Origin::Permission(*id, i as u16), c.clone()))
-                        .collect();
-                    free |= conds.is_empty();
-                    grants.push(Grant { conditions: conds });
-                }
-                let ids = by
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let how = if community_wide {
-                    format!("community-wide do_anything (permission {ids}) at level {level}")
-                } else {
-                    format!("permission {ids} at level {level}")
-                };
-                decision.matched = by;
-                let out = if free {
-                    (
-                        CheckOutcome::Implemented,
-                        format!("{how} grants {} to {actor}", abilities()),
-                    )
-                } else {
-                    let n = grants.len();
-                    (
-                        CheckOutcome::Waiting(grants),
-                        format!("{how} grants {} to {actor} once its conditions are approved ({n} grant(s))", abilities()),
-                    )
-                };
+                decision.matched = by.clone();
+                let out = self.granted(actor, level, &by, community_wide, &check.abilities);
                 return finish(decision, Some(Route::Specific), out, trace);
             }
         }
@@ -614,6 +801,7 @@ pub(crate) fn combine(checks: Vec<CheckDecision>, explain: Vec<Step>) -> Decisio
             unreachable!("found as rejected")
         };
         return Decision {
+            would_allow: r.would_allow.clone(),
             status: Status::Rejected,
             route: r.route,
             level: r.level,
@@ -624,9 +812,14 @@ pub(crate) fn combine(checks: Vec<CheckDecision>, explain: Vec<Step>) -> Decisio
             checks,
         };
     }
-    let route = [Route::Foundational, Route::Specific, Route::Governing]
-        .into_iter()
-        .find(|r| checks.iter().any(|c| c.route == Some(*r)));
+    let route = [
+        Route::Foundational,
+        Route::Specific,
+        Route::Participation,
+        Route::Governing,
+    ]
+    .into_iter()
+    .find(|r| checks.iter().any(|c| c.route == Some(*r)));
     let level = checks.iter().filter_map(|c| c.level).min();
     let waiting = checks
         .iter()
@@ -641,6 +834,7 @@ pub(crate) fn combine(checks: Vec<CheckDecision>, explain: Vec<Step>) -> Decisio
             .join("; ")
     };
     Decision {
+        would_allow: Vec::new(),
         status: if waiting {
             Status::Waiting
         } else {

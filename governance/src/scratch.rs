@@ -24,6 +24,7 @@ use crate::ids::{ItemId, NoticeId, ObjectRef, PermissionId, RoleKey};
 use crate::item_types::{check_fields, Field, Fields, ItemType};
 use crate::items::{merge_fields, ItemMeta, Membership, VersionRecord};
 use crate::notices::{Notice, NoticeKind};
+use crate::participation::Structure;
 use crate::permissions::{AppliesTo, Permission, PermissionSpec};
 use crate::roles::{Role, RoleDef};
 use crate::when::Millis;
@@ -837,6 +838,18 @@ impl<'a> Scratch<'a> {
                     }
                     _ => None,
                 };
+                let container_type = container.and_then(|c| self.item(c)).map(|m| m.typ());
+                if !typ.may_be_created_in(container_type) {
+                    return Err(GovError::bad(
+                        "not_a_container",
+                        Some(&tp),
+                        format!(
+                            "a {} cannot be created in {}",
+                            typ.name(),
+                            container_type.map_or("the community", |t| t.name())
+                        ),
+                    ));
+                }
                 let id = self.create(*typ, container, fields.clone());
                 result = json!({"item": id.to_string()});
             }
@@ -897,7 +910,15 @@ impl<'a> Scratch<'a> {
                         abilities: vec![Ability::EditField(*f), Ability::Change(K::EditItem)],
                     })
                     .collect();
-                let version = self.item_mut(id).bump_version();
+                // The boundaries already announced stay announced across edits.
+                let announced = m.structure().and_then(|s| s.announced_through);
+                let structure = Structure::from_fields(typ, &merged).map(|mut s| {
+                    s.announced_through = announced;
+                    s
+                });
+                let meta = self.item_mut(id);
+                meta.set_structure(structure);
+                let version = meta.bump_version();
                 self.d.versions.push(VersionRecord {
                     item: id,
                     version,
@@ -1051,6 +1072,8 @@ impl<'a> Scratch<'a> {
                         format!("item {id} is deactivated"),
                     ));
                 }
+                let agent = self.agent_ix(self.actor);
+                self.item_mut(id).set_rating(agent, *value);
                 self.d.ratings.push(Rating {
                     item: id,
                     agent: self.actor.to_string(),
@@ -1088,9 +1111,9 @@ impl<'a> Scratch<'a> {
         let id = ItemId(self.d.next_item);
         self.d.next_item += 1;
         let creator = self.agent_ix(self.actor);
-        self.d
-            .items
-            .insert(id, ItemMeta::new(typ, creator, container, self.cx.now));
+        let mut meta = ItemMeta::new(typ, creator, container, self.cx.now);
+        meta.set_structure(Structure::from_fields(typ, &fields));
+        self.d.items.insert(id, meta);
         self.d.versions.push(VersionRecord {
             item: id,
             version: 1,

@@ -767,3 +767,463 @@ fn covering_abilities_never_take_a_decision_from_agents_they_do_not_name() {
     assert_eq!(both(&d, "a2", "edit_item", 1), Out::NotApplicable);
     let _ = (ChangeKind::EditItem, Field::Name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Participation (section 6): random organisations, projects and modules with random phases,
+// roles and access, decided by the engine and by a literal reading of section 6. The model
+// keeps its own containment (the structure it generated), its own active phase (every phase
+// open at `now`, the lowest weight, the first listed on a tie) and its own phase table.
+// ---------------------------------------------------------------------------------------------
+
+mod participation_model {
+    use super::support::World;
+    use super::Rng;
+    use agora_governance::{rfc3339, ItemId, ListQuery, PhaseAbility, Viewer, HOUR_MS};
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    /// a0 is the founder: owner, governor, and an initiator (so it can seed content). The
+    /// tested agents are the others and a non-member.
+    const PEOPLE: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
+    const TESTED: [&str; 5] = ["a1", "a2", "a3", "a4", "stranger"];
+    const TYPES: [&str; 4] = [
+        "ideas:collect",
+        "ideas:rate",
+        "polls:vote",
+        "documents:comment",
+    ];
+    const ACCESS: [&str; 3] = ["public", "semipublic", "private"];
+
+    #[derive(Debug, Clone)]
+    struct Module {
+        draft: bool,
+        /// (type, start hour, end hour, weight)
+        phases: Vec<(usize, i64, i64, i64)>,
+        /// Content: true for a document, false for an idea.
+        docs: Vec<bool>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Project {
+        access: usize,
+        draft: bool,
+        archived: bool,
+        moderators: Vec<usize>,
+        participants: Vec<usize>,
+        modules: Vec<Module>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Desc {
+        member: [bool; 5],
+        initiators: Vec<usize>,
+        projects: Vec<Project>,
+        /// A community-wide do_anything allow for this agent.
+        wide: Option<usize>,
+        /// A specific allow: (global module index, ability, agent), applies to members.
+        perm: Option<(usize, &'static str, usize)>,
+        /// `now`, in milliseconds after the epoch.
+        now: i64,
+    }
+
+    fn generate(seed: u64) -> Desc {
+        let mut r = Rng(seed | 1);
+        let mut member = [true; 5];
+        for m in member.iter_mut().skip(1) {
+            *m = r.chance(75);
+        }
+        let members: Vec<usize> = (1..5).filter(|i| member[*i]).collect();
+        let pick = |r: &mut Rng, pct: u64| -> Vec<usize> {
+            members.iter().copied().filter(|_| r.chance(pct)).collect()
+        };
+        let initiators = pick(&mut r, 15);
+        let mut projects = Vec::new();
+        let mut modules = 0;
+        for _ in 0..1 + r.below(2) {
+            let mut ms = Vec::new();
+            for _ in 0..1 + r.below(2) {
+                let phases = (0..r.below(4))
+                    .map(|_| {
+                        let start = r.below(8) as i64;
+                        (
+                            r.below(4),
+                            start,
+                            start + 1 + r.below(4) as i64,
+                            r.below(3) as i64,
+                        )
+                    })
+                    .collect();
+                let docs = (0..1 + r.below(2)).map(|_| r.chance(30)).collect();
+                ms.push(Module {
+                    draft: r.chance(25),
+                    phases,
+                    docs,
+                });
+                modules += 1;
+            }
+            projects.push(Project {
+                access: r.below(3),
+                draft: r.chance(20),
+                archived: r.chance(20),
+                moderators: pick(&mut r, 20),
+                participants: pick(&mut r, 40),
+                modules: ms,
+            });
+        }
+        let wide = if r.chance(20) && !members.is_empty() {
+            Some(members[r.below(members.len())])
+        } else {
+            None
+        };
+        let perm = if r.chance(30) && !members.is_empty() {
+            Some((
+                r.below(modules),
+                ["comment", "rate"][r.below(2)],
+                members[r.below(members.len())],
+            ))
+        } else {
+            None
+        };
+        // Whole hours, or a millisecond before one: the boundaries matter most.
+        let now = r.below(12) as i64 * HOUR_MS - if r.chance(50) { 1 } else { 0 };
+        Desc {
+            member,
+            initiators,
+            projects,
+            wide,
+            perm,
+            now,
+        }
+    }
+
+    /// The engine's ids of what `build` created.
+    struct Built {
+        w: World,
+        org: ItemId,
+        projects: Vec<ItemId>,
+        /// (project index, module id)
+        modules: Vec<(usize, ItemId)>,
+        /// (project index, global module index, item id, is a document)
+        content: Vec<(usize, usize, ItemId, bool)>,
+    }
+
+    fn act(w: &mut World, actor: &str, change: &str, target: &str, params: Value) -> Value {
+        let a = w.act(actor, change, target, params);
+        assert_eq!(a.status.name(), "implemented", "{change}: {}", a.reason);
+        a.result
+    }
+
+    fn id(v: &Value) -> ItemId {
+        ItemId(v["item"].as_str().unwrap().parse().unwrap())
+    }
+
+    fn build(d: &Desc) -> Built {
+        let members: Vec<&str> = (1..5).filter(|i| d.member[*i]).map(|i| PEOPLE[i]).collect();
+        let mut w = World::found("a0", json!({"members": members}));
+        let epoch = w.now;
+        let org = id(&act(
+            &mut w,
+            "a0",
+            "create_item",
+            "community",
+            json!({"type": "organisation", "fields": {"name": "O"}}),
+        ));
+        let mut initiators = vec![0];
+        initiators.extend(&d.initiators);
+        let names: Vec<&str> = initiators.iter().map(|i| PEOPLE[*i]).collect();
+        act(
+            &mut w,
+            "a0",
+            "add_people_to_role",
+            "role:initiators",
+            json!({"agents": names, "of": org.to_string()}),
+        );
+        let mut b = Built {
+            w,
+            org,
+            projects: Vec::new(),
+            modules: Vec::new(),
+            content: Vec::new(),
+        };
+        for (pi, p) in d.projects.iter().enumerate() {
+            let pid = id(&act(
+                &mut b.w,
+                "a0",
+                "create_item",
+                &format!("item:{org}"),
+                json!({"type": "project", "fields": {"name": "P", "access": ACCESS[p.access],
+                    "draft": p.draft, "archived": p.archived}}),
+            ));
+            b.projects.push(pid);
+            for (role, holders) in [
+                ("moderators", &p.moderators),
+                ("participants", &p.participants),
+            ] {
+                if !holders.is_empty() {
+                    let names: Vec<&str> = holders.iter().map(|i| PEOPLE[*i]).collect();
+                    act(
+                        &mut b.w,
+                        "a0",
+                        "add_people_to_role",
+                        &format!("role:{role}"),
+                        json!({"agents": names, "of": pid.to_string()}),
+                    );
+                }
+            }
+            for m in &p.modules {
+                let phases: Vec<Value> = m
+                    .phases
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (t, s, e, wt))| {
+                        json!({"name": format!("p{i}"), "type": TYPES[*t],
+                            "start": rfc3339(epoch + s * HOUR_MS),
+                            "end": rfc3339(epoch + e * HOUR_MS), "weight": wt})
+                    })
+                    .collect();
+                let mid = id(&act(
+                    &mut b.w,
+                    "a0",
+                    "create_item",
+                    &format!("item:{pid}"),
+                    json!({"type": "module", "fields": {"name": "M", "draft": m.draft,
+                        "phases": phases}}),
+                ));
+                let gm = b.modules.len();
+                b.modules.push((pi, mid));
+                for doc in &m.docs {
+                    let typ = if *doc { "document" } else { "idea" };
+                    let cid = id(&act(
+                        &mut b.w,
+                        "a0",
+                        "create_item",
+                        &format!("item:{mid}"),
+                        json!({"type": typ, "fields": {"name": "C"}}),
+                    ));
+                    b.content.push((pi, gm, cid, *doc));
+                }
+            }
+        }
+        if let Some(a) = d.wide {
+            act(
+                &mut b.w,
+                "a0",
+                "add_permission",
+                "community",
+                json!({"ability": "do_anything", "actors": [PEOPLE[a]], "applies_to": "members"}),
+            );
+        }
+        if let Some((m, ability, a)) = d.perm {
+            let mid = b.modules[m].1;
+            act(
+                &mut b.w,
+                "a0",
+                "add_permission",
+                &format!("item:{mid}"),
+                json!({"ability": ability, "actors": [PEOPLE[a]], "applies_to": "members"}),
+            );
+        }
+        b.w.now = epoch + d.now;
+        b
+    }
+
+    fn person(agent: &str) -> Option<usize> {
+        PEOPLE.iter().position(|p| *p == agent)
+    }
+
+    fn allows(typ: usize, ability: PhaseAbility, doc: bool) -> bool {
+        use PhaseAbility as P;
+        match (TYPES[typ], doc) {
+            ("ideas:collect", false) => matches!(ability, P::Create | P::Comment | P::Rate),
+            ("ideas:rate", false) => matches!(ability, P::Rate | P::Comment),
+            ("polls:vote", _) => ability == P::Vote,
+            ("documents:comment", true) => ability == P::Comment,
+            _ => false,
+        }
+    }
+
+    fn active(m: &Module, now_h: f64) -> Option<usize> {
+        let mut open: Vec<(i64, usize, usize)> = m
+            .phases
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.1 as f64 <= now_h && now_h < p.2 as f64)
+            .map(|(i, p)| (p.3, i, p.0))
+            .collect();
+        open.sort();
+        open.first().map(|o| o.2)
+    }
+
+    fn insider(d: &Desc, p: &Project, a: Option<usize>) -> bool {
+        a.is_some_and(|a| {
+            a == 0
+                || d.initiators.contains(&a)
+                || p.moderators.contains(&a)
+                || p.participants.contains(&a)
+                || d.wide == Some(a)
+        })
+    }
+
+    /// Section 6's decision for `agent`'s phase-bound `ability` on content (or, for create, in
+    /// module `gm`) of type document (`doc`) or idea.
+    fn model_decide(
+        d: &Desc,
+        agent: &str,
+        ability: PhaseAbility,
+        pi: usize,
+        gm: usize,
+        local: usize,
+        doc: bool,
+    ) -> Result<(), &'static str> {
+        let a = person(agent);
+        let p = &d.projects[pi];
+        let m = &p.modules[local];
+        if a.is_some_and(|a| {
+            a == 0 || d.initiators.contains(&a) || p.moderators.contains(&a) || d.wide == Some(a)
+        }) {
+            return Ok(());
+        }
+        let member = a.is_some_and(|a| d.member[a]);
+        let perm = d.perm.filter(|(pm, ab, _)| {
+            *pm == gm
+                && matches!(
+                    (*ab, ability),
+                    ("comment", PhaseAbility::Comment) | ("rate", PhaseAbility::Rate)
+                )
+        });
+        let granted = match perm {
+            Some((_, _, who)) => {
+                if a != Some(who) {
+                    return Err("not_permitted");
+                }
+                true
+            }
+            None => match ACCESS[p.access] {
+                "public" => member,
+                _ => a.is_some_and(|a| p.participants.contains(&a)),
+            },
+        };
+        if !granted {
+            return Err("not_open");
+        }
+        let now_h = d.now as f64 / HOUR_MS as f64;
+        if !active(m, now_h).is_some_and(|t| allows(t, ability, doc)) {
+            return Err("phase_closed");
+        }
+        if m.draft || p.draft {
+            return Err("draft");
+        }
+        if p.archived {
+            return Err("archived");
+        }
+        Ok(())
+    }
+
+    fn body(ability: PhaseAbility, target: ItemId, doc: bool) -> Value {
+        let (change, params) = match ability {
+            PhaseAbility::Create => (
+                "create_item",
+                json!({"type": if doc { "document" } else { "idea" }, "fields": {"name": "N"}}),
+            ),
+            PhaseAbility::Edit => ("edit_item", json!({"fields": {"name": "Other"}})),
+            PhaseAbility::Comment => ("comment", json!({"body": "b"})),
+            PhaseAbility::Rate => ("rate", json!({"value": 1})),
+            PhaseAbility::Deactivate => ("deactivate_item", json!({})),
+            PhaseAbility::Vote => unreachable!("not a change"),
+        };
+        json!({"change": change, "target": format!("item:{target}"), "params": params})
+    }
+
+    pub(super) fn check(seed: u64) -> Result<(), TestCaseError> {
+        let d = generate(seed);
+        let b = build(&d);
+        let cx = b.w.cx();
+        let local_of = |gm: usize| {
+            let pi = b.modules[gm].0;
+            gm - b.modules.iter().position(|m| m.0 == pi).unwrap()
+        };
+        for agent in TESTED {
+            // Decisions on content, and creates in each module.
+            for &(pi, gm, item, doc) in &b.content {
+                for ability in PhaseAbility::ALL {
+                    let expected = model_decide(&d, agent, ability, pi, gm, local_of(gm), doc);
+                    if ability == PhaseAbility::Vote {
+                        let got = b.w.c.phase_allows(item, ability, b.w.now).is_ok();
+                        let m = &d.projects[pi].modules[local_of(gm)];
+                        let want = active(m, d.now as f64 / HOUR_MS as f64)
+                            .is_some_and(|t| allows(t, ability, doc));
+                        prop_assert_eq!(got, want, "seed {} vote on {}", seed, item);
+                        continue;
+                    }
+                    let target = if ability == PhaseAbility::Create {
+                        b.modules[gm].1
+                    } else {
+                        item
+                    };
+                    let out =
+                        b.w.c
+                            .dry_run(agent, &body(ability, target, doc), &cx)
+                            .unwrap();
+                    let got = match out["status"].as_str() {
+                        Some("implemented") => Ok(()),
+                        _ => Err(out["reason_code"].as_str().unwrap_or("?").to_string()),
+                    };
+                    prop_assert_eq!(
+                        got,
+                        expected.map_err(str::to_string),
+                        "seed {}: {} {:?} on item {} ({:?})",
+                        seed,
+                        agent,
+                        ability,
+                        item,
+                        d
+                    );
+                }
+            }
+            // Visibility, and the list agreeing with the single checks.
+            let viewer = Viewer::Agent(agent);
+            let a = person(agent);
+            let member = a.is_some_and(|a| d.member[a]);
+            let mut expected_visible = Vec::new();
+            if member {
+                expected_visible.push(b.org);
+            }
+            for (pi, p) in d.projects.iter().enumerate() {
+                let visible = ACCESS[p.access] != "private" || insider(&d, p, a);
+                let mut ids = vec![b.projects[pi]];
+                ids.extend(b.modules.iter().filter(|m| m.0 == pi).map(|m| m.1));
+                ids.extend(b.content.iter().filter(|c| c.0 == pi).map(|c| c.2));
+                for i in ids {
+                    prop_assert_eq!(
+                        b.w.c.can_view(viewer, i, &cx),
+                        visible,
+                        "seed {}: {} viewing {}",
+                        seed,
+                        agent,
+                        i
+                    );
+                    if visible {
+                        expected_visible.push(i);
+                    }
+                }
+            }
+            expected_visible.sort();
+            let query = ListQuery {
+                limit: 1000,
+                ..ListQuery::default()
+            };
+            let listed = b.w.c.list_items(viewer, &query, &cx).items;
+            prop_assert_eq!(listed, expected_visible, "seed {}: {}'s list", seed, agent);
+        }
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn participation_decisions_and_lists_equal_the_reference_model(seed in any::<u64>()) {
+        participation_model::check(seed)?;
+    }
+}

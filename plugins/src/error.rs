@@ -121,7 +121,10 @@ error_codes! {
     RoleInUse = "role_in_use", 400, "the role is referenced by a permission, the owners or the governors";
     NoChange = "no_change", 400, "the change would change nothing";
     NotACollection = "not_a_collection", 400, "the target item is not a collection";
-    NotAContainer = "not_a_container", 400, "the target item cannot contain items";
+    NotAContainer = "not_a_container", 400, "the target item cannot contain items (or not items of that type: organisations hold projects, projects hold modules)";
+    UnknownPhaseType = "unknown_phase_type", 400, "a module's phase names a phase type the registry does not have";
+    InvalidPhase = "invalid_phase", 400, "a module's phase ends at or before its start";
+    PhaseClosed = "phase_closed", 409, "the vote is attached to an item whose module's active phase does not allow voting now";
     AnswerNotSupported = "answer_not_supported", 400, "the condition does not take that answer";
     AlreadyInCollection = "already_in_collection", 409, "the item is in that collection already";
     NotInCollection = "not_in_collection", 409, "the item is not in that collection";

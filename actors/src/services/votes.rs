@@ -98,14 +98,36 @@ impl Votes {
     pub async fn cast(&self, cast: BallotCast, by: &Principal) -> Result<Value> {
         let arrived_ms = self.core.now_ms();
         let (method, id) = vote_at(&cast.name, &cast.id)?;
-        let cmd = vote::Cast {
+        let cmd = |phase| vote::Cast {
             method: method.to_string(),
-            voter: cast.voter,
-            choice: cast.choice,
+            voter: cast.voter.clone(),
+            choice: cast.choice.clone(),
             arrived_ms,
             by: by.clone(),
+            phase,
         };
-        self.core.votes.ask(&id.to_string(), cmd).await?
+        match self.core.votes.ask(&id.to_string(), cmd(None)).await?? {
+            vote::CastReply::Receipt(r) => Ok(r),
+            vote::CastReply::NeedsPhase { community, item } => {
+                // The phase at arrival decides, as the deadline does.
+                let ask = crate::governance::PhaseAllows {
+                    item,
+                    at_ms: i64::try_from(arrived_ms).unwrap_or(i64::MAX),
+                };
+                let phase = self.core.governance.ask(&community, ask).await?;
+                match self
+                    .core
+                    .votes
+                    .ask(&id.to_string(), cmd(Some(phase)))
+                    .await??
+                {
+                    vote::CastReply::Receipt(r) => Ok(r),
+                    vote::CastReply::NeedsPhase { .. } => Err(ActorError::internal(
+                        "the vote asked for its phase twice".to_string(),
+                    )),
+                }
+            }
+        }
     }
 
     /// The canonical ballot list of a vote, with its commitment.

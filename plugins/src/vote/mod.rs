@@ -42,7 +42,8 @@ pub const METHODS: [&str; 9] = [
 ];
 
 /// Parameters handled by the vote itself rather than by the counting method.
-const VOTE_KEYS: [&str; 7] = [
+const VOTE_KEYS: [&str; 8] = [
+    "item",
     "title",
     "details",
     "closing_at",
@@ -68,6 +69,9 @@ pub struct VoteSpec {
     pub anonymous: bool,
     /// The method's configuration (options, weights, quorum, ...), as given.
     pub method_config: Value,
+    /// The governance item the vote is attached to (`"item": "<id>"`): ballots are taken only
+    /// while the active phase of that item's module allows `vote` (contract section 6).
+    pub item: Option<String>,
 }
 
 /// A refused parameter: which one, and why.
@@ -191,6 +195,23 @@ impl VoteSpec {
             hide_results: flag(obj, "hide_results", false)?,
             anonymous: flag(obj, "anonymous", false)?,
             method_config,
+            item: match obj.get("item") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s))
+                    if !s.is_empty()
+                        && s.len() <= 20
+                        && s.bytes().all(|b| b.is_ascii_digit())
+                        && !s.starts_with('0') =>
+                {
+                    Some(s.clone())
+                }
+                Some(_) => {
+                    return Err(spec_err(
+                        "item",
+                        "'item' is a governance item id (a string of 1 to 20 digits)",
+                    ))
+                }
+            },
         };
         Ok((spec, counter))
     }
@@ -428,6 +449,7 @@ impl Default for VotePlugin {
 fn parameters_schema(method: &str) -> Value {
     let mut props = json!({
         "title": {"type": "string", "maxLength": 500},
+        "item": {"type": "string", "pattern": "^[1-9][0-9]{0,19}$", "description": "a governance item: ballots only while its module's active phase allows `vote`"},
         "details": {"type": "string", "maxLength": 20000},
         "closing_at": {"type": "string", "format": "date-time", "description": "RFC 3339, in the future"},
         "eligible": {"type": "array", "items": {"type": "string"}, "description": "voter ids; absent: anyone"},
