@@ -209,6 +209,23 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     let base = node.url("");
     open_town(&c, base.trim_end_matches('/'), &viewer).await;
 
+    // The vote plugin's declared widget, drawn by the page from its data: the open vote only.
+    let widget = until(
+        &c,
+        "the open-votes widget",
+        "const e = document.querySelector('#widget-vote-open-votes[data-kind=\"table\"] tbody'); \
+         return e && e.rows.length ? Array.from(e.rows, r => r.cells[0].textContent) : null;",
+    )
+    .await;
+    assert_eq!(widget, json!([open_id.clone()]), "the widget's rows");
+    let nav = until(
+        &c,
+        "the plugin navigation",
+        "return document.getElementById('plugin-nav-list').textContent;",
+    )
+    .await;
+    assert!(nav.as_str().unwrap().contains("Votes"), "{nav}");
+
     // The open vote's bar, then a ballot through the API: the bar changes without a reload.
     let yes = count_script(&open_id, "yes");
     let no = count_script(&open_id, "no");

@@ -102,8 +102,79 @@ async function openCommunity(slug) {
     rows.push([p.name, p.enabled ? 'yes' : 'no', health]);
   }
   fill(document.getElementById('plugin-rows'), rows);
+  // Votes run in every community: the vote plugin is never enabled per community.
+  await loadWidgets(plugins.plugins.filter(p => p.enabled || p.name === 'vote').map(p => p.name));
   await loadVotes();
   document.getElementById('community-title').focus?.();
+}
+
+// ----- plugin widgets: declared in plugin metadata, drawn here from their kind -----
+// A plugin supplies data only (JSON), never markup: every value is written as text, and
+// icons come from this page's own set.
+const ICONS = { ballot: '\u2611', code: '\u2328', chart: '\u2587', list: '\u2630', people: '\u263A', bell: '\u266A' };
+
+async function registry() {
+  if (!state.registry) state.registry = (await api('/api/v1/plugins')).plugins.filter(p => p.status === 'loaded');
+  return state.registry;
+}
+
+function text(v) {
+  if (v === null || v === undefined) return '-';
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function drawWidget(kind, data) {
+  if (data === null || typeof data !== 'object') throw new Error('the data is not an object');
+  if (kind === 'stat') {
+    return [el('p', { class: 'stat', text: text(data.value) }), data.label != null ? el('p', { text: text(data.label) }) : null];
+  }
+  if (kind === 'table') {
+    if (!Array.isArray(data.columns) || !Array.isArray(data.rows)) throw new Error('a table needs columns and rows');
+    const tbody = el('tbody');
+    fill(tbody, data.rows.slice(0, 100).map(r => (Array.isArray(r) ? r : [r]).map(text)));
+    if (!data.rows.length) fill(tbody, [['Nothing yet.']]);
+    return [el('table', {}, el('thead', {}, el('tr', {}, ...data.columns.map(c => el('th', { scope: 'col', text: text(c) })))), tbody)];
+  }
+  if (kind === 'bars') {
+    if (!Array.isArray(data.bars)) throw new Error('bars need a list of bars');
+    const tally = {};
+    for (const b of data.bars.slice(0, 50)) tally[text(b && b.label)] = Number(b && b.value) || 0;
+    return [bars(tally)];
+  }
+  throw new Error('unknown widget kind');
+}
+
+async function loadWidgets(enabled) {
+  const slug = state.community;
+  if (!slug) return;
+  if (enabled) state.enabled = enabled;
+  const plugins = (await registry()).filter(p => (state.enabled || []).includes(p.name));
+  const nav = plugins.flatMap(p => (p.navigation || []).map(n => ({ ...n, plugin: p.name })))
+    .sort((a, b) => a.order - b.order);
+  document.getElementById('plugin-nav-list').replaceChildren(...nav.map(n =>
+    el('li', {}, el('a', { href: `#widgets-${n.plugin}` }, el('span', { 'aria-hidden': 'true', text: (ICONS[n.icon] || '\u2022') + ' ' }), text(n.label)))));
+  const widgets = plugins.flatMap(p => (p.widgets || []).map(w => ({ ...w, plugin: p.name })))
+    .sort((a, b) => a.order - b.order || byteCompare(a.plugin, b.plugin));
+  const cards = [];
+  const seen = new Set();
+  for (const w of widgets) {
+    const id = `widget-${w.plugin}-${w.name}`;
+    const card = el('section', { class: 'widget', id, 'data-kind': w.kind, 'aria-label': text(w.title) },
+      el('h4', { text: text(w.title) }));
+    if (!seen.has(w.plugin)) { card.setAttribute('data-anchor', w.plugin); seen.add(w.plugin); }
+    try {
+      const r = await api(`/api/v1/communities/${encodeURIComponent(slug)}/plugins/${encodeURIComponent(w.plugin)}/widgets/${encodeURIComponent(w.name)}`);
+      card.append(...drawWidget(w.kind, r.data).filter(Boolean));
+    } catch (e) {
+      if (e instanceof Unauthorized) throw e;
+      card.append(el('p', { class: 'error', text: 'Not shown: ' + e.message }));
+    }
+    cards.push(card);
+  }
+  if (state.community !== slug) return;
+  // The navigation's anchors: each plugin's first widget.
+  for (const c of cards) if (c.dataset.anchor) c.prepend(el('a', { id: `widgets-${c.dataset.anchor}` }));
+  document.getElementById('widgets').replaceChildren(...(cards.length ? cards : [el('p', { text: 'No plugin widgets.' })]));
 }
 
 // ----- votes -----
@@ -267,7 +338,7 @@ async function followEvents() {
         const data = chunk.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).trim()).join('\n');
         try {
           const ev = JSON.parse(data);
-          if (ev.community === state.community) loadVotes().catch(() => {});
+          if (ev.community === state.community) { loadVotes().catch(() => {}); loadWidgets().catch(() => {}); }
           if (ev.source !== 'vote') loadAudit().catch(() => {});
         } catch (_) { /* keep-alives and lag notes */ }
       }
