@@ -1,7 +1,8 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, which `.ci/run` installs) driven through WebDriver by fantoccini,
-//! against a real node. It signs in with a viewer token, lists a community, watches a vote's
-//! tally bar change after a ballot is cast through the API without a reload, verifies a
+//! against a real node. It signs in with a viewer token, lists a community, shows the vote
+//! plugin's declared widget with its data, watches a vote's tally bar change after a ballot is
+//! cast through the API without a reload (driven by the ballot's event on the stream), verifies a
 //! closed vote in the browser, flags a tampered ballot list served by a stand-in, and writes a
 //! screenshot.
 
@@ -233,6 +234,14 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     c.execute("window.__notReloaded = true; return true;", vec![])
         .await
         .unwrap();
+    // The page polls nothing: the bar moves because the vote announces the ballot on the
+    // event stream, which the page follows.
+    until(
+        &c,
+        "the event stream",
+        "return document.getElementById('live-line').textContent.startsWith('Live updates on');",
+    )
+    .await;
     cast(&node, &open, "ben", "no").await;
     until(
         &c,
@@ -240,6 +249,16 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
         &format!("const t = (() => {{ {no} }})(); return t === '1 (50.0%)' ? t : null;"),
     )
     .await;
+    let live = until(
+        &c,
+        "the ballot event",
+        "return document.getElementById('live-line').textContent;",
+    )
+    .await;
+    assert!(
+        live.as_str().unwrap().contains("ballots_changed (town)"),
+        "{live}"
+    );
     assert_eq!(
         c.execute("return window.__notReloaded === true;", vec![])
             .await

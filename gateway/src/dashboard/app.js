@@ -216,7 +216,7 @@ async function loadVotes() {
   const cards = [];
   for (const p of list.processes.filter(p => p.name.startsWith('vote.')).slice(0, 20)) {
     const v = await api(p.location);
-    const card = el('article', { class: 'vote', id: `vote-${p.id}`, 'data-status': v.status, 'aria-label': `${p.name} ${p.id}` },
+    const card = el('article', { class: 'vote', id: `vote-${p.id}`, 'data-status': v.status, 'data-location': p.location, 'aria-label': `${p.name} ${p.id}` },
       el('h4', { text: `${p.name} ${p.id}: ${v.status}` }));
     if (v.outcome && v.outcome.tally) card.append(bars(v.outcome.tally));
     if (v.status !== 'completed') {
@@ -316,34 +316,83 @@ async function loadAudit() {
   fill(document.getElementById('audit-rows'), newest.map(e => [when(e.at), e.who, e.community, e.plugin, e.action, e.outcome]));
 }
 
-// ----- live: driver events (open and close), and a short poll for tallies -----
+// ----- live: driver events. A vote announces new ballots (`ballots_changed`, at most one per
+// BALLOT_REREAD_MS per vote); the page re-reads that vote then and once more after that interval,
+// so ballots the node coalesced into the announcement show too. Nothing is polled.
+const BALLOT_REREAD_MS = 300;
+const rereads = new Map();
+
+function rereadVote(id) {
+  const entry = rereads.get(id) || { busy: false, again: false, timer: null };
+  rereads.set(id, entry);
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => rereadVote.now(id), BALLOT_REREAD_MS);
+  rereadVote.now(id);
+}
+rereadVote.now = async id => {
+  const entry = rereads.get(id);
+  if (entry.busy) { entry.again = true; return; }
+  entry.busy = true;
+  try {
+    const card = document.getElementById(`vote-${id}`);
+    if (!card) { await loadVotes(); return; }
+    const v = await api(card.dataset.location);
+    card.dataset.status = v.status;
+    card.querySelector('h4').textContent = `${v.name} ${v.id}: ${v.status}`;
+    const old = card.querySelector('.bars');
+    if (v.outcome && v.outcome.tally) {
+      if (old) old.replaceWith(bars(v.outcome.tally)); else card.querySelector('h4').after(bars(v.outcome.tally));
+    }
+  } catch (_) { /* the next event or a reopen redraws it */ }
+  finally {
+    entry.busy = false;
+    if (entry.again) { entry.again = false; rereadVote.now(id); }
+  }
+};
+
+function liveLine(textValue) { document.getElementById('live-line').textContent = textValue; }
+
 async function followEvents() {
   if (state.events) state.events.abort();
-  state.events = new AbortController();
+  const controller = new AbortController();
+  state.events = controller;
   try {
     const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
-    const resp = await fetch('/api/internal/events', { headers, signal: state.events.signal });
-    if (!resp.ok || !resp.body) return;
+    const resp = await fetch('/api/internal/events', { headers, signal: controller.signal });
+    if (!resp.ok || !resp.body) { liveLine(`Live updates unavailable (${resp.status})`); return; }
+    liveLine('Live updates on');
     const reader = resp.body.getReader();
     const dec = new TextDecoder();
     let buf = '';
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
+      if (done) break;
       buf += dec.decode(value, { stream: true });
       let i;
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const chunk = buf.slice(0, i);
         buf = buf.slice(i + 2);
         const data = chunk.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).trim()).join('\n');
-        try {
-          const ev = JSON.parse(data);
-          if (ev.community === state.community) { loadVotes().catch(() => {}); loadWidgets().catch(() => {}); }
+        let ev;
+        try { ev = JSON.parse(data); } catch (_) { continue; /* keep-alives and lag notes */ }
+        if (!ev || typeof ev !== 'object') continue;
+        liveLine(`Live updates on; last event: ${text(ev.event_type)} (${text(ev.community)}) at ${new Date().toISOString().slice(11, 19)} UTC`);
+        if (ev.community !== state.community) { if (ev.source !== 'vote') loadAudit().catch(() => {}); continue; }
+        if (ev.event_type === 'ballots_changed' && ev.data && ev.data.id != null) {
+          rereadVote(String(ev.data.id));
+        } else {
+          loadVotes().catch(() => {});
+          loadWidgets().catch(() => {});
           if (ev.source !== 'vote') loadAudit().catch(() => {});
-        } catch (_) { /* keep-alives and lag notes */ }
+        }
       }
     }
-  } catch (_) { /* stream closed: the polls carry on */ }
+  } catch (_) { /* the stream closed */ }
+  // Reconnect unless replaced (a new token) or the page is going away.
+  if (state.events === controller && !controller.signal.aborted) {
+    liveLine('Live updates reconnecting…');
+    setTimeout(() => { if (state.events === controller) followEvents(); }, 2000);
+  }
 }
 
 async function start() {
@@ -361,7 +410,6 @@ async function start() {
   for (const t of state.timers) clearInterval(t);
   state.timers = [
     setInterval(() => loadCluster().catch(() => {}), 3000),
-    setInterval(() => { if (state.community) loadVotes().catch(() => {}); }, 1000),
     setInterval(() => {
       for (const p of document.querySelectorAll('.countdown')) p.textContent = countdown(p.dataset.closingAt);
     }, 1000),
