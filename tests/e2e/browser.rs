@@ -1,10 +1,10 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, which `.ci/run` installs) driven through WebDriver by fantoccini,
 //! against a real node. It signs in with a viewer token, lists a community, shows the vote
-//! plugin's declared widget with its data, watches a vote's tally bar change after a ballot is
-//! cast through the API without a reload (driven by the ballot's event on the stream), verifies a
-//! closed vote in the browser, flags a tampered ballot list served by a stand-in, and writes a
-//! screenshot.
+//! plugin's declared widget with its data, pages through the community's waiting governance
+//! actions, watches a vote's tally bar change after a ballot is cast through the API without a
+//! reload (driven by the ballot's event on the stream), verifies a closed vote in the browser,
+//! flags a tampered ballot list served by a stand-in, and writes a screenshot.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -193,6 +193,33 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     cast(&node, &closed, "ben", "yes").await;
     cast(&node, &closed, "cleo", "no").await;
     node.close(&closed).await;
+    // Governance: ana founds it; ben, a member but no governor, proposes twelve renames,
+    // each waiting on a governor's approval.
+    let governed = |method: reqwest::Method, path: &str, body: Value, agent: &str| {
+        node.request(method, &format!("/api/v1/communities/town{path}"))
+            .header("X-Agora-Actor", agent)
+            .json(&body)
+    };
+    let r = node
+        .send(governed(
+            reqwest::Method::POST,
+            "/governance",
+            json!({"members": ["ana", "ben"]}),
+            "ana",
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let mut waiting = Vec::new();
+    for i in 0..12 {
+        let body = json!({"change": "rename", "target": "community", "params": {"name": format!("Town {i}")}});
+        let r = node
+            .send(governed(reqwest::Method::POST, "/actions", body, "ben"))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.describe());
+        let action = r.json();
+        assert_eq!(action["status"], "waiting", "{action}");
+        waiting.push(action["id"].as_str().unwrap().to_string());
+    }
     let viewer = node
         .post(
             "/api/v1/tokens",
@@ -226,6 +253,39 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     )
     .await;
     assert!(nav.as_str().unwrap().contains("Votes"), "{nav}");
+
+    // Waiting governance actions, ten a page: the first page, then the next.
+    let action_ids = "const rows = document.querySelectorAll('#action-rows tr'); \
+         return rows.length ? Array.from(rows, r => r.cells[0].textContent) : null;";
+    let first_page = until(&c, "the waiting actions", action_ids).await;
+    let first_page: Vec<String> = serde_json::from_value(first_page).unwrap();
+    assert_eq!(first_page.len(), 10, "{first_page:?}");
+    let row = until(
+        &c,
+        "a waiting action's row",
+        "const r = document.querySelector('#action-rows tr'); return r && r.textContent;",
+    )
+    .await;
+    assert!(row.as_str().unwrap().contains("ben"), "{row}");
+    assert!(row.as_str().unwrap().contains("rename"), "{row}");
+    c.find(Locator::Css("#actions-next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let second_page = until(
+        &c,
+        "the second page of waiting actions",
+        "const rows = document.querySelectorAll('#action-rows tr'); \
+         return rows.length === 2 ? Array.from(rows, r => r.cells[0].textContent) : null;",
+    )
+    .await;
+    let second_page: Vec<String> = serde_json::from_value(second_page).unwrap();
+    let mut shown: Vec<String> = first_page.into_iter().chain(second_page).collect();
+    shown.sort();
+    waiting.sort();
+    assert_eq!(shown, waiting, "every waiting action, once");
 
     // The open vote's bar, then a ballot through the API: the bar changes without a reload.
     let yes = count_script(&open_id, "yes");

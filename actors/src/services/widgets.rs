@@ -69,12 +69,21 @@ impl Widgets {
             .filter(|p| p.name.starts_with("vote."))
             .take(OPEN_VOTE_ROWS)
             .map(|p| {
-                let closes = p
-                    .closing_at_ms
-                    .map_or_else(String::new, crate::events::timestamp);
+                let closes = p.closing_at_ms.map_or_else(String::new, rfc3339);
                 json!([p.id, p.name.trim_start_matches("vote."), closes])
             })
             .collect();
         Ok(json!({"columns": ["Vote", "Method", "Closes at"], "rows": rows}))
     }
+}
+
+/// RFC 3339 (UTC), for people reading the widget.
+fn rfc3339(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }

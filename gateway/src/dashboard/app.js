@@ -6,6 +6,8 @@ const PAGE = 50;
 const state = {
   token: sessionStorage.getItem('agora-token') || '',
   pageStarts: [null],
+  actionPages: [null],
+  actionsNext: null,
   next: null,
   community: null,
   timers: [],
@@ -104,8 +106,44 @@ async function openCommunity(slug) {
   fill(document.getElementById('plugin-rows'), rows);
   // Votes run in every community: the vote plugin is never enabled per community.
   await loadWidgets(plugins.plugins.filter(p => p.enabled || p.name === 'vote').map(p => p.name));
+  state.actionPages = [null];
+  await loadActions();
   await loadVotes();
   document.getElementById('community-title').focus?.();
+}
+
+// ----- waiting governance actions, a page at a time -----
+const ACTION_PAGE = 10;
+
+function waitingOn(a) {
+  const open = (a.conditions || []).filter(c => c && c.status === 'waiting');
+  return open.map(c => `${text(c.type)} ${text(c.id)}`).join(', ') || '-';
+}
+
+async function loadActions() {
+  const slug = state.community;
+  if (!slug) return;
+  const cursor = state.actionPages[state.actionPages.length - 1];
+  const q = new URLSearchParams({ status: 'waiting', limit: String(ACTION_PAGE) });
+  if (cursor) q.set('cursor', cursor);
+  const rows = document.getElementById('action-rows');
+  const note = document.getElementById('actions-note');
+  let page;
+  try { page = await api(`/api/v1/communities/${encodeURIComponent(slug)}/actions?${q}`); }
+  catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    if (state.community !== slug) return;
+    fill(rows, []);
+    note.textContent = e.message.startsWith('governance_not_found') ? 'This community has no governance.' : `Not shown: ${e.message}`;
+    document.getElementById('actions-next').disabled = true;
+    return;
+  }
+  if (state.community !== slug) return;
+  state.actionsNext = page.next_cursor || null;
+  document.getElementById('actions-next').disabled = !state.actionsNext;
+  document.getElementById('actions-first').disabled = state.actionPages.length === 1;
+  note.textContent = page.actions.length ? `Page ${state.actionPages.length}` : (state.actionPages.length === 1 ? 'No action is waiting.' : 'No more waiting actions.');
+  fill(rows, page.actions.map(a => [a.id, a.actor, a.change, a.target, a.created_at, waitingOn(a)]));
 }
 
 // ----- plugin widgets: declared in plugin metadata, drawn here from their kind -----
@@ -383,6 +421,7 @@ async function followEvents() {
         } else {
           loadVotes().catch(() => {});
           loadWidgets().catch(() => {});
+          loadActions().catch(() => {});
           if (ev.source !== 'vote') loadAudit().catch(() => {});
         }
       }
@@ -434,6 +473,13 @@ document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('communities-first').addEventListener('click', () => {
     state.pageStarts = [null];
     loadCommunities().catch(() => {});
+  });
+  document.getElementById('actions-next').addEventListener('click', () => {
+    if (state.actionsNext) { state.actionPages.push(state.actionsNext); loadActions().catch(() => {}); }
+  });
+  document.getElementById('actions-first').addEventListener('click', () => {
+    state.actionPages = [null];
+    loadActions().catch(() => {});
   });
   document.getElementById('audit-form').addEventListener('submit', ev => { ev.preventDefault(); loadAudit().catch(() => {}); });
   start();
