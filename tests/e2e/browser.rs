@@ -140,7 +140,7 @@ fn count_script(id: &str, option: &str) -> String {
 }
 
 /// A stand-in in front of the node: passes everything through, except that the ballot list
-/// of `tampered` comes back with one choice changed.
+/// of `tampered` comes back with one choice changed and the event stream is refused (403).
 async fn tampering_proxy(node_url: String, tampered: String) -> String {
     let client = reqwest::Client::new();
     let app = Router::new().fallback(move |req: Request| {
@@ -151,6 +151,15 @@ async fn tampering_proxy(node_url: String, tampered: String) -> String {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default();
+            if path.starts_with("/api/internal/events") {
+                return Response::builder()
+                    .status(403)
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"error":{"code":"forbidden","message":"no stream here"}}"#,
+                    ))
+                    .unwrap();
+            }
             let mut out = client.get(format!("{node_url}{path}"));
             if let Some(a) = req.headers().get("authorization") {
                 out = out.header("authorization", a.as_bytes());
@@ -409,5 +418,27 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     let text = result.as_str().unwrap();
     assert!(text.starts_with("NOT verified"), "{text}");
     assert!(text.contains("receipt of ana"), "{text}");
+
+    // The stand-in refuses the event stream, as the node does a token limited to some
+    // communities: the page says so and re-reads the votes instead, so the bars still follow.
+    until(
+        &c,
+        "the stream refused",
+        "return document.getElementById('live-line').textContent.startsWith('Live updates unavailable (403)');",
+    )
+    .await;
+    until(
+        &c,
+        "the yes bar",
+        &format!("const t = (() => {{ {yes} }})(); return t === '1 (50.0%)' ? t : null;"),
+    )
+    .await;
+    cast(&node, &open, "cleo", "yes").await;
+    until(
+        &c,
+        "the yes bar to move without the stream",
+        &format!("const t = (() => {{ {yes} }})(); return t === '2 (66.7%)' ? t : null;"),
+    )
+    .await;
     c.close().await.unwrap();
 }

@@ -397,7 +397,14 @@ async function followEvents() {
   try {
     const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
     const resp = await fetch('/api/internal/events', { headers, signal: controller.signal });
-    if (!resp.ok || !resp.body) { liveLine(`Live updates unavailable (${resp.status})`); return; }
+    if (!resp.ok || !resp.body) {
+      // A token limited to some communities may not follow the node-wide stream: re-read
+      // the open community's votes every second instead.
+      liveLine(`Live updates unavailable (${resp.status}); votes are re-read every second`);
+      state.timers.push(setInterval(() => { if (state.community) loadVotes().catch(() => {}); }, 1000));
+      state.events = null;
+      return;
+    }
     liveLine('Live updates on');
     const reader = resp.body.getReader();
     const dec = new TextDecoder();
@@ -445,8 +452,8 @@ async function start() {
     if (!(e instanceof Unauthorized)) document.getElementById('node-line').textContent = 'Error: ' + e.message;
     return;
   }
-  followEvents();
   for (const t of state.timers) clearInterval(t);
+  followEvents();
   state.timers = [
     setInterval(() => loadCluster().catch(() => {}), 3000),
     setInterval(() => {
