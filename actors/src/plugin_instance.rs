@@ -58,6 +58,13 @@ const SWEEP: usize = 16;
 /// The plugin was disabled: forget its state.
 pub struct Purge;
 
+/// Runs one of the plugin's read actions (the data of a dashboard widget) on the state as it
+/// is; changes nothing.
+pub struct Read {
+    pub action: String,
+    pub config: Value,
+}
+
 pub struct PluginInstance {
     community: String,
     plugin: String,
@@ -216,6 +223,14 @@ fn taken_at(fx: &Effects, seen: &str) -> Result<Option<u64>, ActorError> {
 
 fn storage(e: agora_storage::StorageError) -> ActorError {
     ActorError::Runtime(agora_runtime::AskError::Unavailable(e.to_string()))
+}
+
+impl Message<PluginInstance> for Read {
+    type Reply = Result<Value, ActorError>;
+
+    fn handle(self, i: &mut PluginInstance, env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+        Ok(i.plugin(env)?.read(&i.state, &self.config, &self.action)?)
+    }
 }
 
 impl Message<PluginInstance> for Purge {

@@ -27,6 +27,16 @@ const RECORD: &str = "vote";
 const VERSION: u16 = 1;
 const BALLOT_RECORD: &str = "ballot";
 const CLOSE: &str = "close";
+/// The event type of a vote's new ballots on the node's event stream (see
+/// [`BALLOT_EVENT_INTERVAL`]).
+pub const BALLOTS_CHANGED: &str = "ballots_changed";
+/// A vote announces new ballots on the node's event stream (`ballots_changed`) at most this
+/// often: the first ballot of a quiet vote is announced at once, and ballots within this
+/// interval of the last announcement are not. One in-memory publish per interval keeps the hot
+/// ballot path free of the event's cost (and a cluster's Redis relay free of one message per
+/// ballot); a listener re-reads the vote this long after an announcement to see the rest.
+/// A rate, not a deadline, so it reads the monotonic clock rather than the runtime's `Clock`.
+pub const BALLOT_EVENT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long after `closing_at` the vote closes, so ballots that arrived in time are counted.
 pub const CLOSE_GRACE_MS: u64 = 50;
 
@@ -186,6 +196,8 @@ pub struct Vote {
     counter: Option<Box<dyn Counter>>,
     /// The live tally, computed once per change rather than once per read.
     live: Option<Value>,
+    /// When ballots were last announced ([`BALLOT_EVENT_INTERVAL`]); in memory only.
+    announced_ballots: Option<std::time::Instant>,
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> ActorError {
@@ -269,6 +281,33 @@ impl Vote {
             "vote",
             &events::process_updated(body),
         );
+    }
+
+    /// `ballots_changed` on the node's event stream (not to the driver URL: a driver hears the
+    /// vote's `process_updated`), coalesced to one per [`BALLOT_EVENT_INTERVAL`]. It names
+    /// the vote and its ballot count, never a voter or a choice.
+    fn announce_ballots(&mut self, env: &ActorsEnv, fx: &mut Effects) {
+        let now = std::time::Instant::now();
+        if self
+            .announced_ballots
+            .is_some_and(|at| now.duration_since(at) < BALLOT_EVENT_INTERVAL)
+        {
+            return;
+        }
+        let (Some(s), Some(counter)) = (&self.state, &self.counter) else {
+            return;
+        };
+        self.announced_ballots = Some(now);
+        let event = agora_plugins::Event {
+            event_type: BALLOTS_CHANGED.into(),
+            data: json!({"id": s.id, "name": format!("vote.{}", s.method), "ballots": counter.len()}),
+            initiator: json!({}),
+        };
+        let body = env
+            .json
+            .event(&s.community, "vote", &event, fx.now_ms())
+            .to_string();
+        fx.publish(&s.community, BALLOTS_CHANGED, body);
     }
 
     /// Closes the vote: final tally, commitment, one commit with the callback and the event.
@@ -442,7 +481,9 @@ impl Vote {
             "replaced": replaced,
             "cast_at": events::timestamp(arrived_ms),
         });
-        if spec.early_close && self.decided() {
+        let early_close = spec.early_close;
+        self.announce_ballots(env, fx);
+        if early_close && self.decided() {
             self.close(env, "early", fx);
         }
         Ok(receipt)
@@ -555,6 +596,7 @@ impl VirtualActor for Vote {
                 spec: None,
                 counter: None,
                 live: None,
+                announced_ballots: None,
             });
         };
         let (_, state) =
@@ -581,6 +623,7 @@ impl VirtualActor for Vote {
             spec: Some(spec),
             counter: Some(counter),
             live: None,
+            announced_ballots: None,
         })
     }
 

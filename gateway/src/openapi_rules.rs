@@ -159,6 +159,16 @@ fn own_codes(method: &str, path: &str) -> Vec<ErrorCode> {
         }
         ("POST", "/api/v1/plugins/{name}/enable" | "/api/v1/plugins/{name}/disable")
         | ("PUT", "/api/v1/plugins/{name}/settings") => v.extend(SETTINGS),
+        ("GET", "/api/v1/communities/{slug}/plugins/{name}/widgets/{widget}") => {
+            v.extend([
+                C::CommunityNotFound,
+                C::InvalidSlug,
+                C::UnknownPlugin,
+                C::UnknownWidget,
+                C::PluginNotEnabled,
+                C::PluginDisabled,
+            ]);
+        }
         ("GET", p) if p.starts_with("/api/v1/communities/{slug}/plugins") => {
             v.extend([C::CommunityNotFound, C::InvalidSlug, C::UnknownPlugin]);
         }

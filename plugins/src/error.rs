@@ -76,6 +76,7 @@ error_codes! {
     PluginInstanceNotFound = "plugin_instance_not_found", 404, "no plugin instance has that id";
     HookFailed = "hook_failed", 409, "the plugin's `on_enable` or `on_disable` refused the change";
     UnknownAction = "unknown_action", 404, "no such action, or not a public one on the public route";
+    UnknownWidget = "unknown_widget", 404, "the plugin declares no dashboard widget of that name";
     Unsupported = "unsupported", 400, "the plugin does not offer this operation";
     ExpenseNotInCollective = "expense_not_in_collective", 400, "the Open Collective expense belongs to another collective";
     // Processes and votes.

@@ -48,6 +48,55 @@ pub struct PluginMeta {
     pub actions: Vec<ActionSpec>,
     pub processes: Vec<ProcessSpec>,
     pub events: Vec<EventSpec>,
+    /// Entries the dashboard adds to a community's navigation when the plugin is enabled.
+    pub navigation: Vec<NavItem>,
+    /// Widgets the dashboard draws for communities where the plugin is enabled.
+    pub widgets: Vec<WidgetSpec>,
+}
+
+/// A navigation entry on the dashboard: a label and the name of an icon from the dashboard's
+/// own set (plugins ship no images, HTML or scripts).
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    pub label: &'static str,
+    pub icon: &'static str,
+    /// Lower first.
+    pub order: u32,
+}
+
+/// How the dashboard draws a widget's data. The plugin supplies JSON only; the dashboard
+/// draws it, as text, so a plugin cannot put code into an operator's browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WidgetKind {
+    /// `{"value": number or text, "label"?: text}`.
+    Stat,
+    /// `{"columns": [text], "rows": [[number or text]]}`.
+    Table,
+    /// `{"bars": [{"label": text, "value": number}]}`.
+    Bars,
+}
+
+impl WidgetKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WidgetKind::Stat => "stat",
+            WidgetKind::Table => "table",
+            WidgetKind::Bars => "bars",
+        }
+    }
+}
+
+/// A dashboard widget: its data is the answer of the plugin's read action `action`
+/// ([`Plugin::read`]) for the community.
+#[derive(Debug, Clone)]
+pub struct WidgetSpec {
+    /// Unique within the plugin; names the widget in its data route.
+    pub name: &'static str,
+    pub title: &'static str,
+    /// Lower first.
+    pub order: u32,
+    pub kind: WidgetKind,
+    pub action: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +129,9 @@ impl PluginMeta {
     }
     pub fn process(&self, name: &str) -> Option<&ProcessSpec> {
         self.processes.iter().find(|p| p.name == name)
+    }
+    pub fn widget(&self, name: &str) -> Option<&WidgetSpec> {
+        self.widgets.iter().find(|w| w.name == name)
     }
 }
 
@@ -144,6 +196,20 @@ pub trait Plugin: Send + Sync + 'static {
         action: &str,
         params: &Value,
     ) -> Result<Value, PluginError>;
+
+    /// Runs read action `action` (named by one of `meta().widgets`) on the instance's state
+    /// and returns the widget's data. It changes nothing and calls no platform, so a viewer
+    /// may run it. Default: the plugin has no read actions.
+    fn read(&self, _state: &Value, _config: &Value, action: &str) -> Result<Value, PluginError> {
+        Err(PluginError {
+            code: ErrorCode::UnknownWidget,
+            message: format!(
+                "plugin '{}' has no read action '{action}'",
+                self.meta().name
+            ),
+            field: None,
+        })
+    }
 
     /// Checks the settings as a whole, for what a schema cannot say: one setting against
     /// another, or what the platform needs together. `settings` are the effective settings

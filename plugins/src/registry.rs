@@ -329,6 +329,8 @@ mod tests {
             config_schema: json!({"type": "object"}),
             actions: vec![],
             processes: vec![],
+            navigation: vec![],
+            widgets: vec![],
             events: vec![],
         }))
     }

@@ -15,7 +15,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(exit: Exit, message: impl Into<String>) -> Self {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
         Failure {
             exit,
             message: message.into(),

@@ -21,7 +21,7 @@ use client::{Client, Failure};
 pub enum Exit {
     /// The node answered an error, or the input could not be used.
     Failed = 1,
-    /// `verify vote` found differences.
+    /// `verify vote` or `verify log` found differences.
     NotVerified = 3,
     /// The node could not be reached.
     Unreachable = 4,
@@ -143,6 +143,54 @@ pub enum VerifyCmd {
         /// The vote's Location, or its full URL.
         target: String,
     },
+    /// Fetches a community's governance log, every page, and recomputes its hash chain:
+    /// "verified", or which entry differs and how.
+    Log {
+        /// The community's slug.
+        community: String,
+        /// A head hash recorded earlier: the log must still contain it.
+        #[arg(long)]
+        head: Option<String>,
+    },
+}
+
+/// Log pages are read this large (the route's maximum).
+const LOG_PAGE: usize = 1000;
+
+/// Every entry of `slug`'s governance log, page by page.
+async fn fetch_log(c: &Client, slug: &str) -> Result<Vec<Value>, Failure> {
+    let base = format!(
+        "/api/v1/communities/{}/governance/log?limit={LOG_PAGE}",
+        client::encode(slug)
+    );
+    let mut entries = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let target = match &cursor {
+            Some(at) => format!("{base}&cursor={}", client::encode(at)),
+            None => base.clone(),
+        };
+        let page = c.get(&target).await?;
+        let Some(list) = page["entries"].as_array() else {
+            return Err(Failure::new(
+                Exit::Failed,
+                "the log page has no 'entries' list".to_string(),
+            ));
+        };
+        entries.extend(list.iter().cloned());
+        match page["next_cursor"].as_str() {
+            // A node (or a stand-in) that pages in a circle would never end.
+            Some(next) if !seen.insert(next.to_string()) => {
+                return Err(Failure::new(
+                    Exit::Failed,
+                    format!("the log pages repeat (cursor {next} again)"),
+                ))
+            }
+            Some(next) => cursor = Some(next.to_string()),
+            None => return Ok(entries),
+        }
+    }
 }
 
 /// Runs one client subcommand; answers the process exit code.
@@ -421,6 +469,31 @@ async fn dispatch(c: &Client, conn: &Conn, op: Ops) -> Result<Exit0, Failure> {
                 for d in &report.differences {
                     out(&format!("  {d}"));
                 }
+            }
+            if !report.verified() {
+                return Ok(Exit0::NotVerified);
+            }
+        }
+        Ops::Verify(VerifyCmd::Log { community, head }) => {
+            // The head first: the log read after it must contain it.
+            let constitution = c
+                .get(&format!(
+                    "/api/v1/communities/{}/governance",
+                    client::encode(&community)
+                ))
+                .await?;
+            let published = constitution["log_head"].as_str().unwrap_or_default();
+            let entries = fetch_log(c, &community).await?;
+            let report = verify::verify_log(&entries, published, head.as_deref());
+            if conn.json {
+                pretty(&report.to_json());
+            } else if let Some(d) = &report.difference {
+                out(&format!("NOT verified: {d}"));
+            } else {
+                out(&format!(
+                    "verified: {} entries, head {}",
+                    report.entries, report.head
+                ));
             }
             if !report.verified() {
                 return Ok(Exit0::NotVerified);

@@ -1,6 +1,7 @@
 //! `agora verify vote`: recomputes a vote from what its node publishes (the ballot list and
 //! the outcome) with the project's own code: every receipt, the canonical list, the
-//! commitment, and the count itself. Pure: the caller fetches, this compares.
+//! commitment, and the count itself. `agora verify log`: recomputes a community's governance
+//! log chain with the engine's own code. Pure: the caller fetches, this compares.
 
 use agora_plugins::vote::commitment::{self, Entry};
 use agora_plugins::vote::{counter_for, Weight, TALLY_VERSION};
@@ -188,5 +189,141 @@ mod tests {
             out,
             vec![r#"outcome.winner: published "yes", recounted "no""#]
         );
+    }
+}
+
+/// What `verify log` found.
+#[derive(Debug, Default)]
+pub struct LogReport {
+    pub entries: usize,
+    /// The recomputed head (the last entry's hash; 64 zeros for an empty log).
+    pub head: String,
+    /// The first difference; `None`: verified.
+    pub difference: Option<String>,
+}
+
+impl LogReport {
+    pub fn verified(&self) -> bool {
+        self.difference.is_none()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "verified": self.verified(),
+            "entries": self.entries,
+            "head": self.head,
+            "difference": self.difference,
+        })
+    }
+}
+
+/// Verifies a governance log (every entry of `GET .../governance/log`, in order) with the
+/// engine's own `verify_chain`: each hash recomputed, each `prev` the hash before it, `seq`
+/// counting up from 1, every shown body against its `body_hash`. `published_head` (the
+/// constitution's `log_head`, read before the log) must be the hash of one of the entries: the
+/// log may have grown since, never lost or rewritten what it had. `expected_head`, a head
+/// recorded earlier, likewise.
+pub fn verify_log(
+    entries: &[Value],
+    published_head: &str,
+    expected_head: Option<&str>,
+) -> LogReport {
+    let mut r = LogReport {
+        entries: entries.len(),
+        ..LogReport::default()
+    };
+    match agora_governance::verify_chain(entries, None) {
+        Ok(head) => r.head = head,
+        Err(e) => {
+            let seq = e.seq.map_or_else(|| "?".to_string(), |s| s.to_string());
+            r.difference = Some(format!(
+                "entry {} (seq {seq}) differs: {}",
+                e.index + 1,
+                e.reason
+            ));
+            return r;
+        }
+    }
+    if entries.is_empty() {
+        r.head = agora_governance::GENESIS.to_string();
+    }
+    let contains =
+        |h: &str| h == agora_governance::GENESIS || entries.iter().any(|e| e["hash"] == h);
+    if !contains(published_head) {
+        r.difference = Some(format!(
+            "the constitution's log_head {published_head} is no entry's hash: the log served \
+             is not the one the community's head names"
+        ));
+    } else if let Some(h) = expected_head.filter(|h| !contains(h)) {
+        r.difference = Some(format!(
+            "the expected head {h} is no entry's hash: the log was rewritten since"
+        ));
+    }
+    r
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+    use agora_governance::GENESIS;
+    use agora_plugins::vote::commitment::{canonical_json, sha256_hex};
+
+    /// A chain of `n` entries built the way the engine builds it.
+    fn chain(n: u64) -> Vec<Value> {
+        let mut prev = GENESIS.to_string();
+        (1..=n)
+            .map(|seq| {
+                let body = json!({"change": "add_members", "n": seq});
+                let body_hash = sha256_hex(&canonical_json(&body));
+                let at = format!("2030-01-01T00:00:0{seq}.000Z");
+                let hash = agora_governance::entry_hash(
+                    seq,
+                    &at,
+                    "action",
+                    &seq.to_string(),
+                    &body_hash,
+                    &prev,
+                );
+                let e = json!({"seq": seq, "at": at, "kind": "action", "action": seq.to_string(),
+                    "body_hash": body_hash, "prev": prev, "hash": hash, "body": body});
+                prev = hash;
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_log_verifies_and_a_changed_entry_is_named() {
+        let log = chain(3);
+        let head = log[2]["hash"].as_str().unwrap().to_string();
+        let r = verify_log(&log, &head, None);
+        assert!(r.verified(), "{:?}", r.difference);
+        assert_eq!(r.head, head);
+        // The constitution was read before a later entry: still fine.
+        assert!(verify_log(&log, log[1]["hash"].as_str().unwrap(), None).verified());
+
+        let mut bad = log.clone();
+        bad[1]["body"]["n"] = json!(99);
+        let r = verify_log(&bad, &head, None);
+        assert!(r.difference.unwrap().starts_with("entry 2 (seq 2) differs"));
+
+        let mut bad = log.clone();
+        bad[2]["at"] = json!("2031-01-01T00:00:00.000Z");
+        let r = verify_log(&bad, &head, None);
+        assert!(r.difference.unwrap().starts_with("entry 3 (seq 3) differs"));
+
+        // A dropped entry breaks the chain where it was.
+        let mut bad = log.clone();
+        bad.remove(1);
+        assert!(verify_log(&bad, &head, None)
+            .difference
+            .unwrap()
+            .starts_with("entry 2 (seq 3) differs"));
+
+        // A consistent but different chain: the heads catch it.
+        let other = chain(2);
+        assert!(!verify_log(&other, &head, None).verified());
+        assert!(!verify_log(&log, &head, Some(&"f".repeat(64))).verified());
+        assert!(verify_log(&[], GENESIS, None).verified());
     }
 }

@@ -1,9 +1,10 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`, which `.ci/run` installs) driven through WebDriver by fantoccini,
-//! against a real node. It signs in with a viewer token, lists a community, watches a vote's
-//! tally bar change after a ballot is cast through the API without a reload, verifies a
-//! closed vote in the browser, flags a tampered ballot list served by a stand-in, and writes a
-//! screenshot.
+//! against a real node. It signs in with a viewer token, lists a community, shows the vote
+//! plugin's declared widget with its data, pages through the community's waiting governance
+//! actions, watches a vote's tally bar change after a ballot is cast through the API without a
+//! reload (driven by the ballot's event on the stream), verifies a closed vote in the browser,
+//! flags a tampered ballot list served by a stand-in, and writes a screenshot.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,7 +140,7 @@ fn count_script(id: &str, option: &str) -> String {
 }
 
 /// A stand-in in front of the node: passes everything through, except that the ballot list
-/// of `tampered` comes back with one choice changed.
+/// of `tampered` comes back with one choice changed and the event stream is refused (403).
 async fn tampering_proxy(node_url: String, tampered: String) -> String {
     let client = reqwest::Client::new();
     let app = Router::new().fallback(move |req: Request| {
@@ -150,6 +151,15 @@ async fn tampering_proxy(node_url: String, tampered: String) -> String {
                 .path_and_query()
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default();
+            if path.starts_with("/api/internal/events") {
+                return Response::builder()
+                    .status(403)
+                    .header("content-type", "application/json")
+                    .body(Body::from(
+                        r#"{"error":{"code":"forbidden","message":"no stream here"}}"#,
+                    ))
+                    .unwrap();
+            }
             let mut out = client.get(format!("{node_url}{path}"));
             if let Some(a) = req.headers().get("authorization") {
                 out = out.header("authorization", a.as_bytes());
@@ -192,6 +202,33 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     cast(&node, &closed, "ben", "yes").await;
     cast(&node, &closed, "cleo", "no").await;
     node.close(&closed).await;
+    // Governance: ana founds it; ben, a member but no governor, proposes twelve renames,
+    // each waiting on a governor's approval.
+    let governed = |method: reqwest::Method, path: &str, body: Value, agent: &str| {
+        node.request(method, &format!("/api/v1/communities/town{path}"))
+            .header("X-Agora-Actor", agent)
+            .json(&body)
+    };
+    let r = node
+        .send(governed(
+            reqwest::Method::POST,
+            "/governance",
+            json!({"members": ["ana", "ben"]}),
+            "ana",
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    let mut waiting = Vec::new();
+    for i in 0..12 {
+        let body = json!({"change": "rename", "target": "community", "params": {"name": format!("Town {i}")}});
+        let r = node
+            .send(governed(reqwest::Method::POST, "/actions", body, "ben"))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.describe());
+        let action = r.json();
+        assert_eq!(action["status"], "waiting", "{action}");
+        waiting.push(action["id"].as_str().unwrap().to_string());
+    }
     let viewer = node
         .post(
             "/api/v1/tokens",
@@ -209,6 +246,56 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     let base = node.url("");
     open_town(&c, base.trim_end_matches('/'), &viewer).await;
 
+    // The vote plugin's declared widget, drawn by the page from its data: the open vote only.
+    let widget = until(
+        &c,
+        "the open-votes widget",
+        "const e = document.querySelector('#widget-vote-open-votes[data-kind=\"table\"] tbody'); \
+         return e && e.rows.length ? Array.from(e.rows, r => r.cells[0].textContent) : null;",
+    )
+    .await;
+    assert_eq!(widget, json!([open_id.clone()]), "the widget's rows");
+    let nav = until(
+        &c,
+        "the plugin navigation",
+        "return document.getElementById('plugin-nav-list').textContent;",
+    )
+    .await;
+    assert!(nav.as_str().unwrap().contains("Votes"), "{nav}");
+
+    // Waiting governance actions, ten a page: the first page, then the next.
+    let action_ids = "const rows = document.querySelectorAll('#action-rows tr'); \
+         return rows.length ? Array.from(rows, r => r.cells[0].textContent) : null;";
+    let first_page = until(&c, "the waiting actions", action_ids).await;
+    let first_page: Vec<String> = serde_json::from_value(first_page).unwrap();
+    assert_eq!(first_page.len(), 10, "{first_page:?}");
+    let row = until(
+        &c,
+        "a waiting action's row",
+        "const r = document.querySelector('#action-rows tr'); return r && r.textContent;",
+    )
+    .await;
+    assert!(row.as_str().unwrap().contains("ben"), "{row}");
+    assert!(row.as_str().unwrap().contains("rename"), "{row}");
+    c.find(Locator::Css("#actions-next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let second_page = until(
+        &c,
+        "the second page of waiting actions",
+        "const rows = document.querySelectorAll('#action-rows tr'); \
+         return rows.length === 2 ? Array.from(rows, r => r.cells[0].textContent) : null;",
+    )
+    .await;
+    let second_page: Vec<String> = serde_json::from_value(second_page).unwrap();
+    let mut shown: Vec<String> = first_page.into_iter().chain(second_page).collect();
+    shown.sort();
+    waiting.sort();
+    assert_eq!(shown, waiting, "every waiting action, once");
+
     // The open vote's bar, then a ballot through the API: the bar changes without a reload.
     let yes = count_script(&open_id, "yes");
     let no = count_script(&open_id, "no");
@@ -216,6 +303,14 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     c.execute("window.__notReloaded = true; return true;", vec![])
         .await
         .unwrap();
+    // The page polls nothing: the bar moves because the vote announces the ballot on the
+    // event stream, which the page follows.
+    until(
+        &c,
+        "the event stream",
+        "return document.getElementById('live-line').textContent.startsWith('Live updates on');",
+    )
+    .await;
     cast(&node, &open, "ben", "no").await;
     until(
         &c,
@@ -223,6 +318,16 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
         &format!("const t = (() => {{ {no} }})(); return t === '1 (50.0%)' ? t : null;"),
     )
     .await;
+    let live = until(
+        &c,
+        "the ballot event",
+        "return document.getElementById('live-line').textContent;",
+    )
+    .await;
+    assert!(
+        live.as_str().unwrap().contains("ballots_changed (town)"),
+        "{live}"
+    );
     assert_eq!(
         c.execute("return window.__notReloaded === true;", vec![])
             .await
@@ -313,5 +418,27 @@ async fn the_dashboard_shows_live_tallies_and_verifies_votes_in_chromium() {
     let text = result.as_str().unwrap();
     assert!(text.starts_with("NOT verified"), "{text}");
     assert!(text.contains("receipt of ana"), "{text}");
+
+    // The stand-in refuses the event stream, as the node does a token limited to some
+    // communities: the page says so and re-reads the votes instead, so the bars still follow.
+    until(
+        &c,
+        "the stream refused",
+        "return document.getElementById('live-line').textContent.startsWith('Live updates unavailable (403)');",
+    )
+    .await;
+    until(
+        &c,
+        "the yes bar",
+        &format!("const t = (() => {{ {yes} }})(); return t === '1 (50.0%)' ? t : null;"),
+    )
+    .await;
+    cast(&node, &open, "cleo", "yes").await;
+    until(
+        &c,
+        "the yes bar to move without the stream",
+        &format!("const t = (() => {{ {yes} }})(); return t === '2 (66.7%)' ? t : null;"),
+    )
+    .await;
     c.close().await.unwrap();
 }

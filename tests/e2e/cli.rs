@@ -1,6 +1,6 @@
 //! The operator CLI (`agora status`, `communities show`, `process show`, `audit`, `tokens`,
-//! `verify vote`) run as a real process against a real node, and `verify vote` against a
-//! stand-in that serves tampered ballots and outcomes.
+//! `verify vote`, `verify log`) run as a real process against a real node, and `verify vote`
+//! and `verify log` against stand-ins that serve tampered ballots, outcomes and log entries.
 
 use std::process::Output;
 
@@ -394,4 +394,130 @@ async fn verify_vote_catches_a_changed_ballot_weight_or_outcome() {
         text.contains(r#"outcome.winner: published "no", recounted "yes""#),
         "{text}"
     );
+}
+
+/// Serves a community `gov`'s constitution and its log `entries`, two per page, the way a
+/// node pages them (`next_cursor`); answers the base URL.
+async fn log_stand_in(constitution: Value, entries: Vec<Value>) -> String {
+    use axum::extract::Query;
+    use std::collections::HashMap;
+    let app = Router::new()
+        .route(
+            "/api/v1/communities/gov/governance",
+            get(move || async move { Json(constitution) }),
+        )
+        .route(
+            "/api/v1/communities/gov/governance/log",
+            get(move |Query(q): Query<HashMap<String, String>>| async move {
+                let from: usize = q.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+                let to = (from + 2).min(entries.len());
+                let next = (to < entries.len()).then(|| to.to_string());
+                Json(json!({"entries": entries[from..to], "next_cursor": next}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_log_recomputes_the_chain_and_names_a_tampered_entry() {
+    let node = Node::start("cli-verify-log", NodeConfig::with_token(TOKEN)).await;
+    let url = node.url("");
+    let url = url.trim_end_matches('/');
+    let driver = [("AGORA_DRIVER_TOKEN", TOKEN)];
+    node.create_community("gov").await;
+    let as_ana = |method: reqwest::Method, path: &str| {
+        node.request(method, &format!("/api/v1/communities/gov{path}"))
+            .header("X-Agora-Actor", "ana")
+    };
+    let r = node
+        .send(as_ana(reqwest::Method::POST, "/governance").json(&json!({})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.describe());
+    for agents in [["ben"], ["cleo"], ["dan"]] {
+        let body =
+            json!({"change": "add_members", "target": "community", "params": {"agents": agents}});
+        let r = node
+            .send(as_ana(reqwest::Method::POST, "/actions").json(&body))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.describe());
+    }
+
+    // Against the node itself.
+    let o = agora(&["verify", "log", "gov", "--url", url], &driver).await;
+    expect_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(text.starts_with("verified: "), "{text}");
+    let o = agora(&["verify", "log", "gov", "--url", url, "--json"], &driver).await;
+    expect_exit(&o, 0);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let constitution = node
+        .get("/api/v1/communities/gov/governance")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(report["head"], constitution["log_head"], "{report}");
+    let count = report["entries"].as_u64().unwrap() as usize;
+    assert!(count >= 3, "{report}");
+
+    // Every entry, as the node serves them.
+    let entries = node
+        .get("/api/v1/communities/gov/governance/log?limit=1000")
+        .await
+        .expect_status(200)
+        .json()["entries"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(entries.len(), count);
+
+    // Through a stand-in serving the same log in pages of two: verified.
+    let base = log_stand_in(constitution.clone(), entries.clone()).await;
+    let o = agora(&["verify", "log", "gov", "--url", &base], &driver).await;
+    expect_exit(&o, 0);
+
+    // One entry's body changed: that entry is named.
+    let mut tampered = entries.clone();
+    let i = tampered.iter().position(|e| !e["body"].is_null()).unwrap();
+    tampered[i]["body"]["tampered"] = json!(true);
+    let base = log_stand_in(constitution.clone(), tampered).await;
+    let o = agora(&["verify", "log", "gov", "--url", &base], &driver).await;
+    expect_exit(&o, 3);
+    let text = stdout(&o);
+    let seq = entries[i]["seq"].as_u64().unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "NOT verified: entry {} (seq {seq}) differs",
+            i + 1
+        )),
+        "{text}"
+    );
+    assert!(text.contains("body"), "{text}");
+
+    // An entry's time changed: its hash no longer matches.
+    let mut tampered = entries.clone();
+    let last = tampered.len() - 1;
+    tampered[last]["at"] = json!("2000-01-01T00:00:00.000Z");
+    let base = log_stand_in(constitution.clone(), tampered).await;
+    let o = agora(&["verify", "log", "gov", "--url", &base], &driver).await;
+    expect_exit(&o, 3);
+    assert!(
+        stdout(&o).contains(&format!("entry {} (seq", last + 1)),
+        "{}",
+        stdout(&o)
+    );
+
+    // The last entry dropped: the chain holds, but the community's head is missing.
+    let base = log_stand_in(constitution.clone(), entries[..last].to_vec()).await;
+    let o = agora(&["verify", "log", "gov", "--url", &base], &driver).await;
+    expect_exit(&o, 3);
+    assert!(stdout(&o).contains("log_head"), "{}", stdout(&o));
+
+    // A community without governance: a one-line error.
+    node.create_community("plain").await;
+    let o = agora(&["verify", "log", "plain", "--url", url], &driver).await;
+    expect_exit(&o, 1);
+    one_line_error(&o, "governance_not_found");
 }

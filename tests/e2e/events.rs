@@ -129,3 +129,71 @@ async fn an_open_stream_does_not_hold_up_shutdown() {
     assert!(status.success(), "{status:?}");
     assert!(sub.next(Duration::from_secs(2)).await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ballots_announce_themselves_on_the_stream_coalesced_per_vote() {
+    let node = Node::start("events-ballots", NodeConfig::dev()).await;
+    node.create_community("poll").await;
+    let mut sub = Subscription::open(&node, "?community=poll").await;
+    let body = serde_json::json!({"options": ["yes", "no"],
+        "closing_at": crate::harness::rfc3339(crate::harness::now_ms() + 3_600_000)});
+    let location = node
+        .post_in("poll", "/api/internal/process/vote.choice", &body)
+        .await
+        .expect_status(202)
+        .header("location")
+        .unwrap();
+    let id: u64 = location.rsplit('/').next().unwrap().parse().unwrap();
+    let cast = |voter: String| {
+        let location = location.clone();
+        let node = &node;
+        async move {
+            node.post(
+                &format!("{location}/ballots"),
+                &serde_json::json!({"voter": voter, "choice": ["yes"]}),
+            )
+            .await
+            .expect_status(200);
+        }
+    };
+
+    // The first ballot of a quiet vote is announced at once: the vote and its count, no
+    // voter, no choice.
+    cast("ana".into()).await;
+    let first = loop {
+        let (event, data) = sub.next(Duration::from_secs(5)).await.expect("an event");
+        if event == "ballots_changed" {
+            break data;
+        }
+    };
+    assert_eq!(first["source"], "vote", "{first}");
+    assert_eq!(first["community"], "poll", "{first}");
+    assert_eq!(first["data"]["id"], id, "{first}");
+    assert_eq!(first["data"]["name"], "vote.choice", "{first}");
+    assert_eq!(first["data"]["ballots"], 1, "{first}");
+    assert!(!first.to_string().contains("ana"), "{first}");
+
+    // A burst is coalesced: fewer announcements than ballots, and the last one's count is
+    // no more than the ballots cast.
+    for i in 0..40 {
+        cast(format!("voter{i}")).await;
+    }
+    let mut announced = Vec::new();
+    while let Some((event, data)) = sub.next(Duration::from_millis(800)).await {
+        if event == "ballots_changed" {
+            announced.push(data["data"]["ballots"].as_u64().unwrap());
+        }
+    }
+    assert!(
+        announced.len() < 40,
+        "40 ballots, {} announcements",
+        announced.len()
+    );
+    assert!(announced.windows(2).all(|w| w[0] < w[1]), "{announced:?}");
+    // After a quiet interval, the next ballot is announced at once again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cast("late".into()).await;
+    let (event, data) = sub.next(Duration::from_secs(5)).await.expect("an event");
+    assert_eq!(event, "ballots_changed");
+    assert_eq!(data["data"]["ballots"], 42, "{data}");
+}

@@ -428,6 +428,28 @@ async fn signed_webhooks_become_driver_events_with_the_github_user() {
     assert_eq!(e["data"]["is_pull_request"], false);
 
     assert_eq!(events.len(), 3, "ping became no event: {events:?}");
+
+    // The instance keeps them for its dashboard widget, newest first.
+    let w = node
+        .get("/api/v1/communities/bench/plugins/github/widgets/recent-events")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(w["kind"], "table", "{w}");
+    let rows = w["data"]["rows"].as_array().unwrap();
+    let kinds: Vec<&str> = rows.iter().map(|r| r[1].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "issue_comment.created",
+            "pull_request.closed",
+            "issues.opened"
+        ],
+        "{w}"
+    );
+    assert_eq!(rows[2][2], 1, "{w}");
+    assert_eq!(rows[2][3], "Move to Discourse", "{w}");
+    assert_eq!(rows[2][4], "octocat", "{w}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::harness::{assert_fields, randomness_config, Node, NodeConfig};
+use crate::harness::{assert_fields, now_ms, randomness_config, rfc3339, Node, NodeConfig};
 
 const ENABLE: &str = "/api/internal/plugin/randomness";
 
@@ -694,4 +694,70 @@ async fn settings_that_do_not_fit_together_are_refused_and_nothing_is_stored() {
         node.community("c").await["plugins"][0]["config"],
         randomness_config()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_declare_dashboard_widgets_and_supply_their_data() {
+    let node = Node::start("plugins-widgets", NodeConfig::dev()).await;
+    node.create_community("hall").await;
+
+    // The registry lists what each plugin adds to the dashboard.
+    let list = node.get("/api/v1/plugins").await.expect_status(200).json();
+    let vote = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "vote")
+        .unwrap()
+        .clone();
+    assert_eq!(vote["widgets"][0]["name"], "open-votes", "{vote}");
+    assert_eq!(vote["widgets"][0]["kind"], "table", "{vote}");
+    assert_eq!(vote["navigation"][0]["label"], "Votes", "{vote}");
+    let github = node
+        .get("/api/v1/plugins/github")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(github["widgets"][0]["name"], "recent-events", "{github}");
+
+    // The open-votes widget lists the community's open votes, and only open ones.
+    let start = || async {
+        let body = json!({"options": ["yes", "no"], "closing_at": rfc3339(now_ms() + 3_600_000)});
+        node.post_in("hall", "/api/internal/process/vote.choice", &body)
+            .await
+            .expect_status(202)
+            .header("location")
+            .unwrap()
+    };
+    let open = start().await;
+    let closed = start().await;
+    node.close(&closed).await;
+    let w = node
+        .get("/api/v1/communities/hall/plugins/vote/widgets/open-votes")
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(w["kind"], "table", "{w}");
+    let ids: Vec<String> = w["data"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].to_string())
+        .collect();
+    let id = |loc: &str| loc.rsplit('/').next().unwrap().to_string();
+    assert_eq!(ids, vec![id(&open)], "{w}");
+
+    // Refusals: an undeclared widget, a plugin the community has not enabled, no community.
+    node.get("/api/v1/communities/hall/plugins/vote/widgets/nope")
+        .await
+        .expect_error(404, "unknown_widget");
+    node.get("/api/v1/communities/hall/plugins/github/widgets/recent-events")
+        .await
+        .expect_error(400, "plugin_not_enabled");
+    node.get("/api/v1/communities/nowhere/plugins/vote/widgets/open-votes")
+        .await
+        .expect_error(404, "community_not_found");
+    node.get("/api/v1/communities/hall/plugins/nope/widgets/open-votes")
+        .await
+        .expect_error(400, "unknown_plugin");
 }

@@ -19,6 +19,7 @@ mod processes;
 mod tokens;
 mod votes;
 mod webhooks;
+mod widgets;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub use processes::{ProcessKind, ProcessStart, Processes};
 pub use tokens::{hash_secret, TokenRequest, Tokens};
 pub use votes::{BallotCast, Votes};
 pub use webhooks::Webhooks;
+pub use widgets::Widgets;
 
 use crate::api_tokens::ApiTokens;
 use crate::community::Community;
@@ -96,6 +98,7 @@ pub struct Agora {
     pub health: Health,
     pub platform: Platform,
     pub tokens: Tokens,
+    pub widgets: Widgets,
     core: Arc<Core>,
 }
 
@@ -129,15 +132,17 @@ impl Agora {
         let platform = Platform::new(core.clone(), audit.clone());
         let plugins = Plugins::new(core.clone(), audit.clone());
         let votes = Votes::new(core.clone());
+        let processes = Processes::new(
+            core.clone(),
+            plugins.clone(),
+            platform.clone(),
+            votes.clone(),
+        );
         Agora {
             communities: Communities::new(core.clone(), plugins.clone(), audit.clone()),
             actions: Actions::new(core.clone(), plugins.clone(), platform.clone()),
-            processes: Processes::new(
-                core.clone(),
-                plugins.clone(),
-                platform.clone(),
-                votes.clone(),
-            ),
+            widgets: Widgets::new(core.clone(), plugins.clone(), processes.clone()),
+            processes,
             webhooks: Webhooks::new(core.clone(), plugins.clone()),
             governance: Governance::new(core.clone(), Identity::new(core.clone())),
             identity: Identity::new(core.clone()),

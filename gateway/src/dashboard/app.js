@@ -6,6 +6,8 @@ const PAGE = 50;
 const state = {
   token: sessionStorage.getItem('agora-token') || '',
   pageStarts: [null],
+  actionPages: [null],
+  actionsNext: null,
   next: null,
   community: null,
   timers: [],
@@ -102,8 +104,115 @@ async function openCommunity(slug) {
     rows.push([p.name, p.enabled ? 'yes' : 'no', health]);
   }
   fill(document.getElementById('plugin-rows'), rows);
+  // Votes run in every community: the vote plugin is never enabled per community.
+  await loadWidgets(plugins.plugins.filter(p => p.enabled || p.name === 'vote').map(p => p.name));
+  state.actionPages = [null];
+  await loadActions();
   await loadVotes();
   document.getElementById('community-title').focus?.();
+}
+
+// ----- waiting governance actions, a page at a time -----
+const ACTION_PAGE = 10;
+
+function waitingOn(a) {
+  const open = (a.conditions || []).filter(c => c && c.status === 'waiting');
+  return open.map(c => `${text(c.type)} ${text(c.id)}`).join(', ') || '-';
+}
+
+async function loadActions() {
+  const slug = state.community;
+  if (!slug) return;
+  const cursor = state.actionPages[state.actionPages.length - 1];
+  const q = new URLSearchParams({ status: 'waiting', limit: String(ACTION_PAGE) });
+  if (cursor) q.set('cursor', cursor);
+  const rows = document.getElementById('action-rows');
+  const note = document.getElementById('actions-note');
+  let page;
+  try { page = await api(`/api/v1/communities/${encodeURIComponent(slug)}/actions?${q}`); }
+  catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    if (state.community !== slug) return;
+    fill(rows, []);
+    note.textContent = e.message.startsWith('governance_not_found') ? 'This community has no governance.' : `Not shown: ${e.message}`;
+    document.getElementById('actions-next').disabled = true;
+    return;
+  }
+  if (state.community !== slug) return;
+  state.actionsNext = page.next_cursor || null;
+  document.getElementById('actions-next').disabled = !state.actionsNext;
+  document.getElementById('actions-first').disabled = state.actionPages.length === 1;
+  note.textContent = page.actions.length ? `Page ${state.actionPages.length}` : (state.actionPages.length === 1 ? 'No action is waiting.' : 'No more waiting actions.');
+  fill(rows, page.actions.map(a => [a.id, a.actor, a.change, a.target, a.created_at, waitingOn(a)]));
+}
+
+// ----- plugin widgets: declared in plugin metadata, drawn here from their kind -----
+// A plugin supplies data only (JSON), never markup: every value is written as text, and
+// icons come from this page's own set.
+const ICONS = { ballot: '\u2611', code: '\u2328', chart: '\u2587', list: '\u2630', people: '\u263A', bell: '\u266A' };
+
+async function registry() {
+  if (!state.registry) state.registry = (await api('/api/v1/plugins')).plugins.filter(p => p.status === 'loaded');
+  return state.registry;
+}
+
+function text(v) {
+  if (v === null || v === undefined) return '-';
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+function drawWidget(kind, data) {
+  if (data === null || typeof data !== 'object') throw new Error('the data is not an object');
+  if (kind === 'stat') {
+    return [el('p', { class: 'stat', text: text(data.value) }), data.label != null ? el('p', { text: text(data.label) }) : null];
+  }
+  if (kind === 'table') {
+    if (!Array.isArray(data.columns) || !Array.isArray(data.rows)) throw new Error('a table needs columns and rows');
+    const tbody = el('tbody');
+    fill(tbody, data.rows.slice(0, 100).map(r => (Array.isArray(r) ? r : [r]).map(text)));
+    if (!data.rows.length) fill(tbody, [['Nothing yet.']]);
+    return [el('table', {}, el('thead', {}, el('tr', {}, ...data.columns.map(c => el('th', { scope: 'col', text: text(c) })))), tbody)];
+  }
+  if (kind === 'bars') {
+    if (!Array.isArray(data.bars)) throw new Error('bars need a list of bars');
+    const tally = {};
+    for (const b of data.bars.slice(0, 50)) tally[text(b && b.label)] = Number(b && b.value) || 0;
+    return [bars(tally)];
+  }
+  throw new Error('unknown widget kind');
+}
+
+async function loadWidgets(enabled) {
+  const slug = state.community;
+  if (!slug) return;
+  if (enabled) state.enabled = enabled;
+  const plugins = (await registry()).filter(p => (state.enabled || []).includes(p.name));
+  const nav = plugins.flatMap(p => (p.navigation || []).map(n => ({ ...n, plugin: p.name })))
+    .sort((a, b) => a.order - b.order);
+  document.getElementById('plugin-nav-list').replaceChildren(...nav.map(n =>
+    el('li', {}, el('a', { href: `#widgets-${n.plugin}` }, el('span', { 'aria-hidden': 'true', text: (ICONS[n.icon] || '\u2022') + ' ' }), text(n.label)))));
+  const widgets = plugins.flatMap(p => (p.widgets || []).map(w => ({ ...w, plugin: p.name })))
+    .sort((a, b) => a.order - b.order || byteCompare(a.plugin, b.plugin));
+  const cards = [];
+  const seen = new Set();
+  for (const w of widgets) {
+    const id = `widget-${w.plugin}-${w.name}`;
+    const card = el('section', { class: 'widget', id, 'data-kind': w.kind, 'aria-label': text(w.title) },
+      el('h4', { text: text(w.title) }));
+    if (!seen.has(w.plugin)) { card.setAttribute('data-anchor', w.plugin); seen.add(w.plugin); }
+    try {
+      const r = await api(`/api/v1/communities/${encodeURIComponent(slug)}/plugins/${encodeURIComponent(w.plugin)}/widgets/${encodeURIComponent(w.name)}`);
+      card.append(...drawWidget(w.kind, r.data).filter(Boolean));
+    } catch (e) {
+      if (e instanceof Unauthorized) throw e;
+      card.append(el('p', { class: 'error', text: 'Not shown: ' + e.message }));
+    }
+    cards.push(card);
+  }
+  if (state.community !== slug) return;
+  // The navigation's anchors: each plugin's first widget.
+  for (const c of cards) if (c.dataset.anchor) c.prepend(el('a', { id: `widgets-${c.dataset.anchor}` }));
+  document.getElementById('widgets').replaceChildren(...(cards.length ? cards : [el('p', { text: 'No plugin widgets.' })]));
 }
 
 // ----- votes -----
@@ -145,7 +254,7 @@ async function loadVotes() {
   const cards = [];
   for (const p of list.processes.filter(p => p.name.startsWith('vote.')).slice(0, 20)) {
     const v = await api(p.location);
-    const card = el('article', { class: 'vote', id: `vote-${p.id}`, 'data-status': v.status, 'aria-label': `${p.name} ${p.id}` },
+    const card = el('article', { class: 'vote', id: `vote-${p.id}`, 'data-status': v.status, 'data-location': p.location, 'aria-label': `${p.name} ${p.id}` },
       el('h4', { text: `${p.name} ${p.id}: ${v.status}` }));
     if (v.outcome && v.outcome.tally) card.append(bars(v.outcome.tally));
     if (v.status !== 'completed') {
@@ -245,34 +354,91 @@ async function loadAudit() {
   fill(document.getElementById('audit-rows'), newest.map(e => [when(e.at), e.who, e.community, e.plugin, e.action, e.outcome]));
 }
 
-// ----- live: driver events (open and close), and a short poll for tallies -----
+// ----- live: driver events. A vote announces new ballots (`ballots_changed`, at most one per
+// BALLOT_REREAD_MS per vote); the page re-reads that vote then and once more after that interval,
+// so ballots the node coalesced into the announcement show too. Nothing is polled.
+const BALLOT_REREAD_MS = 300;
+const rereads = new Map();
+
+function rereadVote(id) {
+  const entry = rereads.get(id) || { busy: false, again: false, timer: null };
+  rereads.set(id, entry);
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(() => rereadVote.now(id), BALLOT_REREAD_MS);
+  rereadVote.now(id);
+}
+rereadVote.now = async id => {
+  const entry = rereads.get(id);
+  if (entry.busy) { entry.again = true; return; }
+  entry.busy = true;
+  try {
+    const card = document.getElementById(`vote-${id}`);
+    if (!card) { await loadVotes(); return; }
+    const v = await api(card.dataset.location);
+    card.dataset.status = v.status;
+    card.querySelector('h4').textContent = `${v.name} ${v.id}: ${v.status}`;
+    const old = card.querySelector('.bars');
+    if (v.outcome && v.outcome.tally) {
+      if (old) old.replaceWith(bars(v.outcome.tally)); else card.querySelector('h4').after(bars(v.outcome.tally));
+    }
+  } catch (_) { /* the next event or a reopen redraws it */ }
+  finally {
+    entry.busy = false;
+    if (entry.again) { entry.again = false; rereadVote.now(id); }
+  }
+};
+
+function liveLine(textValue) { document.getElementById('live-line').textContent = textValue; }
+
 async function followEvents() {
   if (state.events) state.events.abort();
-  state.events = new AbortController();
+  const controller = new AbortController();
+  state.events = controller;
   try {
     const headers = state.token ? { Authorization: 'Bearer ' + state.token } : {};
-    const resp = await fetch('/api/internal/events', { headers, signal: state.events.signal });
-    if (!resp.ok || !resp.body) return;
+    const resp = await fetch('/api/internal/events', { headers, signal: controller.signal });
+    if (!resp.ok || !resp.body) {
+      // A token limited to some communities may not follow the node-wide stream: re-read
+      // the open community's votes every second instead.
+      liveLine(`Live updates unavailable (${resp.status}); votes are re-read every second`);
+      state.timers.push(setInterval(() => { if (state.community) loadVotes().catch(() => {}); }, 1000));
+      state.events = null;
+      return;
+    }
+    liveLine('Live updates on');
     const reader = resp.body.getReader();
     const dec = new TextDecoder();
     let buf = '';
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
+      if (done) break;
       buf += dec.decode(value, { stream: true });
       let i;
       while ((i = buf.indexOf('\n\n')) >= 0) {
         const chunk = buf.slice(0, i);
         buf = buf.slice(i + 2);
         const data = chunk.split('\n').filter(l => l.startsWith('data:')).map(l => l.slice(5).trim()).join('\n');
-        try {
-          const ev = JSON.parse(data);
-          if (ev.community === state.community) loadVotes().catch(() => {});
+        let ev;
+        try { ev = JSON.parse(data); } catch (_) { continue; /* keep-alives and lag notes */ }
+        if (!ev || typeof ev !== 'object') continue;
+        liveLine(`Live updates on; last event: ${text(ev.event_type)} (${text(ev.community)}) at ${new Date().toISOString().slice(11, 19)} UTC`);
+        if (ev.community !== state.community) { if (ev.source !== 'vote') loadAudit().catch(() => {}); continue; }
+        if (ev.event_type === 'ballots_changed' && ev.data && ev.data.id != null) {
+          rereadVote(String(ev.data.id));
+        } else {
+          loadVotes().catch(() => {});
+          loadWidgets().catch(() => {});
+          loadActions().catch(() => {});
           if (ev.source !== 'vote') loadAudit().catch(() => {});
-        } catch (_) { /* keep-alives and lag notes */ }
+        }
       }
     }
-  } catch (_) { /* stream closed: the polls carry on */ }
+  } catch (_) { /* the stream closed */ }
+  // Reconnect unless replaced (a new token) or the page is going away.
+  if (state.events === controller && !controller.signal.aborted) {
+    liveLine('Live updates reconnecting…');
+    setTimeout(() => { if (state.events === controller) followEvents(); }, 2000);
+  }
 }
 
 async function start() {
@@ -286,11 +452,10 @@ async function start() {
     if (!(e instanceof Unauthorized)) document.getElementById('node-line').textContent = 'Error: ' + e.message;
     return;
   }
-  followEvents();
   for (const t of state.timers) clearInterval(t);
+  followEvents();
   state.timers = [
     setInterval(() => loadCluster().catch(() => {}), 3000),
-    setInterval(() => { if (state.community) loadVotes().catch(() => {}); }, 1000),
     setInterval(() => {
       for (const p of document.querySelectorAll('.countdown')) p.textContent = countdown(p.dataset.closingAt);
     }, 1000),
@@ -315,6 +480,13 @@ document.addEventListener('DOMContentLoaded', () => {
   document.getElementById('communities-first').addEventListener('click', () => {
     state.pageStarts = [null];
     loadCommunities().catch(() => {});
+  });
+  document.getElementById('actions-next').addEventListener('click', () => {
+    if (state.actionsNext) { state.actionPages.push(state.actionsNext); loadActions().catch(() => {}); }
+  });
+  document.getElementById('actions-first').addEventListener('click', () => {
+    state.actionPages = [null];
+    loadActions().catch(() => {});
   });
   document.getElementById('audit-form').addEventListener('submit', ev => { ev.preventDefault(); loadAudit().catch(() => {}); });
   start();

@@ -27,6 +27,13 @@ fn describe(meta: &agora_plugins::PluginMeta) -> Value {
         "agora_versions": {"min": meta.agora_min, "max": meta.agora_max},
         "depends_on": meta.depends_on,
         "status": "loaded",
+        "navigation": meta.navigation.iter()
+            .map(|n| json!({"label": n.label, "icon": n.icon, "order": n.order}))
+            .collect::<Vec<_>>(),
+        "widgets": meta.widgets.iter()
+            .map(|w| json!({"name": w.name, "title": w.title, "order": w.order,
+                "kind": w.kind.as_str(), "action": w.action}))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -208,6 +215,31 @@ pub(crate) async fn community_get(
     PathParams((slug, name)): PathParams<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     one_for(&s, &slug, &name).await
+}
+
+#[utoipa::path(get, path = "/api/v1/communities/{slug}/plugins/{name}/widgets/{widget}", tag = "plugin registry",
+    params(("slug" = String, Path), ("name" = String, Path), ("widget" = String, Path)),
+    responses((status = 200, body = Object, description = "{\"plugin\", \"widget\", \"kind\", \"title\", \"data\"}: the data the widget's read action supplies, drawn by the dashboard by its kind"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(crate) async fn widget(
+    State(s): State<AppState>,
+    PathParams((slug, name, widget)): PathParams<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let data = s.agora.widgets.data(&slug, &name, &widget).await?;
+    // `data` found the widget, so the registry has both.
+    let spec = s
+        .agora
+        .registry()
+        .get(&name)
+        .and_then(|p| p.meta().widget(&widget).cloned());
+    Ok(Json(json!({
+        "community": slug,
+        "plugin": name,
+        "widget": widget,
+        "kind": spec.as_ref().map(|w| w.kind.as_str()),
+        "title": spec.as_ref().map(|w| w.title),
+        "data": data,
+    })))
 }
 
 #[utoipa::path(post, path = "/api/v1/communities/{slug}/plugins/{name}/enable", tag = "plugin registry",

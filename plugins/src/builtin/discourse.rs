@@ -150,6 +150,8 @@ impl Discourse {
                     parameters_schema: poll_parameters_schema(),
                     outcome_schema: poll_outcome_schema(),
                 }],
+                navigation: vec![],
+                widgets: vec![],
                 events: event_specs(),
             },
         }

@@ -22,8 +22,8 @@ use serde_json::{json, Value};
 use crate::remote::{bad_signature, setting, verify_hmac_sha256};
 use crate::{
     ActionContext, ActionSpec, BoxFuture, ErrorCode, Event, EventSpec, Http, HttpRequest,
-    HttpResponse, Plugin, PluginError, PluginMeta, ProcessContext, Remote, RemoteOp,
-    WebhookRequest,
+    HttpResponse, NavItem, Plugin, PluginError, PluginMeta, ProcessContext, Remote, RemoteOp,
+    WebhookRequest, WidgetKind, WidgetSpec,
 };
 
 /// The public API; GitHub Enterprise Server serves the same API at `https://HOST/api/v3`.
@@ -269,9 +269,76 @@ impl Github {
                 ],
                 processes: vec![],
                 events,
+                navigation: vec![NavItem {
+                    label: "GitHub",
+                    icon: "code",
+                    order: 50,
+                }],
+                widgets: vec![WidgetSpec {
+                    name: "recent-events",
+                    title: "Recent GitHub events",
+                    order: 50,
+                    kind: WidgetKind::Table,
+                    action: "recent-events",
+                }],
             },
         }
     }
+}
+
+/// How many events the instance keeps for its dashboard widget.
+const RECENT_EVENTS: usize = 10;
+
+/// Keeps a short line about the event in the instance's state (`recent_events`, newest
+/// last), for the "recent events" widget: the webhook's commit stores it.
+fn remember(ctx: &mut ActionContext<'_>, event_type: &str, data: &Value, initiator: &Value) {
+    let line = json!({
+        "at": ctx.now_ms,
+        "event": event_type,
+        "number": data.get("number").cloned().unwrap_or(Value::Null),
+        "title": data.get("title").cloned().unwrap_or(Value::Null),
+        "by": initiator.get("user_id").cloned().unwrap_or(Value::Null),
+    });
+    if !ctx.state.is_object() {
+        *ctx.state = json!({});
+    }
+    let recent = &mut ctx.state["recent_events"];
+    if !recent.is_array() {
+        *recent = json!([]);
+    }
+    if let Some(list) = recent.as_array_mut() {
+        list.push(line);
+        let over = list.len().saturating_sub(RECENT_EVENTS);
+        list.drain(..over);
+    }
+}
+
+/// The "recent events" widget's table, newest first.
+fn recent_events(state: &Value) -> Value {
+    let rows: Vec<Value> = state
+        .get("recent_events")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .rev()
+                .map(|e| {
+                    let at = e.get("at").and_then(Value::as_u64).unwrap_or(0);
+                    json!([rfc3339(at), e["event"], e["number"], e["title"], e["by"]])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"columns": ["When", "Event", "Number", "Title", "By"], "rows": rows})
+}
+
+fn rfc3339(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 /// Where and as whom an instance reaches GitHub.
@@ -765,12 +832,24 @@ impl Plugin for Github {
             Some(login) => json!({"user_id": login, "provider": "github"}),
             None => json!({}),
         };
+        remember(ctx, &event_type, &data, &initiator);
         ctx.events.push(Event {
             event_type,
             data,
             initiator,
         });
         Ok(())
+    }
+
+    fn read(&self, state: &Value, _config: &Value, action: &str) -> Result<Value, PluginError> {
+        match action {
+            "recent-events" => Ok(recent_events(state)),
+            other => Err(PluginError {
+                code: ErrorCode::UnknownWidget,
+                message: format!("plugin 'github' has no read action '{other}'"),
+                field: None,
+            }),
+        }
     }
 
     /// The `repository_id` setting: the one name of a repository that survives renames and
@@ -1211,6 +1290,40 @@ mod tests {
         let mut ctx = ActionContext::new("c", cfg, &mut state, 0);
         Github::new().webhook(&mut ctx, req)?;
         Ok(ctx.events)
+    }
+
+    #[test]
+    fn the_recent_events_widget_lists_the_last_webhooks_newest_first() {
+        let gh = Github::new();
+        let cfg = config();
+        let mut state = Value::Null;
+        for (i, action) in ["opened", "closed"].iter().enumerate() {
+            let mut ctx = ActionContext::new("c", &cfg, &mut state, 1_000 * (i as u64 + 1));
+            gh.webhook(&mut ctx, &signed("issues", &issues_payload(action), SECRET))
+                .unwrap();
+        }
+        let data = gh.read(&state, &config(), "recent-events").unwrap();
+        let rows = data["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{data}");
+        assert_eq!(rows[0][1], "issues.closed");
+        assert_eq!(rows[0][2], 7);
+        assert_eq!(rows[0][3], "Adopt the charter");
+        assert_eq!(rows[1][0], "1970-01-01T00:00:01Z");
+        assert_eq!(
+            gh.read(&state, &config(), "nope").unwrap_err().code,
+            ErrorCode::UnknownWidget
+        );
+        // Only the last few are kept.
+        for _ in 0..RECENT_EVENTS + 5 {
+            let mut ctx = ActionContext::new("c", &cfg, &mut state, 5_000);
+            gh.webhook(
+                &mut ctx,
+                &signed("issues", &issues_payload("opened"), SECRET),
+            )
+            .unwrap();
+        }
+        let data = gh.read(&state, &config(), "recent-events").unwrap();
+        assert_eq!(data["rows"].as_array().unwrap().len(), RECENT_EVENTS);
     }
 
     fn repository() -> Value {

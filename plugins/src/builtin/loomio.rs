@@ -189,6 +189,8 @@ impl Loomio {
                     }),
                     outcome_schema: poll_outcome_schema(),
                 }],
+                navigation: vec![],
+                widgets: vec![],
                 events: vec![
                     EventSpec {
                         event_type: "stance_created",

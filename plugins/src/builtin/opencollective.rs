@@ -175,6 +175,8 @@ impl OpenCollective {
                     },
                 ],
                 processes: vec![],
+                navigation: vec![],
+                widgets: vec![],
                 events: EXPENSE_EVENTS
                     .iter()
                     .map(|(suffix, _)| EventSpec {

@@ -113,6 +113,8 @@ impl Randomness {
                         "required": ["winner"]
                     }),
                 }],
+                navigation: vec![],
+                widgets: vec![],
                 events: vec![],
             },
         }

@@ -76,6 +76,8 @@ impl Testkit {
                     },
                 ],
                 processes: vec![],
+                navigation: vec![],
+                widgets: vec![],
                 events: vec![],
             },
         }

@@ -24,9 +24,13 @@ pub use tally::{
 };
 
 use crate::{
-    ActionContext, ErrorCode, Plugin, PluginError, PluginMeta, ProcessContext, ProcessSpec,
+    ActionContext, ErrorCode, NavItem, Plugin, PluginError, PluginMeta, ProcessContext,
+    ProcessSpec, WidgetKind, WidgetSpec,
 };
 use commitment::Entry;
+
+/// The read action of the "open votes" widget, answered by the service from the vote actors.
+pub const OPEN_VOTES: &str = "open-votes";
 
 /// The methods, in the order the metadata lists them.
 pub const METHODS: [&str; 9] = [
@@ -537,6 +541,20 @@ impl VotePlugin {
                 actions: vec![],
                 processes,
                 events: vec![],
+                navigation: vec![NavItem {
+                    label: "Votes",
+                    icon: "ballot",
+                    order: 10,
+                }],
+                // Its read action is native, like its processes: the service answers it
+                // from the community's vote actors.
+                widgets: vec![WidgetSpec {
+                    name: "open-votes",
+                    title: "Open votes",
+                    order: 10,
+                    kind: WidgetKind::Table,
+                    action: OPEN_VOTES,
+                }],
             },
         }
     }
