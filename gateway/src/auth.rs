@@ -56,6 +56,9 @@ pub enum Scope {
     /// Every community's data at once (the event stream): only tokens limited to no
     /// community.
     Every,
+    /// A list across communities: any token, and one limited to communities sees only those
+    /// (the handler filters by the [`Grant`]).
+    Listed,
     /// One community's data; the token must cover that community.
     Community(CommunityOf),
 }

@@ -70,8 +70,10 @@ fn allowed(access: Access, role: &str, limited: bool, covers: bool) -> bool {
     match access {
         Access::Public | Access::Read(Scope::Node) => true,
         Access::Read(Scope::Every) => !limited,
+        // Any token; a limited one sees only its communities (checked below).
+        Access::Read(Scope::Listed) => true,
         Access::Read(Scope::Community(_)) => in_scope,
-        Access::Change(Scope::Node) | Access::Change(Scope::Every) => changes && !limited,
+        Access::Change(Scope::Node | Scope::Every | Scope::Listed) => changes && !limited,
         Access::Change(Scope::Community(_)) => changes && in_scope,
         Access::Admin => role == "admin",
     }
@@ -336,4 +338,50 @@ async fn tokens_survive_a_restart() {
         )
         .await;
     assert_eq!(resp.status, 200, "{}", resp.describe());
+}
+
+/// The community list (`Read(Listed)`) answers every token; one limited to communities sees
+/// only those, paged like the full list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_token_lists_only_its_communities() {
+    let node = Node::start("tokens-list", NodeConfig::with_token(DRIVER)).await;
+    for slug in ["c-a", "c-b", "c-c", "c-d"] {
+        node.create_community(slug).await;
+    }
+    let (_, mine) = token(&node, "viewer", &["c-b", "c-d", "c-gone"]).await;
+    let list = |secret: String, query: &'static str| {
+        let node = &node;
+        async move {
+            let resp = reqwest::Client::new()
+                .get(node.url(&format!("/api/v1/communities{query}")))
+                .bearer_auth(secret)
+                .send()
+                .await
+                .expect("the list answers");
+            assert_eq!(resp.status().as_u16(), 200);
+            let v: Value = resp.json().await.expect("JSON");
+            let slugs: Vec<String> = v["communities"]
+                .as_array()
+                .expect("a list")
+                .iter()
+                .map(|c| c["slug"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (slugs, v["next"].clone())
+        }
+    };
+    assert_eq!(
+        list(mine.clone(), "").await,
+        (vec!["c-b".to_string(), "c-d".to_string()], Value::Null)
+    );
+    let (first, next) = list(mine.clone(), "?limit=1").await;
+    assert_eq!(
+        (first, next.clone()),
+        (vec!["c-b".to_string()], json!("c-b"))
+    );
+    assert_eq!(
+        list(mine, "?limit=1&after=c-b").await,
+        (vec!["c-d".to_string()], Value::Null)
+    );
+    let (_, all) = token(&node, "viewer", &[]).await;
+    assert_eq!(list(all, "").await.0.len(), 4);
 }

@@ -8,10 +8,11 @@ use agora_actors::process::ProcessSummary;
 use agora_plugins::ErrorCode;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::Grant;
 use crate::error::ErrorBody;
 use crate::extract::PathParams;
 use crate::{ApiError, AppState};
@@ -31,6 +32,7 @@ pub(crate) struct PageQuery {
         (status = 400, body = ErrorBody)))]
 pub(crate) async fn communities(
     State(s): State<AppState>,
+    grant: Option<Extension<Grant>>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|r| ApiError::new(ErrorCode::InvalidQuery, r.body_text()))?;
@@ -41,7 +43,31 @@ pub(crate) async fn communities(
                 .with_field("limit"),
         );
     }
-    let (page, next) = s.agora.communities.list(q.after.as_deref(), limit)?;
+    // A token limited to communities lists only those: pages are read until `limit` of them
+    // are found or the node has no more (they are few; the scan is over this node's own).
+    let only: Option<Vec<String>> = match grant.as_deref() {
+        Some(Grant::Token(t)) if !t.communities.is_empty() => Some(t.communities.clone()),
+        _ => None,
+    };
+    let (page, next) = match &only {
+        None => s.agora.communities.list(q.after.as_deref(), limit)?,
+        Some(mine) => {
+            let mut found = Vec::new();
+            let mut after = q.after.clone();
+            loop {
+                let (page, next) = s.agora.communities.list(after.as_deref(), 1000)?;
+                found.extend(page.into_iter().filter(|c| mine.contains(&c.slug)));
+                if found.len() > limit || next.is_none() {
+                    break;
+                }
+                after = next;
+            }
+            let more = found.len() > limit;
+            found.truncate(limit);
+            let next = more.then(|| found.last().map(|c| c.slug.clone())).flatten();
+            (found, next)
+        }
+    };
     let node_id = s.agora.runtime().cluster_view().map(|v| v.node_id);
     Ok(Json(json!({
         "communities": page.iter().map(|c| json!({

@@ -149,7 +149,7 @@ pub(crate) static ROUTES: &[Route] = &[
     route!(PUT "/api/v1/communities/{slug}/plugins/{name}/settings", plugin_registry::community_settings, plugin_registry::__path_community_settings, Change(SLUG), PathKey("slug")),
     route!(GET "/api/v1/communities/{slug}/plugins/{name}/health", health::community, health::__path_community, Read(SLUG), PathKey("slug")),
     route!(GET "/api/v1/communities/{slug}/plugins/{name}/widgets/{widget}", plugin_registry::widget, plugin_registry::__path_widget, Read(SLUG), PathKey("slug")),
-    route!(GET "/api/v1/communities", inventory::communities, inventory::__path_communities, Read(Scope::Every), Node),
+    route!(GET "/api/v1/communities", inventory::communities, inventory::__path_communities, Read(Scope::Listed), Node),
     route!(GET "/api/v1/communities/{slug}/processes", inventory::processes, inventory::__path_processes, Read(SLUG), PathKey("slug")),
     route!(GET "/api/v1/plugin-audit-log", audit::log, audit::__path_log, Read(Scope::Community(Query("community"))), Node),
     // Agora: scoped API tokens.
