@@ -3,11 +3,24 @@
 //!
 //! It holds the pure core's [`Community`] in memory (the constitution, roles, the permission
 //! index, item metadata, waiting actions with their conditions): every decision is one
-//! synchronous call inside this actor. Its state record is the core's snapshot with the item
-//! metadata. What grows without bound is kept in auxiliary records written in the same commit
-//! and read on demand (`RESTORE_AUX = false`): action records (`a/<id>`), log entries
-//! (`l/<seq>`), item versions (`v/<item><version>`) and notices (`n/<item><id>`), every number
-//! big-endian so records list in order.
+//! synchronous call inside this actor.
+//!
+//! Persistence is incremental, so an action writes O(1) records however large the community:
+//! the state record holds only the core's small snapshot head (counters, log head, authority,
+//! switches) and the driver URL; the rest of the in-memory state is one auxiliary record per
+//! entry under `s/`, which restore loads ([`VirtualActor::RESTORE_AUX_PREFIXES`]): item
+//! metadata (`s/i/<item>`), waiting actions (`s/w/<action>`), their conditions
+//! (`s/k/<condition>`), interned agent names (`s/g/<index>`), tallies (`s/t/<agent>`) and
+//! subscriptions (`s/u/<item>`); members, roles and permissions are one record each (`s/m`,
+//! `s/r`, `s/p`), rewritten only when the core says the constitution changed. A commit writes
+//! the entries the core's `Effects::changed` and action records name. State records of format
+//! 1 (the whole snapshot with every item in the state record) are still read, and the first
+//! commit after such a restore writes the new layout in full.
+//!
+//! What grows without bound and is not needed for decisions is kept in auxiliary records
+//! written in the same commit and read on demand: action records (`a/<id>`), log entries
+//! (`l/<seq>`), item versions (`v/<item><version>`) and notices (`n/<item><id>`). Every number
+//! in a key is big-endian so records list in order.
 //!
 //! What the core asks for beyond the state happens in the same commit: a condition's timeout is
 //! a durable reminder (`timeout/<condition>`), and so is each phase boundary of a module
@@ -23,9 +36,9 @@
 use std::collections::HashMap;
 
 use agora_governance::{
-    parse_numeric_id, ActionRecord, Community, ConditionId, Ctx, Effects as GovEffects, Fields,
-    Fired, GovError, ItemId, ItemMeta, ItemType, ListQuery, NoLinkedAccounts, Notice, Refused,
-    Snapshot, Subscription, VersionRecord, Viewer, VoteResult,
+    parse_numeric_id, ActionId, ActionRecord, Community, ConditionId, Ctx, Effects as GovEffects,
+    Fields, Fired, GovError, ItemId, ItemMeta, ItemType, ListQuery, NoLinkedAccounts, Notice,
+    Refused, Snapshot, SnapshotParts, Subscription, VersionRecord, Viewer, VoteResult,
 };
 use agora_plugins::{ErrorCode, Event};
 use agora_runtime::{
@@ -40,7 +53,14 @@ use crate::vote::{CloseForCondition, OpenForCondition, Vote};
 use crate::{events, ActorError, ActorsEnv};
 
 const RECORD: &str = "governance";
+/// The state record's format: 1 held the whole snapshot and every item; 2 holds the snapshot
+/// head, the rest being `s/` records. Other record kinds are still at 1.
+const STATE_VERSION: u16 = 2;
 const VERSION: u16 = 1;
+/// The kind of every `s/` record (its body is the entry's own type).
+const PART_RECORD: &str = "gov_part";
+/// Where the records restore loads live.
+const PARTS: &[u8] = b"s/";
 const ACTION_RECORD: &str = "gov_action";
 const LOG_RECORD: &str = "gov_log";
 const VERSION_RECORD: &str = "gov_version";
@@ -59,7 +79,10 @@ struct State {
     /// The community's driver URL as last seen by a command (reminders and messages have no
     /// service in their path to ask the community).
     driver_url: Option<String>,
+    /// Format 2: the snapshot head ([`Community::snapshot_head`]). Format 1: the whole snapshot.
     snapshot: Snapshot,
+    /// Format 1 only: every item's metadata in id order.
+    #[serde(default)]
     items: Vec<ItemMeta>,
 }
 
@@ -218,10 +241,53 @@ impl ActorMessage for VoteOutcome {
 
 // ---- The actor ----
 
+/// The parts of the state one commit changed (see [`Governance::save`]).
+#[derive(Default)]
+struct Changes {
+    constitution: bool,
+    items: Vec<ItemId>,
+    /// Waiting actions added or updated (their records and conditions are rewritten).
+    pending: Vec<ActionId>,
+    /// Waiting actions resolved (their records and conditions go).
+    resolved: Vec<ActionId>,
+    conditions: Vec<ConditionId>,
+    /// Agents whose tallies of implemented changes grew.
+    tallies: Vec<String>,
+    subscriptions: Vec<ItemId>,
+}
+
+impl Changes {
+    /// What a call of the core changed, from its `changed` and the action records it returned
+    /// (an action's conditions appear in its record, and so does who implemented it).
+    fn of(g: &agora_governance::Changed, actions: &[ActionRecord]) -> Changes {
+        let mut c = Changes {
+            constitution: g.constitution,
+            items: g.items.clone(),
+            pending: g.pending.clone(),
+            resolved: g.resolved.clone(),
+            ..Changes::default()
+        };
+        for a in actions {
+            if a.status == agora_governance::Status::Waiting && !c.pending.contains(&a.id) {
+                c.pending.push(a.id);
+            }
+            c.conditions.extend(a.conditions.iter().map(|s| s.id));
+            if a.status == agora_governance::Status::Implemented && !c.tallies.contains(&a.actor) {
+                c.tallies.push(a.actor.clone());
+            }
+        }
+        c
+    }
+}
+
 pub struct Governance {
     slug: String,
     core: Option<Community>,
     driver_url: Option<String>,
+    /// How many interned agent names are stored (`s/g/<index>` below it).
+    agents_saved: usize,
+    /// The stored layout is older or absent: the next commit writes every part.
+    save_all: bool,
 }
 
 /// A refusal of the core as the API answers it: its code is one of [`ErrorCode`]'s.
@@ -247,6 +313,93 @@ fn refuse(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> A
 
 fn internal(e: impl std::fmt::Display) -> ActorError {
     ActorError::internal(e.to_string())
+}
+
+fn part_key(kind: &[u8], id: &[u8]) -> Vec<u8> {
+    let mut k = PARTS.to_vec();
+    k.extend_from_slice(kind);
+    k.extend_from_slice(id);
+    k
+}
+
+const ITEM_PART: &[u8] = b"i/";
+const PENDING_PART: &[u8] = b"w/";
+const CONDITION_PART: &[u8] = b"k/";
+const AGENT_PART: &[u8] = b"g/";
+const TALLY_PART: &[u8] = b"t/";
+const SUBSCRIPTION_PART: &[u8] = b"u/";
+const MEMBERS_PART: &[u8] = b"m";
+const ROLES_PART: &[u8] = b"r";
+const PERMISSIONS_PART: &[u8] = b"p";
+
+fn put_part<T: Serialize>(fx: &mut Effects, key: Vec<u8>, value: &T) {
+    match encode_record(PART_RECORD, VERSION, value) {
+        Ok(b) => fx.put_aux(key, b),
+        Err(e) => tracing::error!(error = %e, "a governance state part failed to encode"),
+    }
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    decode_record::<T>(PART_RECORD, VERSION, bytes)
+        .map(|(_, v)| v)
+        .map_err(|e| e.to_string())
+}
+
+/// Rebuilds the core from a format-2 head and its `s/` records (sub-keys, in key order).
+fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Community, String> {
+    let mut parts = SnapshotParts::default();
+    let mut items = Vec::new();
+    for (k, v) in aux {
+        let Some(k) = k.strip_prefix(PARTS) else {
+            continue;
+        };
+        let numbered = |rest: &[u8]| -> Result<u64, String> {
+            let b: [u8; 8] = rest
+                .try_into()
+                .map_err(|_| format!("a governance record key of {} bytes", rest.len()))?;
+            Ok(u64::from_be_bytes(b))
+        };
+        if let Some(rest) = k.strip_prefix(ITEM_PART) {
+            let id = numbered(rest)?;
+            if id != items.len() as u64 + 1 {
+                return Err(format!(
+                    "item {id} is stored after {} items: the item records are not contiguous",
+                    items.len()
+                ));
+            }
+            items.push(decode_part::<ItemMeta>(&v)?);
+        } else if k.starts_with(PENDING_PART) {
+            parts.pending.push(decode_part(&v)?);
+        } else if let Some(rest) = k.strip_prefix(CONDITION_PART) {
+            parts
+                .conditions
+                .push((ConditionId(numbered(rest)?), decode_part(&v)?));
+        } else if let Some(rest) = k.strip_prefix(AGENT_PART) {
+            let ix = numbered(rest)?;
+            if ix != parts.agents.len() as u64 {
+                return Err(format!("agent name {ix} is missing its predecessors"));
+            }
+            parts.agents.push(decode_part(&v)?);
+        } else if k.starts_with(TALLY_PART) {
+            parts.tallies.push(decode_part(&v)?);
+        } else if k.starts_with(SUBSCRIPTION_PART) {
+            parts
+                .subscriptions
+                .extend(decode_part::<Vec<Subscription>>(&v)?);
+        } else if k == MEMBERS_PART {
+            parts.members = decode_part(&v)?;
+        } else if k == ROLES_PART {
+            parts.roles = decode_part(&v)?;
+        } else if k == PERMISSIONS_PART {
+            parts.permissions = decode_part(&v)?;
+        } else {
+            return Err(format!(
+                "an unknown governance state record '{}'",
+                String::from_utf8_lossy(k)
+            ));
+        }
+    }
+    Community::restore(head.with_parts(parts), items).map_err(|e| e.to_string())
 }
 
 fn action_key(id: u64) -> Vec<u8> {
@@ -351,16 +504,106 @@ impl Governance {
         })
     }
 
-    fn save(&self, fx: &mut Effects) {
+    /// Writes the state record (the small head) and the parts `changed` and `actions` name,
+    /// or every part when the stored layout needs it.
+    fn save(&mut self, fx: &mut Effects, changed: &Changes) {
         let Some(core) = &self.core else { return };
         let state = State {
             driver_url: self.driver_url.clone(),
-            snapshot: core.snapshot(),
-            items: core.item_metas().to_vec(),
+            snapshot: core.snapshot_head(),
+            items: Vec::new(),
         };
-        match encode_record(RECORD, VERSION, &state) {
+        match encode_record(RECORD, STATE_VERSION, &state) {
             Ok(b) => fx.save_state(b),
             Err(e) => tracing::error!(error = %e, "governance state failed to encode"),
+        }
+        if std::mem::take(&mut self.save_all) {
+            Self::save_everything(core, fx);
+            self.agents_saved = core.agent_names().len();
+            return;
+        }
+        if changed.constitution {
+            let (members, roles, permissions) = core.constitution_parts();
+            put_part(fx, part_key(MEMBERS_PART, b""), &members);
+            put_part(fx, part_key(ROLES_PART, b""), &roles);
+            put_part(fx, part_key(PERMISSIONS_PART, b""), &permissions);
+        }
+        let names = core.agent_names();
+        for (ix, name) in names.iter().enumerate().skip(self.agents_saved) {
+            put_part(fx, part_key(AGENT_PART, &(ix as u64).to_be_bytes()), name);
+        }
+        self.agents_saved = names.len();
+        for id in &changed.items {
+            if let Some(meta) = core.item(*id) {
+                put_part(fx, part_key(ITEM_PART, &id.0.to_be_bytes()), meta);
+            }
+        }
+        for aid in &changed.pending {
+            if let Some(p) = core.pending_action(*aid) {
+                put_part(fx, part_key(PENDING_PART, &aid.0.to_be_bytes()), p);
+            }
+        }
+        for aid in &changed.resolved {
+            if core.pending_action(*aid).is_none() {
+                fx.delete_aux(part_key(PENDING_PART, &aid.0.to_be_bytes()));
+            }
+        }
+        // A resolved action's conditions leave memory with it; a new action implemented at
+        // once never had a stored condition, so it needs no deletion.
+        for cid in &changed.conditions {
+            let key = part_key(CONDITION_PART, &cid.0.to_be_bytes());
+            match core.condition(*cid) {
+                Some(c) => put_part(fx, key, c),
+                None => fx.delete_aux(key),
+            }
+        }
+        for agent in &changed.tallies {
+            if let Some(t) = core.tallies_of(agent) {
+                put_part(fx, part_key(TALLY_PART, agent.as_bytes()), &(agent, t));
+            }
+        }
+        for item in &changed.subscriptions {
+            let key = part_key(SUBSCRIPTION_PART, &item.0.to_be_bytes());
+            match core.subscriptions_on(*item) {
+                [] => fx.delete_aux(key),
+                list => put_part(fx, key, &list),
+            }
+        }
+    }
+
+    /// Every part, for a new community or one stored in the old layout (whose `s/` records do
+    /// not exist yet, so nothing stale can remain).
+    fn save_everything(core: &Community, fx: &mut Effects) {
+        let parts = core.snapshot_parts();
+        put_part(fx, part_key(MEMBERS_PART, b""), &parts.members);
+        put_part(fx, part_key(ROLES_PART, b""), &parts.roles);
+        put_part(fx, part_key(PERMISSIONS_PART, b""), &parts.permissions);
+        for (ix, name) in parts.agents.iter().enumerate() {
+            put_part(fx, part_key(AGENT_PART, &(ix as u64).to_be_bytes()), name);
+        }
+        for (i, meta) in core.item_metas().iter().enumerate() {
+            put_part(fx, part_key(ITEM_PART, &(i as u64 + 1).to_be_bytes()), meta);
+        }
+        for p in &parts.pending {
+            put_part(fx, part_key(PENDING_PART, &p.record.id.0.to_be_bytes()), p);
+        }
+        for (cid, c) in &parts.conditions {
+            put_part(fx, part_key(CONDITION_PART, &cid.0.to_be_bytes()), c);
+        }
+        for t in &parts.tallies {
+            put_part(fx, part_key(TALLY_PART, t.0.as_bytes()), t);
+        }
+        let mut by_item: std::collections::BTreeMap<ItemId, Vec<&Subscription>> =
+            std::collections::BTreeMap::new();
+        for sub in &parts.subscriptions {
+            by_item.entry(sub.item).or_default().push(sub);
+        }
+        for (item, list) in by_item {
+            put_part(
+                fx,
+                part_key(SUBSCRIPTION_PART, &item.0.to_be_bytes()),
+                &list,
+            );
         }
     }
 
@@ -581,6 +824,7 @@ impl Governance {
             }
         }
         // One record (and one event) per action: the last one.
+        let changes = Changes::of(&g.changed, &g.actions);
         let mut last: Vec<ActionRecord> = Vec::new();
         for a in g.actions {
             match last.iter_mut().find(|l| l.id == a.id) {
@@ -623,7 +867,7 @@ impl Governance {
                 &event,
             );
         }
-        self.save(fx);
+        self.save(fx, &changes);
         last
     }
 
@@ -994,6 +1238,7 @@ impl VirtualActor for Governance {
     const KIND: &'static str = "governance";
     type Env = ActorsEnv;
     const RESTORE_AUX: bool = false;
+    const RESTORE_AUX_PREFIXES: &'static [&'static [u8]] = &[PARTS];
 
     /// The community's partition: its slug places it, as it places the community.
     fn partition(key: &str) -> u32 {
@@ -1006,14 +1251,25 @@ impl VirtualActor for Governance {
                 slug: id.key.clone(),
                 core: None,
                 driver_url: None,
+                agents_saved: 0,
+                save_all: false,
             });
         };
-        let (_, s) = decode_record::<State>(RECORD, VERSION, &bytes).map_err(|e| e.to_string())?;
-        let core = Community::restore(s.snapshot, s.items).map_err(|e| e.to_string())?;
+        let (version, s) =
+            decode_record::<State>(RECORD, STATE_VERSION, &bytes).map_err(|e| e.to_string())?;
+        // Format 1 kept everything in the state record; its first commit rewrites it all.
+        let (core, save_all) = if version < 2 {
+            let core = Community::restore(s.snapshot, s.items).map_err(|e| e.to_string())?;
+            (core, true)
+        } else {
+            (restore_parts(s.snapshot, stored.aux)?, false)
+        };
         Ok(Governance {
             slug: id.key.clone(),
+            agents_saved: core.agent_names().len(),
             core: Some(core),
             driver_url: s.driver_url,
+            save_all,
         })
     }
 
@@ -1101,7 +1357,8 @@ impl Message<Governance> for Found {
         let out = core.constitution_json();
         g.core = Some(core);
         g.driver_url = self.driver_url;
-        g.save(fx);
+        g.save_all = true;
+        g.save(fx, &Changes::default());
         Ok(out)
     }
 }
@@ -1213,8 +1470,13 @@ impl Message<Governance> for Subscribe {
             )
         })?;
         let out = sub.to_json();
+        let item = sub.item;
         core.subscribe(sub, &cx).map_err(gov_error)?;
-        g.save(fx);
+        let changes = Changes {
+            subscriptions: vec![item],
+            ..Changes::default()
+        };
+        g.save(fx, &changes);
         Ok(out)
     }
 }
@@ -1252,7 +1514,11 @@ impl Message<Governance> for Unsubscribe {
                 None,
             ));
         }
-        g.save(fx);
+        let changes = Changes {
+            subscriptions: vec![item],
+            ..Changes::default()
+        };
+        g.save(fx, &changes);
         Ok(())
     }
 }
@@ -1310,6 +1576,223 @@ mod tests {
             let code = ErrorCode::from_name(name).unwrap_or_else(|| panic!("{name} is no code"));
             assert_eq!(code.status(), *status, "{name}");
         }
+    }
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use agora_runtime::{Message, Runtime, RuntimeConfig, SystemClock};
+    use agora_storage::{Engine, MemEngine, Pairs, StorageError, WriteBatch};
+
+    /// Counts what each commit writes (the committer applies one batch per group commit).
+    #[derive(Default)]
+    struct Counting {
+        inner: MemEngine,
+        records: AtomicUsize,
+        bytes: AtomicUsize,
+    }
+
+    impl Counting {
+        fn take(&self) -> (usize, usize) {
+            (
+                self.records.swap(0, Ordering::SeqCst),
+                self.bytes.swap(0, Ordering::SeqCst),
+            )
+        }
+    }
+
+    impl Engine for Counting {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.get(key)
+        }
+        fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError> {
+            self.inner.scan_prefix(prefix)
+        }
+        fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            self.inner.last_with_prefix(prefix)
+        }
+        fn scan_from(
+            &self,
+            prefix: &[u8],
+            from: &[u8],
+            limit: usize,
+        ) -> Result<Pairs, StorageError> {
+            self.inner.scan_from(prefix, from, limit)
+        }
+        fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
+            self.records.fetch_add(batch.ops.len(), Ordering::SeqCst);
+            let bytes: usize = batch
+                .ops
+                .iter()
+                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+                .sum();
+            self.bytes.fetch_add(bytes, Ordering::SeqCst);
+            self.inner.apply(batch)
+        }
+        fn flush(&self) -> Result<(), StorageError> {
+            Ok(())
+        }
+        fn size_on_disk(&self) -> Option<u64> {
+            None
+        }
+    }
+
+    /// The whole in-memory state, to compare before and after a restart.
+    struct Peek;
+
+    impl Message<Governance> for Peek {
+        type Reply = Option<(Snapshot, Vec<ItemMeta>)>;
+        fn handle(self, g: &mut Governance, _: &ActorsEnv, _: &mut Effects) -> Self::Reply {
+            g.core
+                .as_ref()
+                .map(|c| (c.snapshot(), c.item_metas().to_vec()))
+        }
+    }
+
+    fn start(engine: Arc<Counting>) -> Runtime {
+        let rt = Runtime::start(RuntimeConfig::default(), engine, Arc::new(SystemClock)).unwrap();
+        rt.register::<Governance>(crate::env::tests::env());
+        rt
+    }
+
+    fn submit(actor: &str, body: Value) -> Submit {
+        Submit {
+            actor: actor.into(),
+            platforms: Vec::new(),
+            body,
+            driver_url: None,
+            vote_ids: Vec::new(),
+        }
+    }
+
+    fn create(n: usize) -> Value {
+        json!({"change": "create_item", "target": "community",
+               "params": {"type": "document", "fields": {"name": format!("doc {n}"), "body": "b"}}})
+    }
+
+    async fn act(rt: &Runtime, actor: &str, body: Value) -> Value {
+        match rt.ask::<Governance, _>("town", submit(actor, body)).await {
+            Ok(Ok(Submitted::Done(v))) => v,
+            other => panic!("the action failed: {:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_action_writes_the_same_few_records_however_many_items_and_restore_is_whole() {
+        let engine = Arc::new(Counting::default());
+        let rt = start(engine.clone());
+        let found = Found {
+            actor: "ana".into(),
+            body: json!({"members": ["ben", "cy"]}),
+            driver_url: None,
+        };
+        rt.ask::<Governance, _>("town", found)
+            .await
+            .unwrap()
+            .unwrap();
+        // A waiting action (a non-governor's proposal) whose record and conditions are parts.
+        let waiting = act(&rt, "ben", create(0)).await;
+        assert_eq!(waiting["status"], "waiting", "{waiting}");
+        // What creating an item and editing one write, with few items and with many.
+        let measure = |label: &'static str| {
+            let rt = rt.clone();
+            let engine = engine.clone();
+            async move {
+                engine.take();
+                let made = act(&rt, "ana", create(1)).await;
+                assert_eq!(made["status"], "implemented", "{made}");
+                let created = engine.take();
+                let id = made["result"]["item"].as_str().unwrap().to_string();
+                let edit = json!({"change": "edit_item", "target": format!("item:{id}"),
+                                  "params": {"fields": {"body": label}}});
+                let edited = act(&rt, "ana", edit).await;
+                assert_eq!(edited["status"], "implemented", "{edited}");
+                (created, engine.take())
+            }
+        };
+        let few = measure("few").await;
+        for n in 0..1500 {
+            act(&rt, "ana", create(n)).await;
+        }
+        let many = measure("many").await;
+        for (label, few, many) in [("create", few.0, many.0), ("edit", few.1, many.1)] {
+            // State, action, log entry, notice, version, the item's metadata, the tally (and
+            // the first time, the creator's interned name).
+            assert!(many.0 <= few.0, "{label}: records written grew with items");
+            assert!(many.0 <= 7, "{label}: {} records", many.0);
+            // Ids and counters grow by a few bytes and the tally keeps up to MAX_RATE_COUNT
+            // timestamps (9 bytes each); a snapshot of the items would be ~50 KB.
+            let bound = few.1 + 9 * agora_governance::MAX_RATE_COUNT as usize + 64;
+            assert!(
+                many.1 <= bound,
+                "{label}: {} bytes with 1,500 more items, {} before",
+                many.1,
+                few.1
+            );
+        }
+        let before = rt
+            .ask::<Governance, _>("town", Peek)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(before.1.len(), 1502);
+        rt.shutdown();
+
+        let rt = start(engine.clone());
+        let after = rt
+            .ask::<Governance, _>("town", Peek)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(after == before, "restore rebuilt a different state");
+        // And it decides as before: the waiting proposal is still there to answer.
+        let cond = waiting["conditions"][0]["id"].as_str().unwrap();
+        let answer = json!({"change": "approve", "target": format!("condition:{cond}")});
+        let answered = act(&rt, "ana", answer).await;
+        assert_eq!(answered["status"], "implemented", "{answered}");
+        let get = GetItem {
+            reader: Reader::Agent("cy".into()),
+            id: "1502".into(),
+            version: None,
+        };
+        let item = rt.ask::<Governance, _>("town", get).await.unwrap().unwrap();
+        assert_eq!(item["fields"]["body"], "many", "{item}");
+        rt.shutdown();
+    }
+
+    #[test]
+    fn a_format_1_state_is_read_and_its_first_commit_writes_the_new_layout() {
+        let env = crate::env::tests::env();
+        let id = ActorId::new("governance", "town");
+        let core = Community::found("ana", &json!({"members": ["ben"]}), 1).unwrap();
+        let old = State {
+            driver_url: Some("http://d".into()),
+            snapshot: core.snapshot(),
+            items: core.item_metas().to_vec(),
+        };
+        let bytes = encode_record(RECORD, 1, &old).unwrap();
+        let mut g = Governance::restore(
+            &id,
+            &env,
+            Stored {
+                state: Some(bytes),
+                aux: vec![],
+            },
+        )
+        .unwrap();
+        assert!(g.save_all);
+        let mut fx = Effects::new(2);
+        g.save(&mut fx, &Changes::default());
+        assert!(!g.save_all);
+        let aux: Vec<(Vec<u8>, Vec<u8>)> = fx
+            .aux_writes()
+            .filter_map(|(k, v)| Some((k.to_vec(), v?.to_vec())))
+            .collect();
+        assert!(aux.iter().any(|(k, _)| k == b"s/m"));
+        let head = g.core.as_ref().unwrap().snapshot_head();
+        let back = restore_parts(head, aux).unwrap();
+        assert!(back.snapshot() == core.snapshot());
+        assert_eq!(g.driver_url.as_deref(), Some("http://d"));
     }
 
     #[test]

@@ -71,13 +71,13 @@ pub enum Viewer<'a> {
 /// Per agent and change type: implemented actions, and the latest timestamps (for
 /// `rate_limit`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Tally {
+pub struct Tally {
     pub count: u32,
     pub recent: Vec<Millis>,
 }
 
 /// An agent's tallies, one per change type they had implemented.
-pub(crate) type Tallies = Vec<(ChangeKind, Tally)>;
+pub type Tallies = Vec<(ChangeKind, Tally)>;
 
 /// One community's governance state.
 #[derive(Debug, Clone)]

@@ -97,6 +97,19 @@ impl Agents {
         ix
     }
 
+    /// The names in index order.
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// Agents with these names at these indexes (the index is rebuilt on restore).
+    pub fn from_names(names: Vec<Box<str>>) -> Agents {
+        Agents {
+            names,
+            index: HashMap::new(),
+        }
+    }
+
     pub(crate) fn rebuild(&mut self) {
         self.index = self
             .names

@@ -78,7 +78,7 @@ pub use actions::{
     PendingAction, PhaseEvent, PhaseTimer, Refused, Resolution, Submitted, Timer, VoteToOpen,
 };
 pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH};
-pub use community::{Community, Ctx, Viewer};
+pub use community::{Community, Ctx, Tallies, Tally, Viewer};
 pub use conditions::{
     CondStatus, ConditionSpec, ConditionState, OnTimeout, Origin, ResolvedBy, Response, Timeout,
     VoteResult, Who, DEFAULT_CONSENSUS_MINIMUM_MS, DEFAULT_WAIT_MS, MAX_RATE_COUNT,
@@ -106,6 +106,6 @@ pub use permissions::{
 pub use pipeline::{CheckDecision, CheckOutcome, Decision, Grant, Route, Status, Step};
 pub use roles::{LinkedAccounts, NoLinkedAccounts, Role, RoleDef, Rule};
 pub use scratch::Rating;
-pub use snapshot::{Snapshot, SNAPSHOT_FORMAT};
+pub use snapshot::{Snapshot, SnapshotParts, SNAPSHOT_FORMAT};
 pub use templates::{Template, TemplateSpec};
 pub use when::{rfc3339, Millis, HOUR_MS};

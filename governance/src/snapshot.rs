@@ -26,6 +26,22 @@ use crate::scratch::Scratch;
 use crate::templates::TemplateSpec;
 use crate::when::Millis;
 
+/// The parts of a [`Snapshot`] that grow with the community, which an actor stores apart from
+/// the small rest ([`Community::snapshot_head`]) so one action rewrites O(1) records:
+/// [`Community::snapshot`] = the head [`Snapshot::with_parts`] these.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotParts {
+    pub members: Vec<(Box<str>, Millis)>,
+    pub roles: Vec<(RoleKey, Role)>,
+    pub permissions: Vec<(PermissionId, Permission)>,
+    /// Interned agent names in index order (names are only ever appended).
+    pub agents: Vec<Box<str>>,
+    pub pending: Vec<PendingAction>,
+    pub conditions: Vec<(ConditionId, ConditionState)>,
+    pub tallies: Vec<(Box<str>, Tallies)>,
+    pub subscriptions: Vec<Subscription>,
+}
+
 /// The version of [`Snapshot`]'s layout.
 pub const SNAPSHOT_FORMAT: u32 = 1;
 
@@ -52,6 +68,21 @@ pub struct Snapshot {
     subscriptions: Vec<Subscription>,
     log_seq: u64,
     log_head: String,
+}
+
+impl Snapshot {
+    /// A head ([`Community::snapshot_head`]) with its growing parts put back.
+    pub fn with_parts(mut self, parts: SnapshotParts) -> Snapshot {
+        self.members = parts.members;
+        self.roles = parts.roles;
+        self.permissions = parts.permissions;
+        self.agents = Agents::from_names(parts.agents);
+        self.pending = parts.pending;
+        self.conditions = parts.conditions;
+        self.tallies = parts.tallies;
+        self.subscriptions = parts.subscriptions;
+        self
+    }
 }
 
 impl Community {
@@ -154,6 +185,107 @@ impl Community {
             log_seq: self.log_seq,
             log_head: self.log_head.clone(),
         }
+    }
+
+    /// The snapshot without its [`SnapshotParts`]: what changes with every action and stays
+    /// small however large the community grows.
+    pub fn snapshot_head(&self) -> Snapshot {
+        let c = &self.constitution;
+        Snapshot {
+            format: SNAPSHOT_FORMAT,
+            name: c.name.clone(),
+            owners: c.owners.clone(),
+            governors: c.governors.clone(),
+            proposals: c.proposals,
+            members: Vec::new(),
+            roles: Vec::new(),
+            switches: c.switches,
+            permissions: Vec::new(),
+            next_permission: self.next_permission,
+            agents: Agents::default(),
+            pending: Vec::new(),
+            conditions: Vec::new(),
+            next_action: self.next_action,
+            next_condition: self.next_condition,
+            next_notice: self.next_notice,
+            tallies: Vec::new(),
+            subscriptions: Vec::new(),
+            log_seq: self.log_seq,
+            log_head: self.log_head.clone(),
+        }
+    }
+
+    /// The members, roles and permissions as stored (they change only when
+    /// [`crate::Changed::constitution`] says so).
+    #[allow(clippy::type_complexity)]
+    pub fn constitution_parts(
+        &self,
+    ) -> (
+        Vec<(Box<str>, Millis)>,
+        Vec<(RoleKey, Role)>,
+        Vec<(PermissionId, Permission)>,
+    ) {
+        let c = &self.constitution;
+        let mut members: Vec<(Box<str>, Millis)> =
+            c.members.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        members.sort();
+        let roles = c
+            .roles
+            .iter()
+            .map(|(k, r)| (k.clone(), r.clone()))
+            .collect();
+        let permissions = self
+            .permissions
+            .iter()
+            .map(|(id, p)| (id, p.clone()))
+            .collect();
+        (members, roles, permissions)
+    }
+
+    /// Every growing part, as [`Community::snapshot`] holds them.
+    pub fn snapshot_parts(&self) -> SnapshotParts {
+        let (members, roles, permissions) = self.constitution_parts();
+        let mut tallies: Vec<(Box<str>, Tallies)> = self
+            .tallies
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        tallies.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut subscriptions: Vec<Subscription> =
+            self.subscriptions.values().flatten().cloned().collect();
+        subscriptions.sort_by(|a, b| (a.item, &a.agent).cmp(&(b.item, &b.agent)));
+        SnapshotParts {
+            members,
+            roles,
+            permissions,
+            agents: self.agents.names().to_vec(),
+            pending: self.pending.values().cloned().collect(),
+            conditions: self
+                .conditions
+                .iter()
+                .map(|(k, v)| (*k, v.clone()))
+                .collect(),
+            tallies,
+            subscriptions,
+        }
+    }
+
+    /// The interned agent names in index order (only ever appended to).
+    pub fn agent_names(&self) -> &[Box<str>] {
+        self.agents.names()
+    }
+
+    /// An agent's tallies of implemented changes, as stored.
+    pub fn tallies_of(&self, agent: &str) -> Option<&Tallies> {
+        self.tallies.get(agent)
+    }
+
+    /// The subscriptions to one item, as stored.
+    pub fn subscriptions_on(&self, item: crate::ids::ItemId) -> &[Subscription] {
+        self.subscriptions
+            .get(&item)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// The item metadata in id order (item `n` at index `n - 1`), for storage.

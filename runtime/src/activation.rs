@@ -192,7 +192,16 @@ impl<A: VirtualActor> Activation<A> {
                     .map(|(k, v)| (k[prefix.len()..].to_vec(), v))
                     .collect()
             } else {
-                Vec::new()
+                let base = keys::aux_prefix(&self.id);
+                let mut aux = Vec::new();
+                for sub in A::RESTORE_AUX_PREFIXES {
+                    let mut prefix = base.clone();
+                    prefix.extend_from_slice(sub);
+                    for (k, v) in engine.scan_prefix(&prefix).map_err(|e| e.to_string())? {
+                        aux.push((k[base.len()..].to_vec(), v));
+                    }
+                }
+                aux
             };
             let rprefix = keys::actor_reminders_prefix(&self.id);
             for (k, v) in engine.scan_prefix(&rprefix).map_err(|e| e.to_string())? {

@@ -106,6 +106,12 @@ impl Effects {
         self.aux.push((sub_key.into(), None));
     }
 
+    /// The auxiliary writes recorded so far in this change (sub-key, value or `None` for a
+    /// deletion), in order: what a kind's tests count to bound what one change writes.
+    pub fn aux_writes(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> {
+        self.aux.iter().map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+
     /// The auxiliary record `sub_key` as this actor sees it: its writes in this message, then
     /// its writes still in flight to storage, then storage. Synchronous: at most one storage
     /// read. Outside an activation (a handler called from a unit test) only this message's

@@ -55,6 +55,12 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
     /// many records, read on demand with [`Effects::get_aux`] and [`Effects::scan_aux`]).
     const RESTORE_AUX: bool = true;
 
+    /// With `RESTORE_AUX = false`: the (disjoint) sub-key prefixes whose records restore still loads into
+    /// [`Stored::aux`] (in sub-key order), for a kind that keeps some of its many records in
+    /// memory (one per entry of its state, so a change rewrites only its entries) and reads
+    /// the rest on demand. Ignored when `RESTORE_AUX` loads everything.
+    const RESTORE_AUX_PREFIXES: &'static [&'static [u8]] = &[];
+
     /// A durable message another actor sent this one ([`Effects::send_to`]). Runs once per
     /// message however often it is delivered: its receipt is committed with whatever this
     /// records. Dispatch on [`Delivery::is`] and read it with [`Delivery::decode`]. The

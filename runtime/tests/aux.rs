@@ -151,6 +151,35 @@ impl Message<Ballots> for Cmd {
     }
 }
 
+/// Many records read on demand, and a few (its state's entries) that restore loads by prefix.
+struct Indexed {
+    restored: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl VirtualActor for Indexed {
+    const KIND: &'static str = "indexed";
+    const RESTORE_AUX: bool = false;
+    const RESTORE_AUX_PREFIXES: &'static [&'static [u8]] = &[b"s/", b"keep/"];
+    type Env = ();
+
+    fn restore(_: &ActorId, _: &(), stored: Stored) -> Result<Self, String> {
+        Ok(Indexed {
+            restored: stored.aux,
+        })
+    }
+    fn on_reminder(&mut self, _: &(), _: Reminder, _: &mut Effects) {}
+}
+
+impl Message<Indexed> for Cmd {
+    type Reply = Reply;
+    fn handle(self, x: &mut Indexed, _: &(), fx: &mut Effects) -> Reply {
+        match self {
+            Cmd::Restored => Reply::Page(x.restored.clone()),
+            cmd => handle(x.restored.len(), cmd, fx),
+        }
+    }
+}
+
 /// An engine whose commits can be held back (the committer thread waits in `apply`).
 #[derive(Default)]
 struct Gated {
@@ -202,6 +231,7 @@ fn start(engine: Arc<Gated>, seen: &Seen) -> Runtime {
     let rt = Runtime::start(RuntimeConfig::default(), engine, Arc::new(SystemClock)).unwrap();
     rt.register::<Ledger>(seen.clone());
     rt.register::<Ballots>(());
+    rt.register::<Indexed>(());
     rt
 }
 
@@ -277,6 +307,55 @@ async fn restore_loads_every_record_or_none_as_the_kind_says() {
             .await
             .unwrap(),
         value("v7")
+    );
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_loads_the_records_under_the_prefixes_the_kind_names_and_only_those() {
+    let engine = Arc::new(Gated::default());
+    let seen = Seen::default();
+    let rt = start(engine.clone(), &seen);
+    let ask = |cmd| rt.ask::<Indexed, _>("x", cmd);
+    ask(Cmd::PutMany {
+        from: 0,
+        count: 300,
+    })
+    .await
+    .unwrap();
+    for (k, v) in [
+        ("s/b", "2"),
+        ("keep/z", "3"),
+        ("s/a", "1"),
+        ("s", "not under s/"),
+        ("kee", "not under keep/"),
+        ("s/gone", "x"),
+    ] {
+        ask(Cmd::Put(k, v)).await.unwrap();
+    }
+    ask(Cmd::Delete("s/gone")).await.unwrap();
+    // Another actor of the kind: its records are its own.
+    rt.ask::<Indexed, _>("y", Cmd::Put("s/other", "o"))
+        .await
+        .unwrap();
+    rt.shutdown();
+
+    let rt = start(engine, &seen);
+    let pair = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
+    assert_eq!(
+        rt.ask::<Indexed, _>("x", Cmd::Restored).await.unwrap(),
+        Reply::Page(vec![
+            pair("s/a", "1"),
+            pair("s/b", "2"),
+            pair("keep/z", "3")
+        ])
+    );
+    // The rest is read on demand.
+    assert_eq!(
+        rt.ask::<Indexed, _>("x", Cmd::Get("item/000042"))
+            .await
+            .unwrap(),
+        value("v42")
     );
     rt.shutdown();
 }

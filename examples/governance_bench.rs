@@ -1,0 +1,398 @@
+//! The governance benchmarks of issue 10 through HTTP (BENCHMARKS.md, "Issue 10: the governance
+//! engine through HTTP"). Starts its own `agora` node (so it can restart it and read its memory
+//! from /proc), builds one large community through the public API, then measures over
+//! keep-alive connections:
+//!
+//! - implemented, durable actions per second (`edit_item` by an owner; no driver URL, no
+//!   subscriptions) with p50/p99;
+//! - dry runs per second with p50/p99;
+//! - the first 100 items a member and an outsider may view (`GET /items?limit=100`): p50/p99,
+//!   and how often a page stopped at the 10,000-candidate scan limit;
+//! - after a restart: the community's activation time (the first request that needs it) and
+//!   the resident memory it added per item.
+//!
+//! The world is built with batched actions (100 changes per `POST /actions`, one commit each):
+//! `--members` in the founding, `--roles` roles, collections nested 5 deep, `--items` items
+//! spread over them, `--permissions` permissions on items.
+//!
+//! `cargo build --release --example governance_bench --bin agora`
+//! `target/release/examples/governance_bench --bin target/release/agora -c 64 -s 10`
+#![allow(clippy::print_stdout)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Args {
+    bin: String,
+    dir: String,
+    port: u16,
+    c: usize,
+    secs: u64,
+    members: usize,
+    roles: usize,
+    items: usize,
+    permissions: usize,
+}
+
+fn args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mut a = Args {
+        bin: "target/release/agora".into(),
+        dir: "/tmp/agora-gov-bench".into(),
+        port: 18_480,
+        c: 64,
+        secs: 10,
+        members: 10_000,
+        roles: 100,
+        items: 100_000,
+        permissions: 10_000,
+    };
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        let n = || v.parse::<usize>().expect("a number");
+        match k.as_str() {
+            "--bin" => a.bin = v.clone(),
+            "--dir" => a.dir = v.clone(),
+            "--port" => a.port = n() as u16,
+            "-c" => a.c = n(),
+            "-s" => a.secs = n() as u64,
+            "--members" => a.members = n(),
+            "--roles" => a.roles = n(),
+            "--items" => a.items = n(),
+            "--permissions" => a.permissions = n(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    async fn start(a: &Args, client: &reqwest::Client) -> Node {
+        let listen = format!("127.0.0.1:{}", a.port);
+        let mut child = Command::new(&a.bin)
+            .arg("serve")
+            .env("AGORA_LISTEN", &listen)
+            .env("AGORA_DATA_DIR", &a.dir)
+            .env("AGORA_DEV", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agora starts");
+        let base = format!("http://{listen}");
+        for _ in 0..400 {
+            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+                if r.status().is_success() {
+                    return Node { child, base };
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the node never became ready");
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: a graceful drain, then exit.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, actor: &str, body: &Value) -> Value {
+    let r = client
+        .post(url)
+        .header("X-Agora-Actor", actor)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = r.status();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {v}");
+    v
+}
+
+/// Runs `batch` (changes) as one action by the owner; answers each change's result.
+async fn batch(client: &reqwest::Client, base: &str, changes: Vec<Value>) -> Vec<Value> {
+    let url = format!("{base}/api/v1/communities/big/actions");
+    let a = post(client, &url, "m0", &json!({"batch": changes})).await;
+    assert_eq!(a["status"], "implemented", "{a}");
+    a["result"]["batch"].as_array().cloned().unwrap_or_default()
+}
+
+fn change(change: &str, target: &str, params: Value) -> Value {
+    json!({"change": change, "target": target, "params": params})
+}
+
+/// Builds the world; answers the item ids made.
+async fn build(a: &Args, client: &reqwest::Client, base: &str) -> Vec<String> {
+    let t = Instant::now();
+    post(
+        client,
+        &format!("{base}/api/internal/community"),
+        "m0",
+        &json!({"slug": "big", "readable_name": "Big"}),
+    )
+    .await;
+    let members: Vec<String> = (1..a.members).map(|i| format!("m{i}")).collect();
+    post(
+        client,
+        &format!("{base}/api/v1/communities/big/governance"),
+        "m0",
+        &json!({"members": members}),
+    )
+    .await;
+    for chunk in (0..a.roles).collect::<Vec<_>>().chunks(100) {
+        let changes = chunk
+            .iter()
+            .map(|r| {
+                let holders: Vec<String> = (0..20)
+                    .map(|k| format!("m{}", (r * 97 + k * 13) % a.members.max(1)))
+                    .collect();
+                change(
+                    "add_role",
+                    "community",
+                    json!({"name": format!("r{r}"), "actors": holders}),
+                )
+            })
+            .collect();
+        batch(client, base, changes).await;
+    }
+    // Collections nested 5 deep, each made in the one above.
+    let mut chain = vec!["community".to_string()];
+    for d in 0..5 {
+        let parent = chain.last().cloned().unwrap_or_default();
+        let made = batch(
+            client,
+            base,
+            vec![change(
+                "create_item",
+                &parent,
+                json!({"type": "collection", "fields": {"name": format!("level {d}")}}),
+            )],
+        )
+        .await;
+        chain.push(format!("item:{}", made[0]["item"].as_str().expect("an id")));
+    }
+    let mut items = Vec::with_capacity(a.items);
+    while items.len() < a.items {
+        let n = (a.items - items.len()).min(100);
+        let changes = (0..n)
+            .map(|k| {
+                let i = items.len() + k;
+                let at = &chain[1 + i % 5];
+                change(
+                    "create_item",
+                    at,
+                    json!({"type": "document", "fields": {"name": format!("d{i}"), "body": "b"}}),
+                )
+            })
+            .collect();
+        for r in batch(client, base, changes).await {
+            items.push(r["item"].as_str().expect("an id").to_string());
+        }
+    }
+    println!(
+        "built: {} members, {} roles, {} items in 5 nested collections in {:.1} s (load {})",
+        a.members,
+        a.roles,
+        items.len(),
+        t.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    let t = Instant::now();
+    let mut made = 0;
+    while made < a.permissions {
+        let n = (a.permissions - made).min(100);
+        let changes = (0..n)
+            .map(|k| {
+                let i = made + k;
+                change(
+                    "add_permission",
+                    &format!("item:{}", items[(i * 7919) % items.len()]),
+                    json!({"ability": "edit_item", "allow": true,
+                           "roles": [format!("r{}", i % a.roles.max(1))]}),
+                )
+            })
+            .collect();
+        batch(client, base, changes).await;
+        made += n;
+    }
+    println!(
+        "built: {} permissions in {:.1} s (load {})",
+        a.permissions,
+        t.elapsed().as_secs_f64(),
+        loadavg()
+    );
+    items
+}
+
+#[derive(Default)]
+struct Tally {
+    lat_us: Vec<u64>,
+    errors: u64,
+    /// List pages that stopped short at the scan limit (fewer than asked, more to scan).
+    stopped: u64,
+}
+
+/// `c` connections, each sending `req(i)` in a loop for `secs`.
+async fn load<F>(a: &Args, client: &reqwest::Client, label: &str, req: F)
+where
+    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let req = Arc::new(req);
+    let stop = Arc::new(AtomicBool::new(false));
+    let seq = Arc::new(AtomicU64::new(0));
+    let all = Arc::new(Mutex::new(Tally::default()));
+    let _ = client;
+    let mut tasks = Vec::new();
+    for _ in 0..a.c {
+        let (req, stop, seq, all) = (req.clone(), stop.clone(), seq.clone(), all.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Tally::default();
+            while !stop.load(Ordering::Relaxed) {
+                let i = seq.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                match req(i).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let body: Value = r.json().await.unwrap_or(Value::Null);
+                        if let Some(list) = body["items"].as_array() {
+                            if list.len() < 100 && !body["next_cursor"].is_null() {
+                                mine.stopped += 1;
+                            }
+                        }
+                        mine.lat_us.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => mine.errors += 1,
+                }
+            }
+            let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+            all.lat_us.extend(mine.lat_us);
+            all.errors += mine.errors;
+            all.stopped += mine.stopped;
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(a.secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+    all.lat_us.sort_unstable();
+    let n = all.lat_us.len();
+    let pct = |p: f64| {
+        all.lat_us
+            .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+            .map_or(0.0, |us| *us as f64 / 1000.0)
+    };
+    println!(
+        "{label}: {:.0}/s ({n} ok, {} errors in {secs:.1} s), p50 {:.2} ms, p99 {:.2} ms, \
+         stopped at the scan limit {} of {n}; c = {}, load {}",
+        n as f64 / secs,
+        all.errors,
+        pct(0.50),
+        pct(0.99),
+        all.stopped,
+        a.c,
+        loadavg()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    let _ = std::fs::remove_dir_all(&a.dir);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.c * 2)
+        .build()
+        .expect("client");
+    let node = Node::start(&a, &client).await;
+    let base = node.base.clone();
+    let items = Arc::new(build(&a, &client, &base).await);
+
+    let actions = format!("{base}/api/v1/communities/big/actions");
+    let (c, it, url) = (client.clone(), items.clone(), actions.clone());
+    load(&a, &client, "implemented actions", move |i| {
+        let id = &it[(i as usize * 7919) % it.len()];
+        c.post(&url).header("X-Agora-Actor", "m0").json(&json!({
+            "change": "edit_item", "target": format!("item:{id}"),
+            "params": {"fields": {"body": format!("v{i}")}}}))
+    })
+    .await;
+    let (c, it, url) = (
+        client.clone(),
+        items.clone(),
+        format!("{actions}?dry_run=true"),
+    );
+    load(&a, &client, "dry runs", move |i| {
+        let id = &it[(i as usize * 7919) % it.len()];
+        c.post(&url).header("X-Agora-Actor", "m1").json(&json!({
+            "change": "edit_item", "target": format!("item:{id}"),
+            "params": {"fields": {"body": "x"}}}))
+    })
+    .await;
+    let list = format!("{base}/api/v1/communities/big/items?limit=100");
+    for (label, who) in [
+        ("list as a member", "m5"),
+        ("list as an outsider", "nobody"),
+    ] {
+        let (c, url) = (client.clone(), list.clone());
+        load(&a, &client, label, move |_| {
+            c.get(&url).header("X-Agora-Actor", who)
+        })
+        .await;
+    }
+
+    node.stop();
+    let node = Node::start(&a, &client).await;
+    let pid = node.child.id();
+    let before = rss_kib(pid);
+    let t = Instant::now();
+    let r = client
+        .get(format!("{}/api/v1/communities/big/governance", node.base))
+        .send()
+        .await
+        .expect("request");
+    assert!(r.status().is_success());
+    let activation = t.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    println!(
+        "activation after restart: {:.0} ms; RSS {before} KiB before, {after} KiB after: \
+         {:.0} B per item ({} items, members, roles and permissions included); load {}",
+        activation.as_secs_f64() * 1000.0,
+        (after.saturating_sub(before) * 1024) as f64 / items.len() as f64,
+        items.len(),
+        loadavg()
+    );
+    node.stop();
+}
