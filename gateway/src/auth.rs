@@ -346,20 +346,29 @@ mod tests {
     #[test]
     fn the_actor_header_names_one_agent_of_at_most_200_bytes() {
         let mut h = HeaderMap::new();
-        assert_eq!(agent(&h).unwrap(), None);
+        assert_eq!(agent(&h).expect("test fixture"), None);
         h.insert(ACTOR_HEADER, HeaderValue::from_static("ana"));
-        assert_eq!(agent(&h).unwrap().unwrap().as_str(), "ana");
+        assert_eq!(
+            agent(&h)
+                .expect("test fixture")
+                .expect("test fixture")
+                .as_str(),
+            "ana"
+        );
         h.insert(
             ACTOR_HEADER,
-            HeaderValue::from_str(&"a".repeat(200)).unwrap(),
+            HeaderValue::from_str(&"a".repeat(200)).expect("test fixture"),
         );
         assert!(agent(&h).is_ok());
         h.insert(
             ACTOR_HEADER,
-            HeaderValue::from_str(&"a".repeat(201)).unwrap(),
+            HeaderValue::from_str(&"a".repeat(201)).expect("test fixture"),
         );
         assert_eq!(agent(&h).unwrap_err().code, ErrorCode::InvalidHeader);
-        h.insert(ACTOR_HEADER, HeaderValue::from_bytes(b"\xffana").unwrap());
+        h.insert(
+            ACTOR_HEADER,
+            HeaderValue::from_bytes(b"\xffana").expect("test fixture"),
+        );
         assert_eq!(agent(&h).unwrap_err().code, ErrorCode::InvalidHeader);
         h.insert(ACTOR_HEADER, HeaderValue::from_static("ana"));
         h.append(ACTOR_HEADER, HeaderValue::from_static("ben"));

@@ -73,10 +73,10 @@ mod tests {
 
     #[test]
     fn the_document_lists_exactly_the_route_table() {
-        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&document()).expect("test fixture");
         let mut documented = BTreeSet::new();
-        for (path, item) in doc["paths"].as_object().unwrap() {
-            for method in item.as_object().unwrap().keys() {
+        for (path, item) in doc["paths"].as_object().expect("test fixture") {
+            for method in item.as_object().expect("test fixture").keys() {
                 documented.insert((path.clone(), method.to_uppercase()));
             }
         }
@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn the_document_says_what_each_route_of_the_table_answers() {
         use crate::auth::Access;
-        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&document()).expect("test fixture");
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
@@ -104,12 +104,16 @@ mod tests {
             let method = r.method.as_str().to_ascii_lowercase();
             let at = format!("{} {}", r.method, r.path);
             let op = &doc["paths"][r.path][&method];
-            let responses = op["responses"].as_object().unwrap();
+            let responses = op["responses"].as_object().expect("test fixture");
             let codes_at = |status: &str| -> Vec<String> {
                 responses
                     .get(status)
                     .and_then(|r| r["x-error-codes"].as_array())
-                    .map(|a| a.iter().map(|c| c.as_str().unwrap().to_string()).collect())
+                    .map(|a| {
+                        a.iter()
+                            .map(|c| c.as_str().expect("test fixture").to_string())
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             // The token: a bearer scheme and its 401, exactly on the token routes.
@@ -151,8 +155,8 @@ mod tests {
                 }
             }
             for p in op["parameters"].as_array().into_iter().flatten() {
-                let name = p["name"].as_str().unwrap();
-                let place = p["in"].as_str().unwrap();
+                let name = p["name"].as_str().expect("test fixture");
+                let place = p["in"].as_str().expect("test fixture");
                 if matches!(
                     (place, name),
                     ("path", "slug" | "community") | ("header", "X-Metagov-Community")
@@ -181,9 +185,9 @@ mod tests {
         let codes = |path: &str, method: &str, status: &str| -> Vec<String> {
             doc["paths"][path][method]["responses"][status]["x-error-codes"]
                 .as_array()
-                .unwrap()
+                .expect("test fixture")
                 .iter()
-                .map(|c| c.as_str().unwrap().to_string())
+                .map(|c| c.as_str().expect("test fixture").to_string())
                 .collect()
         };
         let ballots = "/api/internal/process/{name}/{id}/ballots";
@@ -194,16 +198,22 @@ mod tests {
         assert!(codes("/api/internal/process/{name}/{id}", "delete", "400")
             .contains(&"process_completed".into()));
         let choice = &doc["components"]["schemas"]["BallotIn"]["properties"]["choice"];
-        assert_eq!(choice["oneOf"].as_array().unwrap().len(), 3, "{choice}");
+        assert_eq!(
+            choice["oneOf"].as_array().expect("test fixture").len(),
+            3,
+            "{choice}"
+        );
     }
 
     #[test]
     fn every_schema_the_document_refers_to_is_in_it() {
         let text = document();
-        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("test fixture");
+        let schemas = doc["components"]["schemas"]
+            .as_object()
+            .expect("test fixture");
         for piece in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
-            let name = piece.split('"').next().unwrap();
+            let name = piece.split('"').next().expect("test fixture");
             assert!(
                 schemas.contains_key(name),
                 "{name} is referred to, not defined"
@@ -212,7 +222,7 @@ mod tests {
         let codes = &schemas["ErrorDetail"]["properties"]["code"]["enum"];
         let listed: Vec<&str> = codes
             .as_array()
-            .unwrap()
+            .expect("test fixture")
             .iter()
             .filter_map(|c| c.as_str())
             .collect();

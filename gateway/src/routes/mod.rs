@@ -316,13 +316,13 @@ mod tests {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let mut stack = vec![src];
         while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            for e in std::fs::read_dir(&dir).expect("test fixture").flatten() {
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
                     continue;
                 }
-                let text = std::fs::read_to_string(&p).unwrap();
+                let text = std::fs::read_to_string(&p).expect("test fixture");
                 for (i, line) in text.lines().enumerate() {
                     let code = line.split("//").next().unwrap_or("");
                     for n in &needles {
