@@ -3,6 +3,12 @@
 //!
 //! `cargo run --release --example workload -- --base http://127.0.0.1:8080 -n 20000 -c 64`
 //! Prints one line per phase: requests, req/s, p50, p99, max and unexpected statuses.
+//!
+//! Profiling aids (issue 14): `--node-pid PID` adds the node's and this client's CPU per request
+//! to each line (from `/proc/<pid>/stat`, so the load generator's own share is visible);
+//! `--perf-pid PID` sends SIGUSR2 to a `perf record --switch-output=signal` before and after each
+//! phase, so each phase's samples land in their own `perf.data.<time>` file (phase order is
+//! printed to stderr).
 #![allow(clippy::print_stdout)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +22,53 @@ struct Args {
     sink: String,
     n: usize,
     c: usize,
+    node_pid: Option<u32>,
+    perf_pid: Option<u32>,
+}
+
+/// User + system CPU of a process, in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`).
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it are split from its `)`.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The node's commit counters from `/metrics`: change records, keys written, flushes.
+async fn commit_counters(client: &reqwest::Client, base: &str) -> Option<[f64; 3]> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let read = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    Some([
+        read("agora_commits_total")?,
+        read("agora_storage_writes_total")?,
+        read("agora_flushes_total")?,
+    ])
+}
+
+/// Clock ticks per second: `getconf CLK_TCK` is 100 on every Linux this runs on.
+const TICKS_PER_SEC: f64 = 100.0;
+
+fn signal_perf(a: &Args, what: &str) {
+    if let Some(pid) = a.perf_pid {
+        eprintln!("perf switch: {what}");
+        let _ = std::process::Command::new("kill")
+            .args(["-USR2", &pid.to_string()])
+            .status();
+        // perf writes the finished file asynchronously; give it a moment so samples do not
+        // straddle two phases.
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn args() -> Args {
@@ -24,6 +77,8 @@ fn args() -> Args {
         sink: "http://127.0.0.1:9999/callback".into(),
         n: 10_000,
         c: 64,
+        node_pid: None,
+        perf_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -33,6 +88,8 @@ fn args() -> Args {
             "--sink" => a.sink = v,
             "-n" => a.n = v.parse().expect("-n takes a number"),
             "-c" => a.c = v.parse().expect("-c takes a number"),
+            "--node-pid" => a.node_pid = Some(v.parse().expect("--node-pid takes a pid")),
+            "--perf-pid" => a.perf_pid = Some(v.parse().expect("--perf-pid takes a pid")),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -76,6 +133,13 @@ async fn phase(
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
+    signal_perf(a, &format!("before {name}"));
+    let commits0 = match a.node_pid {
+        Some(_) => commit_counters(client, &a.base).await,
+        None => None,
+    };
+    let node0 = a.node_pid.and_then(|p| cpu_ticks(&p.to_string()));
+    let self0 = cpu_ticks("self");
     let start = Instant::now();
     for _ in 0..a.c {
         let client = client.clone();
@@ -123,6 +187,40 @@ async fn phase(
         all.extend(t.await.expect("worker"));
     }
     let wall = start.elapsed();
+    let node1 = a.node_pid.and_then(|p| cpu_ticks(&p.to_string()));
+    let self1 = cpu_ticks("self");
+    let commits1 = match a.node_pid {
+        Some(_) => commit_counters(client, &a.base).await,
+        None => None,
+    };
+    signal_perf(a, &format!("end of {name}"));
+    let per_req = |t0: Option<u64>, t1: Option<u64>| match (t0, t1) {
+        (Some(t0), Some(t1)) => format!(
+            "{:5.1}",
+            (t1 - t0) as f64 / TICKS_PER_SEC * 1e6 / all.len().max(1) as f64
+        ),
+        _ => "    -".into(),
+    };
+    let cpu = if a.node_pid.is_some() {
+        let per = all.len().max(1) as f64;
+        let commits = match (commits0, commits1) {
+            // The second scrape's own commits, if any, are noise next to thousands of requests.
+            (Some(c0), Some(c1)) => format!(
+                "  per req: commits={:.2} keys={:.2} flushes={:.3}",
+                (c1[0] - c0[0]) / per,
+                (c1[1] - c0[1]) / per,
+                (c1[2] - c0[2]) / per
+            ),
+            _ => String::new(),
+        };
+        format!(
+            "  cpu/req node={}us client={}us{commits}",
+            per_req(node0, node1),
+            per_req(self0, self1)
+        )
+    } else {
+        String::new()
+    };
     all.sort_by_key(|x| x.0);
     let mut lat: Vec<Duration> = all.iter().map(|x| x.1).collect();
     lat.sort();
@@ -130,7 +228,7 @@ async fn phase(
         |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)].as_secs_f64() * 1e3;
     let errors = all.iter().filter(|x| x.2 != expect).count();
     println!(
-        "{name:22} n={:6} {:9.1} req/s  p50={:6.2}ms  p99={:6.2}ms  max={:6.2}ms  errors={errors}",
+        "{name:22} n={:6} {:9.1} req/s  p50={:6.2}ms  p99={:6.2}ms  max={:6.2}ms  errors={errors}{cpu}",
         all.len(),
         all.len() as f64 / wall.as_secs_f64(),
         pct(0.50),

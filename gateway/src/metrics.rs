@@ -136,7 +136,7 @@ impl HttpMetrics {
                 "agora_http_request_duration_seconds_count{{{labels}}} {count}"
             );
         }
-        let gauges: [(&str, &str, &str, f64); 16] = [
+        let gauges: [(&str, &str, &str, f64); 17] = [
             (
                 "agora_active_actors",
                 "gauge",
@@ -208,6 +208,12 @@ impl HttpMetrics {
                 "counter",
                 "Change records committed.",
                 rt.commits as f64,
+            ),
+            (
+                "agora_storage_writes_total",
+                "counter",
+                "Keys written or removed by committed change records.",
+                rt.storage_writes as f64,
             ),
             (
                 "agora_flushes_total",

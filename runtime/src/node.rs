@@ -205,6 +205,8 @@ pub struct RuntimeStats {
     pub messages_expired: u64,
     pub messages_failed_attempts: u64,
     pub commits: u64,
+    /// Keys written or removed by those commits.
+    pub storage_writes: u64,
     pub flushes: u64,
     pub commit_queue: u64,
     pub last_flush_us: u64,
@@ -948,6 +950,7 @@ impl Runtime {
             messages_expired: m.expired,
             messages_failed_attempts: m.failed_attempts,
             commits: c.batches,
+            storage_writes: c.writes,
             flushes: c.flushes,
             commit_queue: c.queued,
             last_flush_us: c.last_flush_us,

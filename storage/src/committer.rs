@@ -67,6 +67,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     flushes: AtomicU64,
     batches: AtomicU64,
+    /// Keys written or removed: per request, this is what the commit path's cost scales with.
+    writes: AtomicU64,
     queued: AtomicU64,
     last_flush_us: AtomicU64,
     /// Held while a group is applied and flushed, and by [`Committer::paused`]: whoever holds
@@ -79,6 +81,7 @@ struct Inner {
 pub struct CommitterStats {
     pub flushes: u64,
     pub batches: u64,
+    pub writes: u64,
     pub queued: u64,
     pub durable: CommitSeq,
     pub last_flush_us: u64,
@@ -124,6 +127,7 @@ impl Committer {
             thread: Mutex::new(None),
             flushes: AtomicU64::new(0),
             batches: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
             queued: AtomicU64::new(0),
             last_flush_us: AtomicU64::new(0),
             gate: Mutex::new(()),
@@ -259,6 +263,7 @@ impl Committer {
         CommitterStats {
             flushes: self.inner.flushes.load(Ordering::Relaxed),
             batches: self.inner.batches.load(Ordering::Relaxed),
+            writes: self.inner.writes.load(Ordering::Relaxed),
             queued: self.inner.queued.load(Ordering::Relaxed),
             durable: self.durable(),
             last_flush_us: self.inner.last_flush_us.load(Ordering::Relaxed),
@@ -341,6 +346,9 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
             // sled is a cache rebuilt at every takeover, so commits do not wait on sled's
             // fsync: it runs at most every REPLICA_FLUSH_EVERY.
             let _gate = lock(&inner.gate);
+            inner
+                .writes
+                .fetch_add(merged.len() as u64, Ordering::Relaxed);
             inner.engine.apply(merged).and_then(|_| {
                 if inner.replicator.is_some() && last_flush.elapsed() < REPLICA_FLUSH_EVERY {
                     Ok(())
