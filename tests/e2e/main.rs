@@ -24,6 +24,7 @@ mod governance_api;
 mod governance_conditions;
 mod governance_durability;
 mod governance_identity;
+mod governance_levels;
 mod governance_participation;
 mod governance_permissions;
 mod ops;
