@@ -22,6 +22,7 @@ mod events;
 mod framing;
 mod governance_api;
 mod governance_conditions;
+mod governance_contract;
 mod governance_durability;
 mod governance_identity;
 mod governance_levels;
