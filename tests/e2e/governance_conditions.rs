@@ -1226,3 +1226,168 @@ async fn filters_decide_at_once_and_a_failing_filter_lets_the_walk_go_on() {
     decided(&leave, "implemented", Value::Null, json!(7));
     crate::governance_api::verify_log(&gov).await;
 }
+
+/// The vote process of a waiting action's first condition, once it is open.
+async fn opened(node: &Node, action: &Value) -> String {
+    assert_eq!(action["status"], "waiting", "{action}");
+    let process = action["conditions"][0]["process"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a vote process: {action}"))
+        .to_string();
+    crate::harness::eventually(WAIT, "the vote to open", || async {
+        let r = node.get(&process).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+    process
+}
+
+/// Vote conditions of other methods (section 7): `passed` decides consent and count, the
+/// winner being the first option decides the others; voters are frozen when the action starts
+/// waiting; `duration_hours` takes fractions and defaults to 168; `closing_at` in a vote
+/// condition's params is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vote_conditions_of_each_outcome_kind_frozen_voters_and_durations() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-vote-kinds", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy", "dee"]}))
+        .await;
+    gov.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "voters", "actors": ["ana", "ben"]}),
+    )
+    .await;
+    let grant = |ability: &'static str, vote: Value| {
+        let gov = &gov;
+        async move {
+            let mut cond = json!({"type": "vote", "voters": {"roles": ["voters"]}});
+            for (k, v) in vote.as_object().unwrap() {
+                cond[k] = v.clone();
+            }
+            let a = gov
+                .act(
+                    "ana",
+                    "add_permission",
+                    "community",
+                    json!({"ability": ability, "actors": ["cy"], "condition": cond}),
+                )
+                .await;
+            assert_eq!(a["status"], "implemented", "{a}");
+        }
+    };
+    grant(
+        "rename",
+        json!({"method": "consent", "duration_hours": 0.5}),
+    )
+    .await;
+    grant(
+        "add_members",
+        json!({"method": "count", "params": {"target": 2}, "duration_hours": 1}),
+    )
+    .await;
+    grant(
+        "add_role",
+        json!({"method": "choice", "params": {"options": ["yes", "no"]}, "duration_hours": 1}),
+    )
+    .await;
+    grant("remove_members", json!({"method": "proposal"})).await;
+
+    // consent, half an hour; Dee joins the voters' role after the vote opened: not a voter.
+    let consent = gov
+        .act("cy", "rename", "community", json!({"name": "consented"}))
+        .await;
+    let p = opened(&node, &consent).await;
+    assert!(p.contains("/vote.consent/"), "{p}");
+    gov.act(
+        "ana",
+        "add_people_to_role",
+        "role:voters",
+        json!({"agents": ["dee"]}),
+    )
+    .await;
+    node.post(
+        &format!("{p}/ballots"),
+        &json!({"voter": "dee", "choice": "consent"}),
+    )
+    .await
+    .expect_error(403, "ineligible_voter");
+    ballot(&node, &p, "ana", "consent").await;
+    ballot(&node, &p, "ben", "stand_aside").await;
+    // count (target 2) and choice (first option wins / loses), an hour each.
+    let count = gov
+        .act("cy", "add_members", "community", json!({"agents": ["eve"]}))
+        .await;
+    let pc = opened(&node, &count).await;
+    ballot(&node, &pc, "ana", "accept").await;
+    ballot(&node, &pc, "dee", "accept").await;
+    let yes = gov
+        .act("cy", "add_role", "community", json!({"name": "yes"}))
+        .await;
+    let py = opened(&node, &yes).await;
+    for v in ["ana", "ben"] {
+        node.post(
+            &format!("{py}/ballots"),
+            &json!({"voter": v, "choice": ["yes"]}),
+        )
+        .await
+        .expect_status(200);
+    }
+    let no = gov
+        .act("cy", "add_role", "community", json!({"name": "no"}))
+        .await;
+    let pn = opened(&node, &no).await;
+    for v in ["ana", "ben", "dee"] {
+        node.post(
+            &format!("{pn}/ballots"),
+            &json!({"voter": v, "choice": ["no"]}),
+        )
+        .await
+        .expect_status(200);
+    }
+    advance(&node, HOUR / 2 - 1000).await;
+    assert_eq!(gov.action(&consent["id"]).await["status"], "waiting");
+    advance(&node, 2000).await;
+    wait_status(&gov, &consent["id"], "implemented").await;
+    assert_eq!(gov.action(&count["id"]).await["status"], "waiting");
+    advance(&node, HOUR / 2).await;
+    wait_status(&gov, &count["id"], "implemented").await;
+    wait_status(&gov, &yes["id"], "implemented").await;
+    let lost = wait_status(&gov, &no["id"], "rejected").await;
+    assert_eq!(lost["reason_code"], "condition_rejected", "{lost}");
+
+    // proposal, with the default duration: open for 168 hours.
+    let long = gov
+        .act(
+            "cy",
+            "remove_members",
+            "community",
+            json!({"agents": ["eve"]}),
+        )
+        .await;
+    let pl = opened(&node, &long).await;
+    ballot(&node, &pl, "ana", "agree").await;
+    advance(&node, 167 * HOUR).await;
+    assert_eq!(node.get(&pl).await.json()["status"], "pending");
+    assert_eq!(gov.action(&long["id"]).await["status"], "waiting");
+    advance(&node, HOUR + 1000).await;
+    wait_status(&gov, &long["id"], "implemented").await;
+
+    // closing_at inside a vote condition's params is refused.
+    gov.post_action(
+        "ana",
+        &json!({"change": "add_permission", "target": "community",
+                "params": {"ability": "rename", "actors": ["ben"],
+                           "condition": {"type": "vote", "method": "proposal",
+                                         "params": {"closing_at": "2031-01-01T00:00:00Z"}}}}),
+    )
+    .await
+    .expect_error(400, "invalid_params");
+    crate::governance_api::verify_log(&gov).await;
+}
