@@ -520,9 +520,18 @@ async fn rejecters_reach_and_request_rules() {
     .expect_client_error();
     let max = "a".repeat(200);
     let r = gov
-        .act(&max, "rename", "community", json!({"name": "y"}))
-        .await;
+        .post_action(
+            &max,
+            &json!({"change": "rename", "target": "community", "params": {"name": "y"},
+                    "note": "why not"}),
+        )
+        .await
+        .expect_status(201)
+        .json();
     assert_eq!(r["actor"], json!(max));
+    // The action keeps its note and says why in a sentence beside the stable code.
+    assert_eq!(r["note"], "why not", "{r}");
+    assert!(r["reason"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
     // The driver token: without it, or with another, every governance route is refused.
     for (method, rest) in [
         (Method::GET, "/governance"),
@@ -574,11 +583,38 @@ async fn item_types_notices_destroy_and_the_log_formula() {
     }
     let doc = create("document").await;
     let dt = format!("item:{doc}");
-    let comment = Gov::created(&gov.act("ana", "comment", &dt, json!({"body": "c"})).await);
+    let first = Gov::created(&gov.act("ana", "comment", &dt, json!({"body": "c"})).await);
     assert_eq!(
-        gov.get(None, &format!("/items/{comment}")).await.json()["type"],
-        "comment"
+        gov.get(None, &format!("/items/{first}")).await.json()["fields"]["item_version"],
+        1
     );
+    // A comment is about the item at its current version.
+    ok(&gov
+        .act("ana", "edit_item", &dt, json!({"fields": {"body": "v2"}}))
+        .await);
+    let comment = Gov::created(&gov.act("ana", "comment", &dt, json!({"body": "c2"})).await);
+    let c = gov.get(None, &format!("/items/{comment}")).await.json();
+    assert_eq!(c["type"], "comment");
+    assert_eq!(
+        (&c["fields"]["item"], &c["fields"]["item_version"]),
+        (&json!(doc), &json!(2)),
+        "{c}"
+    );
+    // One subscription per agent and item: subscribing again replaces it.
+    for edit in [true, false] {
+        gov.send(
+            Method::POST,
+            Some("ben"),
+            "/subscriptions",
+            Some(&json!({"item": doc, "edit": edit, "deliver_to": "http://127.0.0.1:9/ben"})),
+        )
+        .await
+        .expect_status(201);
+    }
+    let subs = gov.get(Some("ben"), "/subscriptions").await.json();
+    let subs = subs["subscriptions"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0]["edit"], false, "{subs:?}");
     // Immutable fields are no fields to edit.
     for field in ["id", "type", "creator", "created_at"] {
         let r = gov
