@@ -218,6 +218,24 @@ async fn role_rules_and_constitution_changes_through_http() {
         by_ben["reason_code"], "foundational_only",
         "a governor is no owner: {by_ben}"
     );
+    let out = gov
+        .act(
+            "ana",
+            "remove_people_from_role",
+            "role:board",
+            json!({"agents": ["cy"]}),
+        )
+        .await;
+    assert_eq!(out["route"], "foundational", "{out}");
+    ok(&out);
+    ok(&gov
+        .act(
+            "ana",
+            "add_people_to_role",
+            "role:board",
+            json!({"agents": ["cy"]}),
+        )
+        .await);
     gov.post_action(
         "ana",
         &json!({"change": "remove_role", "target": "role:board", "params": {}}),

@@ -157,6 +157,15 @@ async fn probe(w: &World<'_>, p: Probe, round: u8) -> Outcome {
                 _ => panic!("{}", one.describe()),
             };
             assert_eq!(viewable, in_list, "the list agrees with the item's read");
+            let versions = gov
+                .get(Some("ben"), &format!("/items/{}/versions", w.doc))
+                .await;
+            assert_eq!(
+                versions.status,
+                if viewable { 200 } else { 404 },
+                "versions follow the item: {}",
+                versions.describe()
+            );
             Outcome {
                 granted: viewable,
                 level: None,
@@ -172,8 +181,19 @@ async fn probe(w: &World<'_>, p: Probe, round: u8) -> Outcome {
                 item["fields"]["name"].is_string(),
                 "other fields stay: {item}"
             );
+            let granted = item["fields"].get("body").is_some();
+            // Every version shows the body exactly when the item does.
+            let versions = gov
+                .get(Some("ben"), &format!("/items/{}/versions", w.doc))
+                .await
+                .expect_status(200)
+                .json();
+            for v in versions["versions"].as_array().expect("versions") {
+                assert_eq!(v["fields"].get("body").is_some(), granted, "{v}");
+                assert!(v["fields"]["name"].is_string(), "{v}");
+            }
             Outcome {
-                granted: item["fields"].get("body").is_some(),
+                granted,
                 level: None,
             }
         }
