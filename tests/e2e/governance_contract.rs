@@ -526,6 +526,30 @@ async fn rejecters_reach_and_request_rules() {
         "{cy}"
     );
 
+    // A grant's approval naming nobody is answered by the governors (Ana), not by members.
+    ok(&gov
+        .act(
+            "ana",
+            "add_permission",
+            "community",
+            json!({"ability": "create_item", "actors": ["dee"], "condition": {"type": "approval"}}),
+        )
+        .await);
+    let r = gov
+        .act(
+            "dee",
+            "create_item",
+            "community",
+            json!({"type": "document", "fields": {"name": "dee's"}}),
+        )
+        .await;
+    assert_eq!(r["route"], "specific", "{r}");
+    let cid = waiting(&r);
+    let no = gov.answer("ben", "approve", &cid).await;
+    assert_eq!(no["reason_code"], "not_permitted", "{no}");
+    ok(&gov.answer("ana", "approve", &cid).await);
+    assert_eq!(gov.action(&r["id"]).await["status"], "implemented");
+
     // The acting header: at most 200 bytes; a read without it is the driver's own.
     let long = "a".repeat(201);
     gov.send(

@@ -462,6 +462,27 @@ async fn covering_abilities_decide_for_whom_they_name_and_no_one_else() {
     let seen = gov.get(Some("cy"), &format!("/items/{v}")).await.json();
     assert_eq!(seen["fields"]["body"], "b0", "{seen}");
     assert!(!visible("ben", v.clone()).await);
+    // It covers `view action_notices` too: with that ability given to Ana alone, Cy still
+    // reads the notices through view_anything.
+    add_permission(
+        &gov,
+        &vt,
+        json!({"ability": "view action_notices", "actors": ["ana"]}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{v}/notices"))
+        .await
+        .expect_status(200);
+    let d2 = new_doc("d2").await;
+    add_permission(
+        &gov,
+        &format!("item:{d2}"),
+        json!({"ability": "view action_notices", "actors": ["ana"]}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{d2}/notices"))
+        .await
+        .expect_error(403, "not_permitted");
 
     // edit_anything covers edit_item and every `edit <field>`, not other changes.
     let e = new_doc("e").await;
