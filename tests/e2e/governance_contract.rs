@@ -4,7 +4,8 @@
 //! switches, templates), who answers a condition by default, approval rejecters and OR-ed grants
 //! all rejected, where `applies_to` reaches on the community, the acting header's limits and
 //! the driver token, the item types, immutable fields, notices and their read rules, what a
-//! destroy removes, and the log's hashes recomputed independently of the engine's code.
+//! destroy removes, batches waiting on each change's conditions, `stale` by an invariant, and
+//! the log's hashes recomputed independently of the engine's code.
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -868,4 +869,108 @@ fn canonical(v: &Value) -> String {
         ),
         other => other.to_string(),
     }
+}
+
+/// A batch whose changes wait on different conditions waits on all of them: approving one
+/// change's condition implements nothing; the last approval implements every change at once.
+/// And a waiting action is validated again when it would be implemented: one that would break
+/// an invariant by then is rejected `stale`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_wait_on_each_changes_conditions_and_stale_revalidates() {
+    let node = Node::start("gov-batch-wait", NodeConfig::dev()).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy", "dee"]}))
+        .await;
+    for (ability, approver) in [("rename", "cy"), ("add_members", "dee")] {
+        ok(&gov
+            .act(
+                "ana",
+                "add_permission",
+                "community",
+                json!({"ability": ability, "actors": ["ben"],
+                       "condition": {"type": "approval", "approvers": {"actors": [approver]}}}),
+            )
+            .await);
+    }
+    let b = gov
+        .post_action(
+            "ben",
+            &json!({"batch": [
+                {"change": "rename", "target": "community", "params": {"name": "Both"}},
+                {"change": "add_members", "target": "community", "params": {"agents": ["eve"]}},
+            ]}),
+        )
+        .await
+        .expect_status(201)
+        .json();
+    waiting(&b);
+    let conds = b["conditions"].as_array().unwrap().clone();
+    assert_eq!(conds.len(), 2, "{b}");
+    // Cy answers the condition that names him (which one is not promised: try both).
+    let mut cy_done = false;
+    for c in &conds {
+        if gov.answer("cy", "approve", &c["id"]).await["status"] == "implemented" {
+            cy_done = true;
+        }
+    }
+    assert!(cy_done);
+    let now = gov.action(&b["id"]).await;
+    assert_eq!(
+        now["status"], "waiting",
+        "one change's approval is not enough: {now}"
+    );
+    assert_ne!(gov.constitution().await["name"], "Both");
+    let left: Vec<&Value> = now["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "waiting")
+        .collect();
+    assert_eq!(left.len(), 1, "{now}");
+    ok(&gov.answer("dee", "approve", &left[0]["id"]).await);
+    let done = gov.action(&b["id"]).await;
+    assert_eq!(done["status"], "implemented", "{done}");
+    let c = gov.constitution().await;
+    assert_eq!(c["name"], "Both");
+    assert!(c["members"].as_array().unwrap().contains(&json!("eve")));
+
+    // Stale by an invariant: Ben proposes putting Cy in a role; Cy stops being a member
+    // meanwhile; the approval comes too late.
+    ok(&gov
+        .act(
+            "ana",
+            "add_role",
+            "community",
+            json!({"name": "mods", "actors": ["dee"]}),
+        )
+        .await);
+    let put = gov
+        .act(
+            "ben",
+            "add_people_to_role",
+            "role:mods",
+            json!({"agents": ["cy"]}),
+        )
+        .await;
+    let cid = waiting(&put);
+    ok(&gov
+        .act(
+            "ana",
+            "remove_members",
+            "community",
+            json!({"agents": ["cy"]}),
+        )
+        .await);
+    ok(&gov.answer("ana", "approve", &cid).await);
+    let stale = gov.action(&put["id"]).await;
+    assert_eq!(
+        (&stale["status"], &stale["reason_code"]),
+        (&json!("rejected"), &json!("stale")),
+        "{stale}"
+    );
+    assert_eq!(
+        gov.constitution().await["roles"]["mods"]["actors"],
+        json!(["dee"])
+    );
+    verify_log(&gov).await;
 }
