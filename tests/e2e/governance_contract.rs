@@ -974,3 +974,63 @@ async fn batches_wait_on_each_changes_conditions_and_stale_revalidates() {
     );
     verify_log(&gov).await;
 }
+
+/// The owners invariant through every way of losing owners: at least one agent holds owner
+/// authority, named or through a role, whatever removes them (400 `last_owner`, nothing
+/// recorded). And `self_approval: true` lets the actor approve their own action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_authority_cannot_be_emptied_and_self_approval_lets_the_actor_answer() {
+    let node = Node::start("gov-last-owner", NodeConfig::dev()).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben"]})).await;
+    ok(&gov
+        .act(
+            "ana",
+            "add_role",
+            "community",
+            json!({"name": "board", "actors": ["ben"]}),
+        )
+        .await);
+    ok(&gov
+        .act(
+            "ana",
+            "change_owners",
+            "owners",
+            json!({"actors": [], "roles": ["board"]}),
+        )
+        .await);
+    let before = gov.log(None).await.len();
+    for body in [
+        json!({"change": "remove_people_from_role", "target": "role:board",
+               "params": {"agents": ["ben"]}}),
+        json!({"change": "remove_members", "target": "community", "params": {"agents": ["ben"]}}),
+        json!({"change": "change_owners", "target": "owners",
+               "params": {"actors": [], "roles": []}}),
+    ] {
+        let e = gov.post_action("ben", &body).await.expect_client_error();
+        assert_eq!(e["code"], "last_owner", "{body}: {e}");
+    }
+    assert_eq!(gov.log(None).await.len(), before, "nothing recorded");
+    assert_eq!(
+        gov.constitution().await["roles"]["board"]["actors"],
+        json!(["ben"])
+    );
+
+    // self_approval: true names the actor among the approvers of their own action.
+    ok(&gov
+        .act(
+            "ana",
+            "add_permission",
+            "community",
+            json!({"ability": "rename", "actors": ["ana"],
+                   "condition": {"type": "approval", "approvers": {"actors": ["ana"]},
+                                 "self_approval": true}}),
+        )
+        .await);
+    let r = gov
+        .act("ana", "rename", "community", json!({"name": "mine"}))
+        .await;
+    let cid = waiting(&r);
+    ok(&gov.answer("ana", "approve", &cid).await);
+    assert_eq!(gov.constitution().await["name"], "mine");
+}

@@ -365,4 +365,42 @@ async fn get_users_filters_each_field_and_answers_primary_identities() {
     node.get(&format!("{ID}/get_users"))
         .await
         .expect_error(400, "invalid_query");
+
+    // Reads resolve the acting account as acts do: an item only A may view is read through
+    // A's account (and B's, merged into A), not through C's.
+    let gov = Gov {
+        node: &node,
+        slug: "town".into(),
+    };
+    gov.found(&a.to_string(), json!({"members": [c.to_string()]}))
+        .await;
+    let doc = Gov::created(
+        &gov.act(
+            "randomness:ana-r",
+            "create_item",
+            "community",
+            json!({"type": "document", "fields": {"name": "a's"}}),
+        )
+        .await,
+    );
+    let p = gov
+        .act(
+            &a.to_string(),
+            "add_permission",
+            &format!("item:{doc}"),
+            json!({"ability": "view", "actors": [a.to_string()]}),
+        )
+        .await;
+    assert_eq!(p["status"], "implemented", "{p}");
+    for agent in ["randomness:ana-r", "randomness:ben-r"] {
+        gov.get(Some(agent), &format!("/items/{doc}"))
+            .await
+            .expect_status(200);
+    }
+    gov.get(Some("randomness:cy-r"), &format!("/items/{doc}"))
+        .await
+        .expect_error(404, "item_not_found");
+    gov.get(Some(&c.to_string()), &format!("/items/{doc}"))
+        .await
+        .expect_error(404, "item_not_found");
 }
