@@ -1208,10 +1208,30 @@ async fn filters_decide_at_once_and_a_failing_filter_lets_the_walk_go_on() {
         .iter()
         .map(|i| &i["id"])
         .collect();
-    assert_eq!(ids, vec![&json!(mine)], "cy lists only his own");
     // Ben, unnamed by the view permission, still reads by it: a view permission applies, so
     // permissions decide, and none matches him.
     gov.get(Some("ben"), &format!("/items/{open}"))
+        .await
+        .expect_error(404, "item_not_found");
+    assert_eq!(ids, vec![&json!(mine)], "cy lists only his own");
+    // For reads too a failing filter is no match and the walk goes on: an allow for everyone
+    // at level 9 now decides Cy's read of Ana's item.
+    perm(
+        "community",
+        json!({"ability": "view", "anyone": true, "applies_to": "members"}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{open}"))
+        .await
+        .expect_status(200);
+    gov.act(
+        "ana",
+        "add_permission",
+        &format!("item:{shut}"),
+        json!({"ability": "view", "anyone": true, "allow": false}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{shut}"))
         .await
         .expect_error(404, "item_not_found");
     // Last, the only self-removal: Ben leaves.
