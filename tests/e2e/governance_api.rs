@@ -1058,3 +1058,104 @@ mod fuzz {
         verify_log(&gov).await;
     }
 }
+
+/// The listing's scan cap (section 5): a page stops after 10,000 candidates even when it holds
+/// fewer than `limit` items (here none), and its `next_cursor` continues the scan to the items
+/// further on, in `GET /items` and in `GET /items?in=<collection>`, with filters counted as
+/// scanned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_page_stops_after_ten_thousand_candidates_and_its_cursor_goes_on() {
+    let node = dev_node("gov-scan-cap").await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({})).await;
+    let big = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            "community",
+            json!({"type": "collection", "fields": {"name": "big"}}),
+        )
+        .await,
+    );
+    assert_eq!(big, "1");
+    // 10,050 documents in `big` (items 2..=10051), a hundred per batched action, then one
+    // collection (item 10052).
+    let per = agora_governance::MAX_BATCH;
+    let total = 10_050;
+    for start in (0..total).step_by(per) {
+        let batch: Vec<Value> = (start..(start + per).min(total))
+            .map(|i| {
+                json!({"change": "create_item", "target": format!("item:{big}"),
+                       "params": {"type": "document", "fields": {"name": format!("d{i}")}}})
+            })
+            .collect();
+        let a = gov
+            .post_action("ana", &json!({ "batch": batch }))
+            .await
+            .expect_status(201)
+            .json();
+        assert_eq!(a["status"], "implemented", "{a}");
+    }
+    let last = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            "community",
+            json!({"type": "collection", "fields": {"name": "last"}}),
+        )
+        .await,
+    );
+    assert_eq!(last, "10052");
+    // One document far in, visible to everyone; a stranger sees nothing else.
+    let far = "10040";
+    let p = gov
+        .act(
+            "ana",
+            "add_permission",
+            &format!("item:{far}"),
+            json!({"ability": "view", "anyone": true}),
+        )
+        .await;
+    assert_eq!(p["status"], "implemented", "{p}");
+    let page = |agent: Option<&'static str>, q: String| {
+        let gov = &gov;
+        async move { gov.get(agent, &q).await.expect_status(200).json() }
+    };
+    let ids = |p: &Value| -> Vec<String> {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (base, cap_at) in [
+        ("/items?limit=50", "10000"),
+        (&*format!("/items?in={big}&limit=50"), "10001"),
+    ] {
+        let first = page(Some("stranger"), base.to_string()).await;
+        assert_eq!(ids(&first), Vec::<String>::new(), "{base}");
+        assert_eq!(
+            first["next_cursor"], cap_at,
+            "{base}: stopped after 10,000 candidates"
+        );
+        let second = page(Some("stranger"), format!("{base}&cursor={cap_at}")).await;
+        assert_eq!(ids(&second), vec![far.to_string()], "{base}");
+        assert_eq!(
+            second["next_cursor"],
+            Value::Null,
+            "{base}: the scan is done"
+        );
+    }
+    // A filter does not lift the cap: the only collection after `big` lies past it.
+    let first = page(None, "/items?type=collection&limit=50".into()).await;
+    assert_eq!(ids(&first), vec![big.clone()]);
+    assert_eq!(first["next_cursor"], "10000");
+    let second = page(None, "/items?type=collection&limit=50&cursor=10000".into()).await;
+    assert_eq!(ids(&second), vec![last]);
+    assert_eq!(second["next_cursor"], Value::Null);
+    // A page that fills before the cap ends at its last item, as always.
+    let full = page(Some("ana"), "/items?limit=50".into()).await;
+    assert_eq!(ids(&full).len(), 50);
+    assert_eq!(full["next_cursor"], "50");
+}

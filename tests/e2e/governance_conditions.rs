@@ -799,3 +799,615 @@ async fn subscription_flags_choose_which_notices_arrive() {
     assert_eq!(ana[0]["from_item"], json!(boxed));
     assert_eq!(ana[0]["field"], "container");
 }
+
+/// `respond` to consensus condition `cid` as `agent`; the answer action.
+async fn respond(gov: &Gov<'_>, agent: &str, cid: &str, response: &str) -> Value {
+    gov.act(
+        agent,
+        "respond",
+        &format!("condition:{cid}"),
+        json!({ "response": response }),
+    )
+    .await
+}
+
+/// Consensus, loose and strict, through HTTP (section 7): a block rejects, responses change
+/// until resolved, only participants respond and only resolvers resolve, the actor is no
+/// participant of their own action; strict also needs every participant's response; and a
+/// consensus times out either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consensus_loose_and_strict_blocks_and_timeouts() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-consensus", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy", "dee"]}))
+        .await;
+    let consensus = |strict: bool, extra: Value| {
+        let mut c = json!({"type": "consensus", "participants": {"actors": ["ben", "cy", "dee"]},
+                           "minimum_hours": 1, "strict": strict, "resolvers": {"actors": ["ana"]}});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    // Loose, for Cy's renames.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "rename", "actors": ["cy"], "condition": consensus(false, json!({}))}),
+    )
+    .await;
+    let start = |name: &'static str| {
+        let gov = &gov;
+        async move {
+            let r = gov
+                .act("cy", "rename", "community", json!({ "name": name }))
+                .await;
+            assert_eq!(r["status"], "waiting", "{r}");
+            assert_eq!(r["conditions"][0]["type"], "consensus");
+            (
+                r["id"].clone(),
+                r["conditions"][0]["id"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (blocked, cid) = start("blocked").await;
+    assert_eq!(
+        respond(&gov, "ben", &cid, "support").await["status"],
+        "implemented"
+    );
+    assert_eq!(
+        respond(&gov, "dee", &cid, "block").await["status"],
+        "implemented"
+    );
+    // The action's own actor is no participant (self_approval is false by default), nor is
+    // anyone the condition does not name; a response that is not one of the four is bad input.
+    let own = respond(&gov, "cy", &cid, "support").await;
+    assert_eq!(
+        (&own["status"], &own["reason_code"]),
+        (&json!("rejected"), &json!("not_permitted"))
+    );
+    let outsider = respond(&gov, "ana", &cid, "support").await;
+    assert_eq!(outsider["reason_code"], "not_permitted", "{outsider}");
+    gov.post_action(
+        "ben",
+        &json!({"change": "respond", "target": format!("condition:{cid}"),
+                "params": {"response": "maybe"}}),
+    )
+    .await
+    .expect_error(400, "invalid_params");
+    advance(&node, HOUR).await;
+    // Only a resolver resolves.
+    let by_ben = gov
+        .act("ben", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    assert_eq!(by_ben["reason_code"], "not_permitted", "{by_ben}");
+    let resolved = gov
+        .act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    assert_eq!(resolved["status"], "implemented", "{resolved}");
+    let a = gov.action(&blocked).await;
+    assert_eq!(
+        (&a["status"], &a["reason_code"]),
+        (&json!("rejected"), &json!("condition_rejected")),
+        "one block rejects a loose consensus: {a}"
+    );
+    // Responses change until resolved: Dee's block becomes a stand-aside; Ben supports with
+    // reservations, which is support; Cy's silence does not count (loose).
+    let (passed, cid) = start("passed").await;
+    respond(&gov, "dee", &cid, "block").await;
+    respond(&gov, "ben", &cid, "support_with_reservations").await;
+    respond(&gov, "dee", &cid, "stand_aside").await;
+    advance(&node, HOUR).await;
+    gov.act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    let a = gov.action(&passed).await;
+    assert_eq!(a["status"], "implemented", "{a}");
+    assert_eq!(gov.constitution().await["name"], "passed");
+    // Once resolved, responses are closed.
+    gov.post_action(
+        "dee",
+        &json!({"change": "respond", "target": format!("condition:{cid}"),
+                "params": {"response": "block"}}),
+    )
+    .await
+    .expect_error(409, "not_waiting");
+    // Loose without any support: everyone stood aside, so it is rejected.
+    let (aside, cid) = start("aside").await;
+    respond(&gov, "ben", &cid, "stand_aside").await;
+    respond(&gov, "dee", &cid, "stand_aside").await;
+    advance(&node, HOUR).await;
+    gov.act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    assert_eq!(gov.action(&aside).await["status"], "rejected");
+
+    // Strict, for Cy's member additions: every participant (but the actor) must respond.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "add_members", "actors": ["cy"], "condition": consensus(true, json!({}))}),
+    )
+    .await;
+    let add = |who: &'static str| {
+        let gov = &gov;
+        async move {
+            let r = gov
+                .act("cy", "add_members", "community", json!({ "agents": [who] }))
+                .await;
+            assert_eq!(r["status"], "waiting", "{r}");
+            (
+                r["id"].clone(),
+                r["conditions"][0]["id"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let (silent, cid) = add("eve").await;
+    respond(&gov, "ben", &cid, "support").await;
+    advance(&node, HOUR).await;
+    gov.act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    let a = gov.action(&silent).await;
+    assert_eq!(
+        (&a["status"], &a["reason_code"]),
+        (&json!("rejected"), &json!("condition_rejected")),
+        "Dee said nothing: {a}"
+    );
+    let (all, cid) = add("fay").await;
+    respond(&gov, "ben", &cid, "support").await;
+    respond(&gov, "dee", &cid, "stand_aside").await;
+    advance(&node, HOUR).await;
+    gov.act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    assert_eq!(gov.action(&all).await["status"], "implemented");
+    let (strict_block, cid) = add("gus").await;
+    respond(&gov, "ben", &cid, "support").await;
+    respond(&gov, "dee", &cid, "block").await;
+    advance(&node, HOUR).await;
+    gov.act("ana", "resolve", &format!("condition:{cid}"), json!({}))
+        .await;
+    assert_eq!(gov.action(&strict_block).await["status"], "rejected");
+    let members = gov.constitution().await["members"].clone();
+    assert!(members.as_array().unwrap().contains(&json!("fay")));
+    assert!(!members.as_array().unwrap().contains(&json!("eve")));
+    assert!(!members.as_array().unwrap().contains(&json!("gus")));
+
+    // Timeouts: a consensus nobody resolves is resolved by its timeout, rejecting by default
+    // (timed_out) or approving with on_timeout approve; an approval nobody answers likewise.
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "add_role", "actors": ["cy"],
+               "condition": consensus(false, json!({"timeout_hours": 5}))}),
+    )
+    .await;
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "remove_members", "actors": ["cy"],
+               "condition": consensus(true, json!({"timeout_hours": 5, "on_timeout": "approve"}))}),
+    )
+    .await;
+    gov.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "add_members", "actors": ["ben"],
+               "condition": {"type": "approval", "approvers": {"actors": ["ana"]},
+                             "timeout_hours": 5}}),
+    )
+    .await;
+    let role = gov
+        .act("cy", "add_role", "community", json!({"name": "late"}))
+        .await;
+    let cid = role["conditions"][0]["id"].as_str().unwrap().to_string();
+    respond(&gov, "ben", &cid, "support").await;
+    let removal = gov
+        .act(
+            "cy",
+            "remove_members",
+            "community",
+            json!({"agents": ["fay"]}),
+        )
+        .await;
+    let approval = gov
+        .act(
+            "ben",
+            "add_members",
+            "community",
+            json!({"agents": ["hal"]}),
+        )
+        .await;
+    for a in [&role, &removal, &approval] {
+        assert_eq!(a["status"], "waiting", "{a}");
+    }
+    advance(&node, 5 * HOUR - 1).await;
+    for a in [&role, &removal, &approval] {
+        assert_eq!(gov.action(&a["id"]).await["status"], "waiting");
+    }
+    advance(&node, 1).await;
+    let r = wait_status(&gov, &role["id"], "rejected").await;
+    assert_eq!(r["reason_code"], "timed_out", "even with a support: {r}");
+    wait_status(&gov, &removal["id"], "implemented").await;
+    let r = wait_status(&gov, &approval["id"], "rejected").await;
+    assert_eq!(r["reason_code"], "timed_out", "{r}");
+    assert!(!gov.constitution().await["members"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("fay")));
+    crate::governance_api::verify_log(&gov).await;
+}
+
+/// Filter conditions through HTTP (section 7): each decides at once, never waits, and a
+/// failing filter is no match, so the walk goes on to the next level (here a deny for everyone
+/// at level 9, or nothing: then the unmatched agent is refused on the specific route).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_decide_at_once_and_a_failing_filter_lets_the_walk_go_on() {
+    let node = Node::start("gov-filters", NodeConfig::dev()).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+    let create = |agent: &'static str, typ: &'static str, name: &'static str| {
+        let gov = &gov;
+        async move {
+            let a = gov
+                .act(
+                    agent,
+                    "create_item",
+                    "community",
+                    json!({"type": typ, "fields": {"name": name}}),
+                )
+                .await;
+            assert_eq!(a["status"], "implemented", "{a}");
+            Gov::created(&a)
+        }
+    };
+    let perm = |target: &'static str, params: Value| {
+        let gov = &gov;
+        async move {
+            let a = gov.act("ana", "add_permission", target, params).await;
+            assert_eq!(a["status"], "implemented", "{a}");
+        }
+    };
+    let decided = |a: &Value, status: &str, code: Value, level: Value| {
+        assert_eq!(
+            (&a["status"], &a["reason_code"], &a["level"]),
+            (&json!(status), &code, &level),
+            "{a}"
+        );
+        assert_eq!(a["conditions"], json!([]), "filters never wait: {a}");
+    };
+    let open = create("ana", "document", "open").await;
+    let shut = create("ana", "document", "shut").await;
+    let shelf = create("ana", "collection", "shelf").await;
+
+    // field_matches: Ben edits the descriptions of items named "open" (level 3); a deny for
+    // everyone at level 9 decides the others.
+    perm(
+        "community",
+        json!({"ability": "edit description", "actors": ["ben"], "applies_to": "members",
+               "condition": {"type": "field_matches", "field": "name", "value": "open"}}),
+    )
+    .await;
+    perm(
+        "community",
+        json!({"ability": "edit description", "anyone": true, "applies_to": "members",
+               "allow": false}),
+    )
+    .await;
+    let edit = |id: &String| {
+        json!({"change": "edit_item", "target": format!("item:{id}"),
+               "params": {"fields": {"description": "by ben"}}})
+    };
+    let ok = gov.post_action("ben", &edit(&open)).await.json();
+    decided(&ok, "implemented", Value::Null, json!(3));
+    let no = gov.post_action("ben", &edit(&shut)).await.json();
+    decided(&no, "rejected", json!("denied"), json!(9));
+
+    // target_type: Ben comments on documents only; on a collection the permission does not
+    // match, and nothing else applies to him, so he is refused (not_permitted).
+    perm(
+        "community",
+        json!({"ability": "comment", "actors": ["ben"], "applies_to": "members",
+               "condition": {"type": "target_type", "types": ["document"]}}),
+    )
+    .await;
+    let on_doc = gov
+        .act(
+            "ben",
+            "comment",
+            &format!("item:{open}"),
+            json!({"body": "hi"}),
+        )
+        .await;
+    decided(&on_doc, "implemented", Value::Null, json!(3));
+    let on_shelf = gov
+        .act(
+            "ben",
+            "comment",
+            &format!("item:{shelf}"),
+            json!({"body": "hi"}),
+        )
+        .await;
+    decided(&on_shelf, "rejected", json!("not_permitted"), Value::Null);
+
+    // self_only: anyone may remove themselves, and only themselves.
+    perm(
+        "community",
+        json!({"ability": "remove_members", "anyone": true, "condition": {"type": "self_only"}}),
+    )
+    .await;
+    let other = gov
+        .act(
+            "ben",
+            "remove_members",
+            "community",
+            json!({"agents": ["cy"]}),
+        )
+        .await;
+    decided(&other, "rejected", json!("not_permitted"), Value::Null);
+    let both = gov
+        .act(
+            "ben",
+            "remove_members",
+            "community",
+            json!({"agents": ["ben", "cy"]}),
+        )
+        .await;
+    assert_eq!(both["status"], "rejected", "{both}");
+
+    // creator_only, for writes and for reads: Cy may create items, edit and view only his own.
+    perm(
+        "community",
+        json!({"ability": "create_item", "actors": ["cy"]}),
+    )
+    .await;
+    perm(
+        "community",
+        json!({"ability": "edit_item", "actors": ["cy"], "applies_to": "members",
+               "condition": {"type": "creator_only"}}),
+    )
+    .await;
+    perm(
+        "community",
+        json!({"ability": "view", "actors": ["cy"], "applies_to": "members",
+               "condition": {"type": "creator_only"}}),
+    )
+    .await;
+    let mine = create("cy", "document", "cy's").await;
+    let own = gov
+        .act(
+            "cy",
+            "edit_item",
+            &format!("item:{mine}"),
+            json!({"fields": {"body": "mine"}}),
+        )
+        .await;
+    decided(&own, "implemented", Value::Null, json!(3));
+    let not_own = gov
+        .act(
+            "cy",
+            "edit_item",
+            &format!("item:{open}"),
+            json!({"fields": {"body": "cy's now"}}),
+        )
+        .await;
+    decided(&not_own, "rejected", json!("not_permitted"), Value::Null);
+    gov.get(Some("cy"), &format!("/items/{mine}"))
+        .await
+        .expect_status(200);
+    gov.get(Some("cy"), &format!("/items/{open}"))
+        .await
+        .expect_error(404, "item_not_found");
+    let listed = gov.get(Some("cy"), "/items?limit=1000").await.json();
+    let ids: Vec<&Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["id"])
+        .collect();
+    // Ben, unnamed by the view permission, still reads by it: a view permission applies, so
+    // permissions decide, and none matches him.
+    gov.get(Some("ben"), &format!("/items/{open}"))
+        .await
+        .expect_error(404, "item_not_found");
+    assert_eq!(ids, vec![&json!(mine)], "cy lists only his own");
+    // For reads too a failing filter is no match and the walk goes on: an allow for everyone
+    // at level 9 now decides Cy's read of Ana's item.
+    perm(
+        "community",
+        json!({"ability": "view", "anyone": true, "applies_to": "members"}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{open}"))
+        .await
+        .expect_status(200);
+    gov.act(
+        "ana",
+        "add_permission",
+        &format!("item:{shut}"),
+        json!({"ability": "view", "anyone": true, "allow": false}),
+    )
+    .await;
+    gov.get(Some("cy"), &format!("/items/{shut}"))
+        .await
+        .expect_error(404, "item_not_found");
+    // Last, the only self-removal: Ben leaves.
+    let leave = gov
+        .act(
+            "ben",
+            "remove_members",
+            "community",
+            json!({"agents": ["ben"]}),
+        )
+        .await;
+    decided(&leave, "implemented", Value::Null, json!(7));
+    crate::governance_api::verify_log(&gov).await;
+}
+
+/// The vote process of a waiting action's first condition, once it is open.
+async fn opened(node: &Node, action: &Value) -> String {
+    assert_eq!(action["status"], "waiting", "{action}");
+    let process = action["conditions"][0]["process"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a vote process: {action}"))
+        .to_string();
+    crate::harness::eventually(WAIT, "the vote to open", || async {
+        let r = node.get(&process).await;
+        if r.status == 200 {
+            Ok(())
+        } else {
+            Err(r.describe())
+        }
+    })
+    .await;
+    process
+}
+
+/// Vote conditions of other methods (section 7): `passed` decides consent and count, the
+/// winner being the first option decides the others; voters are frozen when the action starts
+/// waiting; `duration_hours` takes fractions and defaults to 168; `closing_at` in a vote
+/// condition's params is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vote_conditions_of_each_outcome_kind_frozen_voters_and_durations() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-vote-kinds", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy", "dee"]}))
+        .await;
+    gov.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "voters", "actors": ["ana", "ben"]}),
+    )
+    .await;
+    let grant = |ability: &'static str, vote: Value| {
+        let gov = &gov;
+        async move {
+            let mut cond = json!({"type": "vote", "voters": {"roles": ["voters"]}});
+            for (k, v) in vote.as_object().unwrap() {
+                cond[k] = v.clone();
+            }
+            let a = gov
+                .act(
+                    "ana",
+                    "add_permission",
+                    "community",
+                    json!({"ability": ability, "actors": ["cy"], "condition": cond}),
+                )
+                .await;
+            assert_eq!(a["status"], "implemented", "{a}");
+        }
+    };
+    grant(
+        "rename",
+        json!({"method": "consent", "duration_hours": 0.5}),
+    )
+    .await;
+    grant(
+        "add_members",
+        json!({"method": "count", "params": {"target": 2}, "duration_hours": 1}),
+    )
+    .await;
+    grant(
+        "add_role",
+        json!({"method": "choice", "params": {"options": ["yes", "no"]}, "duration_hours": 1}),
+    )
+    .await;
+    grant("remove_members", json!({"method": "proposal"})).await;
+
+    // consent, half an hour; Dee joins the voters' role after the vote opened: not a voter.
+    let consent = gov
+        .act("cy", "rename", "community", json!({"name": "consented"}))
+        .await;
+    let p = opened(&node, &consent).await;
+    assert!(p.contains("/vote.consent/"), "{p}");
+    gov.act(
+        "ana",
+        "add_people_to_role",
+        "role:voters",
+        json!({"agents": ["dee"]}),
+    )
+    .await;
+    node.post(
+        &format!("{p}/ballots"),
+        &json!({"voter": "dee", "choice": "consent"}),
+    )
+    .await
+    .expect_error(403, "ineligible_voter");
+    ballot(&node, &p, "ana", "consent").await;
+    ballot(&node, &p, "ben", "stand_aside").await;
+    // count (target 2) and choice (first option wins / loses), an hour each.
+    let count = gov
+        .act("cy", "add_members", "community", json!({"agents": ["eve"]}))
+        .await;
+    let pc = opened(&node, &count).await;
+    ballot(&node, &pc, "ana", "accept").await;
+    ballot(&node, &pc, "dee", "accept").await;
+    let yes = gov
+        .act("cy", "add_role", "community", json!({"name": "yes"}))
+        .await;
+    let py = opened(&node, &yes).await;
+    for v in ["ana", "ben"] {
+        node.post(
+            &format!("{py}/ballots"),
+            &json!({"voter": v, "choice": ["yes"]}),
+        )
+        .await
+        .expect_status(200);
+    }
+    let no = gov
+        .act("cy", "add_role", "community", json!({"name": "no"}))
+        .await;
+    let pn = opened(&node, &no).await;
+    for v in ["ana", "ben", "dee"] {
+        node.post(
+            &format!("{pn}/ballots"),
+            &json!({"voter": v, "choice": ["no"]}),
+        )
+        .await
+        .expect_status(200);
+    }
+    advance(&node, HOUR / 2 - 1000).await;
+    assert_eq!(gov.action(&consent["id"]).await["status"], "waiting");
+    advance(&node, 2000).await;
+    wait_status(&gov, &consent["id"], "implemented").await;
+    assert_eq!(gov.action(&count["id"]).await["status"], "waiting");
+    advance(&node, HOUR / 2).await;
+    wait_status(&gov, &count["id"], "implemented").await;
+    wait_status(&gov, &yes["id"], "implemented").await;
+    let lost = wait_status(&gov, &no["id"], "rejected").await;
+    assert_eq!(lost["reason_code"], "condition_rejected", "{lost}");
+
+    // proposal, with the default duration: open for 168 hours.
+    let long = gov
+        .act(
+            "cy",
+            "remove_members",
+            "community",
+            json!({"agents": ["eve"]}),
+        )
+        .await;
+    let pl = opened(&node, &long).await;
+    ballot(&node, &pl, "ana", "agree").await;
+    advance(&node, 167 * HOUR).await;
+    assert_eq!(node.get(&pl).await.json()["status"], "pending");
+    assert_eq!(gov.action(&long["id"]).await["status"], "waiting");
+    advance(&node, HOUR + 1000).await;
+    wait_status(&gov, &long["id"], "implemented").await;
+
+    // closing_at inside a vote condition's params is refused.
+    gov.post_action(
+        "ana",
+        &json!({"change": "add_permission", "target": "community",
+                "params": {"ability": "rename", "actors": ["ben"],
+                           "condition": {"type": "vote", "method": "proposal",
+                                         "params": {"closing_at": "2031-01-01T00:00:00Z"}}}}),
+    )
+    .await
+    .expect_error(400, "invalid_params");
+    crate::governance_api::verify_log(&gov).await;
+}

@@ -236,3 +236,171 @@ async fn identities_link_accounts_and_an_account_acts_as_its_person() {
     assert_eq!(stranger["actor"], "randomness:ana-r");
     assert_ne!(stranger["status"], "implemented");
 }
+
+/// `get_users` with each of its filters, alone and together (AND), as Metagov answers them: a
+/// filtered answer lists the primary identities of the matching accounts, once each, an
+/// unfiltered one every primary identity, accounts or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_users_filters_each_field_and_answers_primary_identities() {
+    let node = Node::start("gov-get-users", NodeConfig::dev()).await;
+    node.community_with_randomness("town").await;
+    let ids: Vec<u64> = node
+        .post(
+            &format!("{ID}/create_id"),
+            &json!({"community_slug": "town", "count": 4}),
+        )
+        .await
+        .expect_status(201)
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    let (a, b, c, d) = (ids[0], ids[1], ids[2], ids[3]);
+    for (id, ident, extra) in [
+        (
+            a,
+            "ana-r",
+            json!({"link_type": "oauth", "link_quality": "confirmed (strong)",
+                   "community_platform_id": "g1"}),
+        ),
+        (
+            b,
+            "ben-r",
+            json!({"link_type": "manual admin", "link_quality": "unconfirmed"}),
+        ),
+        (c, "cy-r", json!({"community_platform_id": "g2"})),
+    ] {
+        let mut body = json!({"community_slug": "town", "external_id": id,
+                              "platform_type": "randomness", "platform_identifier": ident});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        node.post(&format!("{ID}/link_account"), &body)
+            .await
+            .expect_status(200);
+    }
+    let users = |q: &'static str| {
+        let node = &node;
+        async move {
+            let got = node
+                .get(&format!("{ID}/get_users?community=town{q}"))
+                .await
+                .expect_status(200)
+                .json();
+            let mut ids: Vec<u64> = got
+                .as_array()
+                .unwrap_or_else(|| panic!("a list for {q}: {got}"))
+                .iter()
+                .map(|i| {
+                    assert_eq!(i["source_ID"], i["primary_ID"], "primaries only: {i}");
+                    i["source_ID"].as_u64().unwrap()
+                })
+                .collect();
+            ids.sort_unstable();
+            ids
+        }
+    };
+    assert_eq!(users("").await, vec![a, b, c, d]);
+    assert_eq!(users("&platform_type=randomness").await, vec![a, b, c]);
+    assert_eq!(users("&platform_type=github").await, Vec::<u64>::new());
+    assert_eq!(users("&community_platform_id=g1").await, vec![a]);
+    assert_eq!(users("&community_platform_id=g2").await, vec![c]);
+    assert_eq!(users("&link_type=oauth").await, vec![a]);
+    assert_eq!(users("&link_type=manual%20admin").await, vec![b]);
+    assert_eq!(users("&link_type=unknown").await, vec![c]);
+    assert_eq!(users("&link_quality=unconfirmed").await, vec![b]);
+    assert_eq!(users("&link_quality=confirmed%20(strong)").await, vec![a]);
+    assert_eq!(users("&link_quality=unknown").await, vec![c]);
+    assert_eq!(users("&platform_identifier=cy-r").await, vec![c]);
+    // Filters AND together.
+    assert_eq!(
+        users("&platform_type=randomness&link_type=oauth&link_quality=confirmed%20(strong)").await,
+        vec![a]
+    );
+    assert_eq!(
+        users("&link_type=oauth&platform_identifier=ben-r").await,
+        Vec::<u64>::new()
+    );
+    // The matched account's identity shows its accounts.
+    let got = node
+        .get(&format!(
+            "{ID}/get_users?community=town&platform_identifier=ana-r"
+        ))
+        .await
+        .json();
+    assert_eq!(got[0]["linked_accounts"][0]["link_type"], "oauth");
+    assert_eq!(got[0]["linked_accounts"][0]["community_platform_id"], "g1");
+    // Merged into A, B's account answers with A's (primary) identity, once; unfiltered, B is
+    // no longer a primary.
+    node.post(
+        &format!("{ID}/merge_ids"),
+        &json!({"primary_instance_id": a, "secondary_instance_id": b}),
+    )
+    .await
+    .expect_status(200);
+    assert_eq!(users("&platform_identifier=ben-r").await, vec![a]);
+    assert_eq!(users("&platform_type=randomness").await, vec![a, c]);
+    assert_eq!(users("").await, vec![a, c, d]);
+    let merged = node
+        .get(&format!(
+            "{ID}/get_users?community=town&platform_identifier=ben-r"
+        ))
+        .await
+        .json();
+    assert_eq!(
+        merged[0]["linked_accounts"].as_array().unwrap().len(),
+        2,
+        "the person's accounts: {merged}"
+    );
+    // Another community's identities are not listed; a community is required.
+    node.create_community("elsewhere").await;
+    let none = node
+        .get(&format!("{ID}/get_users?community=elsewhere"))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(none, json!([]));
+    node.get(&format!("{ID}/get_users"))
+        .await
+        .expect_error(400, "invalid_query");
+
+    // Reads resolve the acting account as acts do: an item only A may view is read through
+    // A's account (and B's, merged into A), not through C's.
+    let gov = Gov {
+        node: &node,
+        slug: "town".into(),
+    };
+    gov.found(&a.to_string(), json!({"members": [c.to_string()]}))
+        .await;
+    let doc = Gov::created(
+        &gov.act(
+            "randomness:ana-r",
+            "create_item",
+            "community",
+            json!({"type": "document", "fields": {"name": "a's"}}),
+        )
+        .await,
+    );
+    let p = gov
+        .act(
+            &a.to_string(),
+            "add_permission",
+            &format!("item:{doc}"),
+            json!({"ability": "view", "actors": [a.to_string()]}),
+        )
+        .await;
+    assert_eq!(p["status"], "implemented", "{p}");
+    for agent in ["randomness:ana-r", "randomness:ben-r"] {
+        gov.get(Some(agent), &format!("/items/{doc}"))
+            .await
+            .expect_status(200);
+    }
+    gov.get(Some("randomness:cy-r"), &format!("/items/{doc}"))
+        .await
+        .expect_error(404, "item_not_found");
+    gov.get(Some(&c.to_string()), &format!("/items/{doc}"))
+        .await
+        .expect_error(404, "item_not_found");
+}

@@ -285,3 +285,122 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
     .await
     .expect_client_error();
 }
+
+/// The participation reason codes of contract section 3 through HTTP: in a semipublic project
+/// a non-participant is refused `not_open`, a draft module refuses `draft` and an archived
+/// project `archived`, to members and governors alike (no exemption for governing), while the
+/// project's moderators may still act.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_refuse_not_open_draft_and_archived() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-structure", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "city").await;
+    gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+    let phases = json!([{"name": "collect", "type": "ideas:collect",
+        "start": rfc3339((START - HOUR) as i64), "end": rfc3339((START + 10 * HOUR) as i64)}]);
+    let project = |access: &'static str| {
+        let gov = &gov;
+        let phases = phases.clone();
+        async move {
+            let p = Gov::created(
+                &gov.act(
+                    "ana",
+                    "create_item",
+                    "community",
+                    json!({"type": "project", "fields": {"name": access, "access": access,
+                        "draft": false}}),
+                )
+                .await,
+            );
+            let m = Gov::created(
+                &gov.act(
+                    "ana",
+                    "create_item",
+                    &format!("item:{p}"),
+                    json!({"type": "module", "fields": {"name": "m", "draft": false,
+                        "phases": phases}}),
+                )
+                .await,
+            );
+            (p, m)
+        }
+    };
+    let idea = |agent: &'static str, module: String| {
+        let gov = &gov;
+        async move {
+            gov.act(
+                agent,
+                "create_item",
+                &format!("item:{module}"),
+                json!({"type": "idea", "fields": {"name": format!("{agent}'s idea")}}),
+            )
+            .await
+        }
+    };
+    let refused = |a: &Value, code: &str| {
+        assert_eq!(
+            (&a["status"], &a["reason_code"], &a["route"]),
+            (&json!("rejected"), &json!(code), &json!("participation")),
+            "{a}"
+        );
+    };
+    let (public, open_module) = project("public").await;
+    let made = idea("ben", open_module.clone()).await;
+    assert_eq!(
+        (&made["status"], &made["route"]),
+        (&json!("implemented"), &json!("participation")),
+        "{made}"
+    );
+    // Semipublic: open to its participants only.
+    let (semi, semi_module) = project("semipublic").await;
+    refused(&idea("ben", semi_module.clone()).await, "not_open");
+    // A governor is no participant either.
+    refused(&idea("ana", semi_module.clone()).await, "not_open");
+    gov.act(
+        "ana",
+        "add_people_to_role",
+        "role:participants",
+        json!({"agents": ["ben"], "of": semi}),
+    )
+    .await;
+    assert_eq!(
+        idea("ben", semi_module.clone()).await["status"],
+        "implemented"
+    );
+    // A draft module refuses `draft`; published again, it takes ideas.
+    let m = format!("item:{open_module}");
+    gov.act("ana", "edit_item", &m, json!({"fields": {"draft": true}}))
+        .await;
+    refused(&idea("ben", open_module.clone()).await, "draft");
+    gov.act("ana", "edit_item", &m, json!({"fields": {"draft": false}}))
+        .await;
+    assert_eq!(
+        idea("ben", open_module.clone()).await["status"],
+        "implemented"
+    );
+    // An archived project refuses `archived`, to members and governors alike; its moderators
+    // may still act.
+    gov.act(
+        "ana",
+        "add_people_to_role",
+        "role:moderators",
+        json!({"agents": ["cy"], "of": public}),
+    )
+    .await;
+    let archived = gov
+        .act(
+            "ana",
+            "edit_item",
+            &format!("item:{public}"),
+            json!({"fields": {"archived": true}}),
+        )
+        .await;
+    assert_eq!(archived["status"], "implemented", "{archived}");
+    refused(&idea("ben", open_module.clone()).await, "archived");
+    refused(&idea("ana", open_module.clone()).await, "archived");
+    assert_eq!(
+        idea("cy", open_module.clone()).await["status"],
+        "implemented"
+    );
+    crate::governance_api::verify_log(&gov).await;
+}
