@@ -131,6 +131,10 @@ impl ApiTokens {
 impl VirtualActor for ApiTokens {
     const KIND: &'static str = "api-tokens";
     type Env = ActorsEnv;
+    /// Reads its few auxiliary records on demand (or has none) and never sets reminders: a
+    /// fresh activation probes only its state.
+    const RESTORE_AUX: bool = false;
+    const REMINDERS: bool = false;
 
     fn restore(_id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let state = match stored.state {

@@ -453,6 +453,10 @@ impl Community {
 impl VirtualActor for Community {
     const KIND: &'static str = "community";
     type Env = ActorsEnv;
+    /// Reads its few auxiliary records on demand (or has none) and never sets reminders: a
+    /// fresh activation probes only its state.
+    const RESTORE_AUX: bool = false;
+    const REMINDERS: bool = false;
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
         let state = match stored.state {

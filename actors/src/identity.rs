@@ -188,6 +188,10 @@ pub struct Resolve {
 impl VirtualActor for Identities {
     const KIND: &'static str = "identities";
     type Env = ActorsEnv;
+    /// Reads its few auxiliary records on demand (or has none) and never sets reminders: a
+    /// fresh activation probes only its state.
+    const RESTORE_AUX: bool = false;
+    const REMINDERS: bool = false;
 
     /// The community's partition.
     fn partition(key: &str) -> u32 {

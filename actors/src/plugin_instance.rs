@@ -109,6 +109,10 @@ impl PluginInstance {
 impl VirtualActor for PluginInstance {
     const KIND: &'static str = "plugin";
     type Env = ActorsEnv;
+    /// Reads its few auxiliary records on demand (or has none) and never sets reminders: a
+    /// fresh activation probes only its state.
+    const RESTORE_AUX: bool = false;
+    const REMINDERS: bool = false;
 
     /// An instance (`community/plugin`) lives with its community.
     fn partition(key: &str) -> u32 {

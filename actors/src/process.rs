@@ -305,6 +305,8 @@ impl Process {
 impl VirtualActor for Process {
     const KIND: &'static str = "process";
     type Env = ActorsEnv;
+    /// A process keeps no auxiliary records: activation skips their scan.
+    const RESTORE_AUX: bool = false;
 
     /// A process lives with its community: its id embeds the community's partition.
     fn partition(key: &str) -> u32 {

@@ -204,7 +204,12 @@ impl<A: VirtualActor> Activation<A> {
                 aux
             };
             let rprefix = keys::actor_reminders_prefix(&self.id);
-            for (k, v) in engine.scan_prefix(&rprefix).map_err(|e| e.to_string())? {
+            let stored_reminders = if A::REMINDERS {
+                engine.scan_prefix(&rprefix).map_err(|e| e.to_string())?
+            } else {
+                Vec::new()
+            };
+            for (k, v) in stored_reminders {
                 let name = String::from_utf8_lossy(&k[rprefix.len()..]).into_owned();
                 let (_, rec) = decode_record::<ReminderRecord>(REMINDER_KIND, REMINDER_VERSION, &v)
                     .map_err(|e| e.to_string())?;
@@ -226,6 +231,12 @@ impl<A: VirtualActor> Activation<A> {
     fn commit(&mut self, shared: &Shared, fx: Effects) -> Result<(), AskError> {
         if fx.is_empty() {
             return Ok(());
+        }
+        if !A::REMINDERS && !fx.set_reminders.is_empty() {
+            return Err(AskError::Internal(format!(
+                "actor kind {} declares no reminders (VirtualActor::REMINDERS) but set one",
+                A::KIND
+            )));
         }
         let mut batch = WriteBatch::new();
         let mut sched = Vec::new();

@@ -61,6 +61,12 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
     /// the rest on demand. Ignored when `RESTORE_AUX` loads everything.
     const RESTORE_AUX_PREFIXES: &'static [&'static [u8]] = &[];
 
+    /// Whether this kind sets durable reminders. A kind that never does declares `false`, and
+    /// activation skips the scan for its reminders: a fresh actor then costs one storage probe
+    /// (its state) instead of three. Setting a reminder from such a kind is a bug the commit
+    /// refuses rather than a reminder silently lost at the next activation.
+    const REMINDERS: bool = true;
+
     /// A durable message another actor sent this one ([`Effects::send_to`]). Runs once per
     /// message however often it is delivered: its receipt is committed with whatever this
     /// records. Dispatch on [`Delivery::is`] and read it with [`Delivery::decode`]. The

@@ -89,6 +89,31 @@ impl Message<Counter> for Notify {
     }
 }
 
+/// A kind that declares it sets no reminders (`REMINDERS = false`), and a message that
+/// sets one anyway, with a state change beside it.
+struct Quiet;
+struct RemindAnyway;
+
+impl VirtualActor for Quiet {
+    const KIND: &'static str = "quiet";
+    const REMINDERS: bool = false;
+    type Env = ();
+
+    fn restore(_id: &ActorId, _env: &(), _stored: Stored) -> Result<Self, String> {
+        Ok(Quiet)
+    }
+
+    fn on_reminder(&mut self, _env: &(), _r: Reminder, _fx: &mut Effects) {}
+}
+
+impl Message<Quiet> for RemindAnyway {
+    type Reply = ();
+    fn handle(self, _q: &mut Quiet, _env: &(), fx: &mut Effects) {
+        fx.save_state(b"changed".to_vec());
+        fx.set_reminder("tick", fx.now_ms() + 1000, Vec::new());
+    }
+}
+
 impl Counter {
     fn encode(&self) -> Vec<u8> {
         let mut v = self.value.to_be_bytes().to_vec();
@@ -379,4 +404,29 @@ fn agora_runtime_signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_without_reminders_that_sets_one_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine: Arc<dyn Engine> = Arc::new(SledEngine::open(dir.path()).unwrap());
+    let rt = Runtime::start(RuntimeConfig::default(), engine.clone(), Arc::new(SystemClock))
+        .unwrap();
+    rt.register::<Quiet>(());
+    rt.run_background().unwrap();
+    let quiet: Client<Quiet> = rt.client();
+    match quiet.ask("q", RemindAnyway).await {
+        Err(AskError::Internal(why)) => assert!(why.contains("declares no reminders"), "{why}"),
+        other => panic!("expected an internal refusal, got {:?}", other.map(|_| ())),
+    }
+    settle().await;
+    // Neither the state change nor the reminder reached storage.
+    let written = engine.scan_prefix(b"").unwrap();
+    assert!(
+        !written
+            .iter()
+            .any(|(k, _)| k.windows(5).any(|w| w == b"quiet")),
+        "nothing of the refused commit is stored: {written:?}"
+    );
+    assert_eq!(rt.stats().reminders_pending, 0);
 }

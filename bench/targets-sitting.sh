@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 14's sitting: ROUNDS rounds, each on a fresh node and data directory: the workload
+# (n = 20,000, c = 64, sink as driver) with node and client CPU per request, wrk on the two read
+# phases' routes, then the workload again on the same node (does a second run slow down?).
+# Usage: bench/targets-sitting.sh OUTDIR [ROUNDS]   (release build of agora, workload and sink)
+set -uo pipefail
+out=$1 rounds=${2:-3}
+bin=${BIN:-target/release}
+port=18080 base=http://127.0.0.1:18080
+mkdir -p "$out"
+for r in $(seq 1 "$rounds"); do
+  dir=$(mktemp -d /tmp/agora-sit.XXXX)
+  "$bin/examples/sink" 127.0.0.1:19999 > /dev/null 2>&1 & sink=$!
+  "$bin/agora" serve --dev --listen 127.0.0.1:$port --data-dir "$dir" > "$out/node-$r.log" 2>&1 & node=$!
+  for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
+  for pass in first second; do
+    echo "== round $r $pass run, load $(cut -d' ' -f1 /proc/loadavg), nproc $(nproc)" | tee -a "$out/summary.txt"
+    "$bin/examples/workload" --base $base -n 20000 -c 64 --sink http://127.0.0.1:19999/callback \
+      --node-pid $node 2>/dev/null | tee -a "$out/summary.txt"
+    if [ $pass = first ]; then
+      loc=$(curl -si -X POST $base/api/internal/process/randomness.delayed-stochastic-vote \
+        -H 'X-Metagov-Community: bench' -H 'content-type: application/json' \
+        -d '{"options": ["yes", "no"], "delay": 3600}' | tr -d '\r' | awk 'tolower($1)=="location:" {print $2}')
+      for path in /api/internal/community/bench "$loc"; do
+        c0=$(awk '{print $14+$15}' /proc/$node/stat)
+        TIMEFORMAT='%U %S'; { time wrk -t2 -c64 -d10s --latency "$base$path" > "$out/wrk-$r.txt" 2>&1; } 2> "$out/wrk-cpu.txt"
+        c1=$(awk '{print $14+$15}' /proc/$node/stat)
+        n=$(awk '/requests in/ {print $1}' "$out/wrk-$r.txt")
+        echo "wrk GET $path: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r.txt"), node CPU $(( (c1-c0) * 100000 / n ))e-1 us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
+      done
+      for ph in create set_lucky; do
+        c0=$(awk '{print $14+$15}' /proc/$node/stat)
+        TIMEFORMAT='%U %S'; { time PHASE=$ph RUN=$r wrk -t2 -c64 -d10s --latency -s bench/writes.lua $base > "$out/wrk-$r-$ph.txt" 2>&1; } 2> "$out/wrk-cpu.txt"
+        c1=$(awk '{print $14+$15}' /proc/$node/stat)
+        n=$(awk '/requests in/ {print $1}' "$out/wrk-$r-$ph.txt")
+        echo "wrk $ph: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r-$ph.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r-$ph.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r-$ph.txt"), $(grep non-2xx "$out/wrk-$r-$ph.txt"), node CPU $(( (c1-c0) * 100000 / n ))e-1 us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
+      done
+    fi
+  done
+  echo "db size after round $r: $(du -sh "$dir" | cut -f1)" | tee -a "$out/summary.txt"
+  kill $node $sink; wait $node $sink 2>/dev/null
+  rm -rf "$dir"
+done
