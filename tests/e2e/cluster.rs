@@ -2035,13 +2035,16 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
     eprintln!("{SLUG} on partition {p}, owner n{}", owner + 1);
 
     // The timeline, from the moment the module is made: `collect` starts before the kill (on
-    // the old owner), ends 0.4 s after it and `rate` starts 0.9 s after it (both while nobody
-    // serves the partition: a lease is 1.5 s), and `rate` ends where `vote` starts, 9 s after
-    // the kill (on the new owner, well after its takeover).
+    // the old owner); three boundaries fall while nobody serves the partition (a lease is
+    // 1.5 s): `collect` ends and a short `pause` starts 0.3 s after the kill, `pause` ends at
+    // 0.6 s and `rate` starts at 0.9 s; `rate` ends where `vote` starts, 9 s after the kill
+    // (on the new owner, well after its takeover). Reminders due together fire together, in
+    // any order: each boundary must still be announced once, in time order.
     let t0 = now_ms();
     let collect_start = t0 + 2_500;
     let kill_at = t0 + 5_000;
-    let collect_end = kill_at + 400;
+    let collect_end = kill_at + 300;
+    let pause_end = kill_at + 600;
     let rate_start = kill_at + 900;
     let vote_start = kill_at + 9_000;
     let vote_end = t0 + 120_000;
@@ -2071,6 +2074,8 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
         let phases = json!([
             {"name": "collect", "type": "ideas:collect",
              "start": at_text(ms(collect_start)), "end": at_text(ms(collect_end))},
+            {"name": "pause", "type": "documents:comment",
+             "start": at_text(ms(collect_end)), "end": at_text(ms(pause_end))},
             {"name": "rate", "type": "ideas:rate",
              "start": at_text(ms(rate_start)), "end": at_text(ms(vote_start))},
             {"name": "vote", "type": "polls:vote",
@@ -2166,11 +2171,13 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
         slug: SLUG.into(),
     };
 
-    // The two boundaries that fell due while nobody served the partition come right after
+    // The three boundaries that fell due while nobody served the partition come right after
     // the takeover, in order.
     let overdue = vec![
         ("phase_started".to_string(), "collect".to_string()),
         ("phase_ended".into(), "collect".into()),
+        ("phase_started".into(), "pause".into()),
+        ("phase_ended".into(), "pause".into()),
         ("phase_started".into(), "rate".into()),
     ];
     sink.wait_for(Duration::from_secs(5), "the overdue boundaries", |r| {
@@ -2180,7 +2187,7 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
             &["phase_started", "phase_ended"],
         ))
         .len()
-            >= 3
+            >= overdue.len()
     })
     .await;
     let events = distinct_events(
@@ -2201,7 +2208,16 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
         json!({"module": module, "phase": "collect", "type": "ideas:collect",
             "at": at_text(ms(collect_end))})
     );
-    assert_eq!(events[2].0["data"]["at"], at_text(ms(rate_start)));
+    let times: Vec<&Value> = events.iter().map(|(e, _)| &e["data"]["at"]).collect();
+    assert_eq!(
+        times[1..],
+        [
+            &json!(at_text(ms(collect_end))),
+            &json!(at_text(ms(collect_end))),
+            &json!(at_text(ms(pause_end))),
+            &json!(at_text(ms(rate_start)))
+        ]
+    );
 
     // The gate follows the clock on the new owner: rating is still open (the rating changes),
     // creating is closed, and the vote still takes no ballot.
@@ -2279,6 +2295,7 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
         .map(|(kind, phase)| {
             let typ = match phase.as_str() {
                 "collect" => "ideas:collect",
+                "pause" => "documents:comment",
                 "rate" => "ideas:rate",
                 _ => "polls:vote",
             };
