@@ -1,7 +1,9 @@
 //! Cluster mode end to end: a real `redis-server` and three real `agora serve` processes sharing
 //! it. Any node must accept any request and reach the actor on the partition's owner; losing
 //! the owner (SIGKILL), pausing it past its lease (SIGSTOP) or losing Redis itself must never
-//! lose an acknowledged write, never let a stale owner write, and must heal without help.
+//! lose an acknowledged write, never let a stale owner write, and must heal without help. The
+//! governance engine's durable timers (vote closes, condition timeouts, phase boundaries) fire
+//! once on the node that takes a dead owner's partition over.
 //!
 //! Leases are 1.5 s here (`--lease-ms 1500`) so takeovers fit a short test; every wait polls
 //! with [`eventually`] except where the point of the test is to let a given time pass (a pause
@@ -2225,6 +2227,16 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
         .act("cy", "rate", &format!("item:{idea}"), json!({"value": -1}))
         .await;
     assert_eq!(rated["status"], "implemented", "{rated}");
+    let item = gov
+        .get(Some("cy"), &format!("/items/{idea}"))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        item["ratings"],
+        json!({"up": 0, "down": 1, "neutral": 0}),
+        "{item}"
+    );
     let late = gov
         .act(
             "ben",
