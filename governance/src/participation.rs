@@ -572,43 +572,64 @@ impl Community {
     /// the module (agent `system`) and a driver event. Nothing when the module is gone, when
     /// no phase starts or ends at `at` any more (its phases were edited), or when this
     /// boundary was already announced: a reminder delivered twice announces once.
+    ///
+    /// Boundaries of the module between the last one announced and `at` that are still
+    /// unannounced come first, each at its own time, in time order. Reminders that fell due
+    /// together (after a restart, or a takeover in a cluster) are fired concurrently and may
+    /// arrive in any order; announced through `at`, an earlier one would otherwise be skipped
+    /// for good. Boundaries before the module was created were never reminded of and stay
+    /// unannounced; one that an edit put in the past, after the last announced one, comes
+    /// with the module's next boundary.
     pub fn phase_boundary(&mut self, module: ItemId, at: Millis, cx: &Ctx<'_>) -> Effects {
         let mut fx = Effects::default();
         let Some(meta) = self.items.get(module).filter(|m| !m.destroyed()) else {
             return fx;
         };
         let version = meta.version();
+        let created = meta.created_at();
         let Some(s) = meta.structure() else {
             return fx;
         };
         if s.announced_through.is_some_and(|t| t >= at) {
             return fx;
         }
-        let mut changes: Vec<(NoticeKind, &Phase)> = Vec::new();
-        changes.extend(
-            s.phases
-                .iter()
-                .filter(|p| p.end == at)
-                .map(|p| (NoticeKind::PhaseEnded, p)),
-        );
-        changes.extend(
-            s.phases
-                .iter()
-                .filter(|p| p.start == at)
-                .map(|p| (NoticeKind::PhaseStarted, p)),
-        );
+        let from = s.announced_through.unwrap_or(Millis::MIN).max(created - 1);
+        let mut boundaries: Vec<Millis> = s
+            .phases
+            .iter()
+            .flat_map(|p| [p.start, p.end])
+            .filter(|b| *b > from && *b < at)
+            .collect();
+        if s.phases.iter().any(|p| p.start == at || p.end == at) {
+            boundaries.push(at);
+        }
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        let mut changes: Vec<(NoticeKind, Phase, Millis)> = Vec::new();
+        for b in boundaries {
+            changes.extend(
+                s.phases
+                    .iter()
+                    .filter(|p| p.end == b)
+                    .map(|p| (NoticeKind::PhaseEnded, p.clone(), b)),
+            );
+            changes.extend(
+                s.phases
+                    .iter()
+                    .filter(|p| p.start == b)
+                    .map(|p| (NoticeKind::PhaseStarted, p.clone(), b)),
+            );
+        }
         if changes.is_empty() {
             return fx;
         }
-        let changes: Vec<(NoticeKind, Phase)> =
-            changes.into_iter().map(|(k, p)| (k, p.clone())).collect();
         let mut structure = s.clone();
         structure.announced_through = Some(at);
         let mut meta = meta.clone();
         meta.set_structure(Some(structure));
         self.items.put(module, meta);
         fx.changed.items.push(module);
-        for (kind, p) in changes {
+        for (kind, p, at) in changes {
             let notice = Notice {
                 id: NoticeId(self.next_notice),
                 kind,

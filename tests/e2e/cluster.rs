@@ -1,7 +1,9 @@
 //! Cluster mode end to end: a real `redis-server` and three real `agora serve` processes sharing
 //! it. Any node must accept any request and reach the actor on the partition's owner; losing
 //! the owner (SIGKILL), pausing it past its lease (SIGSTOP) or losing Redis itself must never
-//! lose an acknowledged write, never let a stale owner write, and must heal without help.
+//! lose an acknowledged write, never let a stale owner write, and must heal without help. The
+//! governance engine's durable timers (vote closes, condition timeouts, phase boundaries) fire
+//! once on the node that takes a dead owner's partition over.
 //!
 //! Leases are 1.5 s here (`--lease-ms 1500`) so takeovers fit a short test; every wait polls
 //! with [`eventually`] except where the point of the test is to let a given time pass (a pause
@@ -260,16 +262,17 @@ impl Cluster {
     /// Redis and three nodes `n1`..`n3`, each with its own data dir; waits until they formed
     /// one cluster that owns every partition.
     async fn start(name: &str) -> Cluster {
-        Cluster::start_with(name, None).await
+        Cluster::start_with(name, None, None).await
     }
 
-    /// [`Cluster::start`], the nodes requiring `token` as their driver token when given.
-    async fn start_with(name: &str, token: Option<&str>) -> Cluster {
+    /// [`Cluster::start`], the nodes requiring `token` as their driver token when given, and
+    /// sending their driver events to `driver` when given.
+    async fn start_with(name: &str, token: Option<&str>, driver: Option<&str>) -> Cluster {
         let redis = RedisServer::start().await;
         let mut nodes = Vec::new();
         for i in 1..=3 {
             let name = format!("cluster-{name}-n{i}");
-            nodes.push(start_node(&name, &redis.url(), i, token).await);
+            nodes.push(start_node(&name, &redis.url(), i, token, driver).await);
         }
         let cluster = Cluster { redis, nodes };
         cluster.converged(&[0, 1, 2]).await;
@@ -344,11 +347,21 @@ impl Cluster {
 /// picked free a moment before the process binds it, and an outgoing connection may take it in
 /// between ("Address already in use"): the node then exits, and a new one on another port is
 /// started (up to three tries).
-async fn start_node(name: &str, redis_url: &str, i: usize, token: Option<&str>) -> Node {
+async fn start_node(
+    name: &str,
+    redis_url: &str,
+    i: usize,
+    token: Option<&str>,
+    driver: Option<&str>,
+) -> Node {
     for attempt in 1..=3 {
-        let config = token
+        let mut config = token
             .map(NodeConfig::with_token)
-            .unwrap_or_else(NodeConfig::dev)
+            .unwrap_or_else(NodeConfig::dev);
+        if let Some(url) = driver {
+            config = config.driver(url.to_string());
+        }
+        let config = config
             .arg("--redis-url")
             .arg(redis_url)
             .arg("--node-id")
@@ -1639,7 +1652,7 @@ fn agora_runtime_partition(slug: &str) -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_tokens_made_on_one_node_work_on_every_node_until_revoked() {
     const DRIVER: &str = "e2e-cluster-driver-token";
-    let cluster = Cluster::start_with("tokens", Some(DRIVER)).await;
+    let cluster = Cluster::start_with("tokens", Some(DRIVER), None).await;
     let nodes = &cluster.nodes;
     nodes[0].create_community("ops").await;
     let made = nodes[0]
@@ -1910,4 +1923,580 @@ async fn identity_routes_work_through_any_node() {
         json!([ids[0].to_string()]),
         "founded as {founded}: {constitution}"
     );
+}
+
+// ----- governance timers across failover -----
+
+/// Kills the owner of `p` with SIGKILL and waits until node `via` serves `probe` (a read in
+/// that partition) again; answers the moment it did.
+async fn kill_owner_and_wait_served(
+    cluster: &mut Cluster,
+    owner: usize,
+    via: usize,
+    probe: &str,
+) -> Instant {
+    cluster.nodes[owner].kill9().await;
+    let survivor = &cluster.nodes[via];
+    eventually(
+        Duration::from_secs(15),
+        "the partition served again",
+        || async move {
+            let r = survivor.get(probe).await;
+            match r.status {
+                200 => Ok(Instant::now()),
+                503 | 504 => Err(r.describe()),
+                _ => panic!("reading during takeover: {}", r.describe()),
+            }
+        },
+    )
+    .await
+}
+
+/// The driver events (recorded under `path`) of one of `types`, each once: a redelivery of the
+/// same outbox entry (same `Idempotency-Key`, allowed by the outbox's at-least-once contract)
+/// counts once, a second entry for the same thing counts again. In arrival order.
+fn distinct_events(reqs: &[Recorded], path: &str, types: &[&str]) -> Vec<(Value, Instant)> {
+    let mut keys = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in reqs.iter().filter(|r| r.path == path) {
+        let Some(e) = &r.json else { continue };
+        if !types.iter().any(|t| e["event_type"] == *t) {
+            continue;
+        }
+        let key = r
+            .idempotency_key()
+            .unwrap_or_else(|| panic!("a driver event without an Idempotency-Key: {e}"))
+            .to_string();
+        if keys.insert(key) {
+            out.push((e.clone(), r.at));
+        }
+    }
+    out
+}
+
+/// (event type, phase) of the phase events among `events`.
+fn phase_pairs(events: &[(Value, Instant)]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|(e, _)| {
+            (
+                e["event_type"].as_str().unwrap_or_default().to_string(),
+                e["data"]["phase"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// (kind, summary) of the phase notices a subscriber at `path` received, each once.
+fn delivered_phase_notices(reqs: &[Recorded], path: &str) -> Vec<(String, String)> {
+    let mut keys = BTreeSet::new();
+    reqs.iter()
+        .filter(|r| r.path == path)
+        .filter(|r| keys.insert(r.idempotency_key().unwrap_or_default().to_string()))
+        .filter_map(|r| r.json.clone())
+        .filter(|b| {
+            b["notice"]["kind"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("phase_"))
+        })
+        .map(|b| {
+            (
+                b["notice"]["kind"].as_str().unwrap_or_default().to_string(),
+                b["notice"]["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Sleeps until `at` (epoch milliseconds on this machine's clock, which the nodes share).
+async fn sleep_until_ms(at: u64) {
+    tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await;
+}
+
+/// Issue 11 in a 3-node cluster on the real clock: a module's phase boundaries fall after the
+/// owner of the community's partition is killed with SIGKILL, two of them while no live node
+/// serves it. Each `phase_started` / `phase_ended` still comes exactly once (as a notice on the
+/// module, as a driver event, and to a subscriber of the module), in order: the overdue ones
+/// right after the takeover, the later one at its time on the new owner. The phase gate
+/// switches on the new owner too: rating opens, creating closes, and a ballot on a vote
+/// attached to an idea is `phase_closed` until the voting phase starts, then taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_of_the_owner() {
+    use crate::governance_api::Gov;
+    use agora_governance::rfc3339 as at_text;
+
+    const SLUG: &str = "phase-town";
+    let sink = Sink::start().await;
+    let mut cluster = Cluster::start_with("phases", None, Some(&sink.url("/events"))).await;
+    let p = u64::from(agora_runtime_partition(SLUG));
+    let (owner, epoch_before) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    eprintln!("{SLUG} on partition {p}, owner n{}", owner + 1);
+
+    // The timeline, from the moment the module is made: `collect` starts before the kill (on
+    // the old owner); three boundaries fall while nobody serves the partition (a lease is
+    // 1.5 s): `collect` ends and a short `pause` starts 0.3 s after the kill, `pause` ends at
+    // 0.6 s and `rate` starts at 0.9 s; `rate` ends where `vote` starts, 9 s after the kill
+    // (on the new owner, well after its takeover). Reminders due together fire together, in
+    // any order: each boundary must still be announced once, in time order.
+    let t0 = now_ms();
+    let collect_start = t0 + 2_500;
+    let kill_at = t0 + 5_000;
+    let collect_end = kill_at + 300;
+    let pause_end = kill_at + 600;
+    let rate_start = kill_at + 900;
+    let vote_start = kill_at + 9_000;
+    let vote_end = t0 + 120_000;
+    let ms = |t: u64| i64::try_from(t).expect("epoch ms fit i64");
+    let (module, idea, process) = {
+        let gov = Gov::community(&cluster.nodes[others[0]], SLUG).await;
+        gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+        let org = Gov::created(
+            &gov.act(
+                "ana",
+                "create_item",
+                "community",
+                json!({"type": "organisation", "fields": {"name": "City hall"}}),
+            )
+            .await,
+        );
+        let project = Gov::created(
+            &gov.act(
+                "ana",
+                "create_item",
+                &format!("item:{org}"),
+                json!({"type": "project", "fields": {"name": "Park", "access": "public",
+                    "draft": false}}),
+            )
+            .await,
+        );
+        let phases = json!([
+            {"name": "collect", "type": "ideas:collect",
+             "start": at_text(ms(collect_start)), "end": at_text(ms(collect_end))},
+            {"name": "pause", "type": "documents:comment",
+             "start": at_text(ms(collect_end)), "end": at_text(ms(pause_end))},
+            {"name": "rate", "type": "ideas:rate",
+             "start": at_text(ms(rate_start)), "end": at_text(ms(vote_start))},
+            {"name": "vote", "type": "polls:vote",
+             "start": at_text(ms(vote_start)), "end": at_text(ms(vote_end))},
+        ]);
+        let module = Gov::created(
+            &gov.act(
+                "ana",
+                "create_item",
+                &format!("item:{project}"),
+                json!({"type": "module", "fields": {"name": "Ideas", "draft": false,
+                    "phases": phases}}),
+            )
+            .await,
+        );
+        gov.send(
+            reqwest::Method::POST,
+            Some("ben"),
+            "/subscriptions",
+            Some(&json!({"item": module, "deliver_to": sink.url("/ben")})),
+        )
+        .await
+        .expect_status(201);
+        let create_idea = json!({"change": "create_item", "target": format!("item:{module}"),
+            "params": {"type": "idea", "fields": {"name": "More trees"}}});
+        let early = gov
+            .post_action("ben", &create_idea)
+            .await
+            .expect_status(201)
+            .json();
+        assert_eq!(early["reason_code"], "phase_closed", "{early}");
+        assert!(
+            now_ms() < collect_start,
+            "the setup took too long to see the gate closed"
+        );
+
+        // `collect` starts on the old owner: ideas may be made and rated.
+        sink.wait_for(CONVERGE, "collect to start", |r| {
+            phase_pairs(&distinct_events(r, "/events", &["phase_started"]))
+                .contains(&("phase_started".into(), "collect".into()))
+        })
+        .await;
+        let made = gov
+            .post_action("ben", &create_idea)
+            .await
+            .expect_status(201)
+            .json();
+        assert_eq!(made["status"], "implemented", "{made}");
+        let idea = Gov::created(&made);
+        let rating = gov
+            .act("cy", "rate", &format!("item:{idea}"), json!({"value": 1}))
+            .await;
+        assert_eq!(rating["status"], "implemented", "{rating}");
+        // A vote attached to the idea, taking ballots only in the voting phase.
+        let started = cluster.nodes[owner]
+            .post_in(
+                SLUG,
+                "/api/internal/process/vote.approval",
+                &json!({"title": "Which ideas?", "options": ["trees", "bench"], "item": idea,
+                    "closing_at": at_text(ms(vote_end))}),
+            )
+            .await
+            .expect_status(202);
+        let process = started.header("location").expect("a Location");
+        gov.node
+            .post(
+                &format!("{process}/ballots"),
+                &json!({"voter": "ben", "choice": ["trees"]}),
+            )
+            .await
+            .expect_error(409, "phase_closed");
+        assert!(
+            now_ms() + 300 < kill_at,
+            "the setup took too long to kill the owner before the boundaries"
+        );
+        (module, idea, process)
+    };
+
+    sleep_until_ms(kill_at).await;
+    let killed = Instant::now();
+    let probe = format!("/api/v1/communities/{SLUG}/items/{module}");
+    let served = kill_owner_and_wait_served(&mut cluster, owner, others[1], &probe).await;
+    eprintln!(
+        "partition {p} served again {} ms after the kill",
+        served.duration_since(killed).as_millis()
+    );
+    assert!(
+        now_ms() + 1_000 < vote_start,
+        "the takeover took too long to check the gate before the voting phase"
+    );
+    let gov = Gov {
+        node: &cluster.nodes[others[1]],
+        slug: SLUG.into(),
+    };
+
+    // The three boundaries that fell due while nobody served the partition come right after
+    // the takeover, in order.
+    let overdue = vec![
+        ("phase_started".to_string(), "collect".to_string()),
+        ("phase_ended".into(), "collect".into()),
+        ("phase_started".into(), "pause".into()),
+        ("phase_ended".into(), "pause".into()),
+        ("phase_started".into(), "rate".into()),
+    ];
+    sink.wait_for(Duration::from_secs(5), "the overdue boundaries", |r| {
+        phase_pairs(&distinct_events(
+            r,
+            "/events",
+            &["phase_started", "phase_ended"],
+        ))
+        .len()
+            >= overdue.len()
+    })
+    .await;
+    let events = distinct_events(
+        &sink.requests(),
+        "/events",
+        &["phase_started", "phase_ended"],
+    );
+    assert_eq!(phase_pairs(&events), overdue);
+    for (e, arrived) in &events[1..] {
+        assert!(
+            *arrived <= served + Duration::from_secs(3),
+            "an overdue boundary came {:?} after the takeover: {e}",
+            arrived.saturating_duration_since(served)
+        );
+    }
+    assert_eq!(
+        events[1].0["data"],
+        json!({"module": module, "phase": "collect", "type": "ideas:collect",
+            "at": at_text(ms(collect_end))})
+    );
+    let times: Vec<&Value> = events.iter().map(|(e, _)| &e["data"]["at"]).collect();
+    assert_eq!(
+        times[1..],
+        [
+            &json!(at_text(ms(collect_end))),
+            &json!(at_text(ms(collect_end))),
+            &json!(at_text(ms(pause_end))),
+            &json!(at_text(ms(rate_start)))
+        ]
+    );
+
+    // The gate follows the clock on the new owner: rating is still open (the rating changes),
+    // creating is closed, and the vote still takes no ballot.
+    let rated = gov
+        .act("cy", "rate", &format!("item:{idea}"), json!({"value": -1}))
+        .await;
+    assert_eq!(rated["status"], "implemented", "{rated}");
+    let item = gov
+        .get(Some("cy"), &format!("/items/{idea}"))
+        .await
+        .expect_status(200)
+        .json();
+    assert_eq!(
+        item["ratings"],
+        json!({"up": 0, "down": 1, "neutral": 0}),
+        "{item}"
+    );
+    let late = gov
+        .act(
+            "ben",
+            "create_item",
+            &format!("item:{module}"),
+            json!({"type": "idea", "fields": {"name": "Late"}}),
+        )
+        .await;
+    assert_eq!(late["reason_code"], "phase_closed", "{late}");
+    let ballot = json!({"voter": "ben", "choice": ["trees"]});
+    gov.node
+        .post(&format!("{process}/ballots"), &ballot)
+        .await
+        .expect_error(409, "phase_closed");
+    assert!(
+        now_ms() < vote_start,
+        "the gate checks ran past the voting phase's start"
+    );
+
+    // `rate` ends and `vote` starts at their time, on the new owner; ballots are taken.
+    sink.wait_for(Duration::from_secs(15), "the voting phase to start", |r| {
+        phase_pairs(&distinct_events(r, "/events", &["phase_started"]))
+            .contains(&("phase_started".into(), "vote".into()))
+    })
+    .await;
+    let lateness = now_ms().saturating_sub(vote_start);
+    eprintln!("the voting phase was announced {lateness} ms after its start");
+    assert!(lateness < 2_000, "announced {lateness} ms late");
+    gov.node
+        .post(&format!("{process}/ballots"), &ballot)
+        .await
+        .expect_status(200);
+
+    // Give a repeated announcement every chance to arrive, then count each channel.
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    let mut all = overdue.clone();
+    all.push(("phase_ended".into(), "rate".into()));
+    all.push(("phase_started".into(), "vote".into()));
+    let reqs = sink.requests();
+    assert_eq!(
+        phase_pairs(&distinct_events(
+            &reqs,
+            "/events",
+            &["phase_started", "phase_ended"]
+        )),
+        all,
+        "driver events"
+    );
+    let notices = gov
+        .get(Some("ana"), &format!("/items/{module}/notices"))
+        .await
+        .expect_status(200)
+        .json();
+    let on_module: Vec<(String, String)> = notices["notices"]
+        .as_array()
+        .expect("notices")
+        .iter()
+        .filter(|n| n["kind"].as_str().unwrap_or("").starts_with("phase_"))
+        .map(|n| {
+            (
+                n["kind"].as_str().unwrap_or_default().to_string(),
+                n["summary"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let summaries: Vec<(String, String)> = all
+        .iter()
+        .map(|(kind, phase)| {
+            let typ = match phase.as_str() {
+                "collect" => "ideas:collect",
+                "pause" => "documents:comment",
+                "rate" => "ideas:rate",
+                _ => "polls:vote",
+            };
+            (kind.clone(), format!("phase `{phase}` ({typ})"))
+        })
+        .collect();
+    assert_eq!(on_module, summaries, "notices on the module: {notices}");
+    assert_eq!(
+        delivered_phase_notices(&reqs, "/ben"),
+        summaries,
+        "notices delivered to the module's subscriber"
+    );
+    crate::governance_api::verify_log(&gov).await;
+
+    let view = cluster.converged(&others).await;
+    let (new_owner, epoch_after) = view[&p].clone();
+    assert_ne!(
+        node_index(&new_owner),
+        owner,
+        "the dead node still owns {p}"
+    );
+    assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
+}
+
+/// Issue 10 in a 3-node cluster on the real clock: two actions wait on conditions with short
+/// `timeout_hours` (fractions of an hour) when the owner of the community's partition is
+/// killed with SIGKILL. The approval's timeout falls while no live node serves the partition
+/// and resolves it (approving) right after the takeover; the consensus's falls later and
+/// resolves it (rejecting, `timed_out`) at its time on the new owner. Each resolves exactly
+/// once: one `action_updated` event with the final status, one resolution in the log (which
+/// still verifies), the change applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn condition_timeouts_resolve_once_across_sigkill_of_the_owner() {
+    use crate::governance_api::{verify_log, Gov};
+
+    const SLUG: &str = "late-town";
+    // 0.001 h is 3.6 s, 0.0035 h 12.6 s, counted from when each action starts waiting.
+    const APPROVAL_MS: u64 = 3_600;
+    const CONSENSUS_MS: u64 = 12_600;
+    let sink = Sink::start().await;
+    let mut cluster = Cluster::start_with("timeouts", None, Some(&sink.url("/events"))).await;
+    let p = u64::from(agora_runtime_partition(SLUG));
+    let (owner, epoch_before) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
+    eprintln!("{SLUG} on partition {p}, owner n{}", owner + 1);
+
+    let (renamed, added, approval_due, consensus_due) = {
+        let gov = Gov::community(&cluster.nodes[others[0]], SLUG).await;
+        gov.found("ana", json!({"members": ["ben", "cy"]})).await;
+        gov.act(
+            "ana",
+            "add_permission",
+            "community",
+            json!({"ability": "rename", "actors": ["ben"],
+                   "condition": {"type": "approval", "approvers": {"actors": ["ana"]},
+                                 "timeout_hours": 0.001, "on_timeout": "approve"}}),
+        )
+        .await;
+        gov.act(
+            "ana",
+            "add_permission",
+            "community",
+            json!({"ability": "add_members", "actors": ["ben"],
+                   "condition": {"type": "consensus", "participants": {"actors": ["ana", "cy"]},
+                                 "minimum_hours": 1, "resolvers": {"actors": ["ana"]},
+                                 "timeout_hours": 0.0035}}),
+        )
+        .await;
+        let before = now_ms();
+        let renamed = gov
+            .act("ben", "rename", "community", json!({"name": "Lateville"}))
+            .await;
+        let approval_due = before + APPROVAL_MS;
+        assert_eq!(renamed["status"], "waiting", "{renamed}");
+        let before = now_ms();
+        let added = gov
+            .act(
+                "ben",
+                "add_members",
+                "community",
+                json!({"agents": ["dee"]}),
+            )
+            .await;
+        let consensus_due = before + CONSENSUS_MS;
+        assert_eq!(added["status"], "waiting", "{added}");
+        (
+            renamed["id"].clone(),
+            added["id"].clone(),
+            approval_due,
+            consensus_due,
+        )
+    };
+
+    // Killed a second before the approval's timeout: it falls while nobody serves the
+    // partition (a lease is 1.5 s).
+    let kill_at = approval_due - 1_000;
+    assert!(now_ms() < kill_at, "the setup took too long");
+    sleep_until_ms(kill_at).await;
+    let probe = format!(
+        "/api/v1/communities/{SLUG}/actions/{}",
+        added.as_str().expect("an action id")
+    );
+    let killed = Instant::now();
+    let served = kill_owner_and_wait_served(&mut cluster, owner, others[1], &probe).await;
+    eprintln!(
+        "partition {p} served again {} ms after the kill",
+        served.duration_since(killed).as_millis()
+    );
+    let gov = Gov {
+        node: &cluster.nodes[others[1]],
+        slug: SLUG.into(),
+    };
+    let resolved = |id: &Value, status: &'static str| {
+        let id = id.clone();
+        let gov = &gov;
+        async move {
+            eventually(
+                Duration::from_secs(15),
+                &format!("action {id} to be {status}"),
+                || async {
+                    let a = gov.action(&id).await;
+                    if a["status"] == status {
+                        Ok(a)
+                    } else {
+                        Err(a.to_string())
+                    }
+                },
+            )
+            .await
+        }
+    };
+
+    // The overdue approval resolves right after the takeover; the consensus still waits.
+    let a = resolved(&renamed, "implemented").await;
+    let after_takeover = Instant::now().saturating_duration_since(served);
+    eprintln!("the overdue timeout resolved {after_takeover:?} after the takeover");
+    assert!(
+        after_takeover < Duration::from_secs(3),
+        "{after_takeover:?}"
+    );
+    assert_eq!(a["resolution"]["by"], "timeout", "{a}");
+    assert!(
+        now_ms() + 500 < consensus_due,
+        "the takeover took too long to see the consensus wait"
+    );
+    assert_eq!(gov.action(&added).await["status"], "waiting");
+
+    // The consensus's timeout comes at its time on the new owner.
+    let c = resolved(&added, "rejected").await;
+    let lateness = now_ms().saturating_sub(consensus_due);
+    eprintln!("the consensus timed out {lateness} ms after its time");
+    assert!(lateness < 2_000, "resolved {lateness} ms late");
+    assert_eq!(c["reason_code"], "timed_out", "{c}");
+    assert_eq!(c["resolution"]["by"], "timeout", "{c}");
+
+    // Give a second firing every chance to do harm, then count.
+    tokio::time::sleep(Duration::from_millis(2 * LEASE_MS)).await;
+    let events = distinct_events(&sink.requests(), "/events", &["action_updated"]);
+    for (id, last) in [(&renamed, "implemented"), (&added, "rejected")] {
+        let statuses: Vec<&Value> = events
+            .iter()
+            .filter(|(e, _)| e["data"]["id"] == *id)
+            .map(|(e, _)| &e["data"]["status"])
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![&json!("waiting"), &json!(last)],
+            "action_updated events of {id}"
+        );
+    }
+    let constitution = gov.constitution().await;
+    assert_eq!(constitution["name"], "Lateville", "{constitution}");
+    let members = constitution["members"].as_array().expect("members");
+    assert!(!members.contains(&json!("dee")), "{constitution}");
+    let entries = verify_log(&gov).await;
+    for id in [&renamed, &added] {
+        let resolutions = entries
+            .iter()
+            .filter(|e| e["kind"] == "resolution" && e["action"] == *id)
+            .count();
+        assert_eq!(resolutions, 1, "{id} resolved {resolutions} times");
+    }
+
+    let view = cluster.converged(&others).await;
+    let (new_owner, epoch_after) = view[&p].clone();
+    assert_ne!(
+        node_index(&new_owner),
+        owner,
+        "the dead node still owns {p}"
+    );
+    assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
 }

@@ -404,3 +404,80 @@ async fn projects_refuse_not_open_draft_and_archived() {
     );
     crate::governance_api::verify_log(&gov).await;
 }
+
+/// Boundaries that fall due together (the clock jumps past six phases at once, as after a
+/// restart or a takeover that came late) fire their reminders together, in any order: each is
+/// still announced once, in time order, at its own time; a phase that began before its module
+/// existed announces its end but not its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boundaries_due_together_are_each_announced_once_in_order() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-overdue", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "city").await;
+    gov.found("ana", json!({"members": ["ben"]})).await;
+    let project = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            "community",
+            json!({"type": "project", "fields": {"name": "P", "access": "public", "draft": false}}),
+        )
+        .await,
+    );
+    let at = |h: u64| rfc3339((START + h * HOUR) as i64);
+    let mut phases: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"name": format!("p{i}"), "type": "ideas:rate",
+                "start": at(2 * i + 1), "end": at(2 * i + 2)})
+        })
+        .collect();
+    phases.push(
+        json!({"name": "before", "type": "ideas:collect", "weight": 1,
+        "start": rfc3339((START - HOUR) as i64), "end": at(13)}),
+    );
+    let module = Gov::created(
+        &gov.act(
+            "ana",
+            "create_item",
+            &format!("item:{project}"),
+            json!({"type": "module", "fields": {"name": "M", "draft": false, "phases": phases}}),
+        )
+        .await,
+    );
+    advance(&node, 20 * HOUR).await;
+    let mut want: Vec<(String, String)> = Vec::new();
+    for i in 0..6 {
+        want.push(pair("phase_started", &format!("p{i}")));
+        want.push(pair("phase_ended", &format!("p{i}")));
+    }
+    want.push(pair("phase_ended", "before"));
+    sink.wait_for(WAIT, "every boundary", |r| {
+        phase_events(r).len() >= want.len()
+    })
+    .await;
+    // Give a repeated announcement every chance to arrive, then count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reqs = sink.requests();
+    assert_eq!(phase_events(&reqs), want);
+    let times: Vec<Value> = reqs
+        .iter()
+        .filter_map(|r| r.json.clone())
+        .filter(|e| e["event_type"] == "phase_started" || e["event_type"] == "phase_ended")
+        .map(|e| e["data"]["at"].clone())
+        .collect();
+    let mut hours: Vec<Value> = (1..=12).map(|h| json!(at(h))).collect();
+    hours.push(json!(at(13)));
+    assert_eq!(times, hours);
+    let notices = gov
+        .get(Some("ana"), &format!("/items/{module}/notices"))
+        .await
+        .expect_status(200)
+        .json();
+    let phase_notices = notices["notices"]
+        .as_array()
+        .expect("notices")
+        .iter()
+        .filter(|n| n["kind"].as_str().unwrap_or("").starts_with("phase_"))
+        .count();
+    assert_eq!(phase_notices, want.len(), "{notices}");
+}
