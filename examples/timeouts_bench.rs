@@ -16,11 +16,14 @@
 //!   the record): the actor's clock when it resolved the condition, whose effects are committed
 //!   with the reminder's removal. Exactly once: every action is resolved with the status its
 //!   `on_timeout` gives, none still waits, and the hash-chained log holds exactly one
-//!   `resolution` entry per action.
+//!   `resolution` entry per action. The minute starts `--lead-ms` (25 s) after the sending
+//!   starts, so the actions are all waiting before the first comes due (the line after the
+//!   sending says by how much; a negative margin means the two overlapped).
 //! - `phases`: `--modules` (10,000) published modules in 100 public projects, module *i* with
 //!   two phases back to back (`ideas:collect` then `ideas:rate`, `--phase-ms` each), the first
 //!   starting at `minute start + i * (60 s - 2 * phase) / n`: three boundaries per module (the
-//!   middle one ends one phase and starts the next), all within one minute. The node's driver
+//!   middle one ends one phase and starts the next), all within one minute, which starts
+//!   `--lead-ms` + 1 ms per module after the modules are sent. The node's driver
 //!   URL is a sink inside this process that timestamps what it receives. Per boundary: firing
 //!   lateness is the driver event's `timestamp` (the actor's clock when it handled the
 //!   reminder, committed with the notice) minus the boundary's `at`; delivery lateness is the
@@ -67,10 +70,10 @@ fn args() -> Args {
         sink_port: 18_491,
         c: 32,
         actions: 100_000,
-        steps: 1_500,
+        steps: 1_800,
         step_ms: 50,
         min_ms: 3_000,
-        lead_ms: 10_000,
+        lead_ms: 25_000,
         modules: 10_000,
         phase_ms: 10_000,
     };
@@ -348,8 +351,11 @@ async fn timeouts(a: &Args, client: &reqwest::Client) {
     let n = a.actions;
     let first = now_ms() + a.min_ms + a.lead_ms + 1_000;
     let target = move |i: usize| first + (i as u64 * 60_000) / n as u64;
-    let item_of: HashMap<String, usize> =
-        docs.iter().enumerate().map(|(k, d)| (d.clone(), k)).collect();
+    let item_of: HashMap<String, usize> = docs
+        .iter()
+        .enumerate()
+        .map(|(k, d)| (d.clone(), k))
+        .collect();
     let docs = Arc::new(docs);
     let next = Arc::new(AtomicUsize::new(0));
     let clamped = Arc::new(AtomicUsize::new(0));
@@ -392,7 +398,8 @@ async fn timeouts(a: &Args, client: &reqwest::Client) {
     }
     println!(
         "sent {n} waiting actions in {:.1} s ({:.0}/s), {} outside the timeout steps \
-         (clamped); the minute of dues starts {} ms after the last was sent (load {})",
+         (clamped); the minute of dues starts {} ms after the last was sent (negative: \
+         sending overlapped the first dues) (load {})",
         t.elapsed().as_secs_f64(),
         n as f64 / t.elapsed().as_secs_f64(),
         clamped.load(Ordering::Relaxed),
@@ -400,7 +407,10 @@ async fn timeouts(a: &Args, client: &reqwest::Client) {
         loadavg()
     );
     let wait = (first + 60_000 + 5_000).saturating_sub(now_ms());
-    println!("waiting {:.0} s for the minute to pass", wait as f64 / 1000.0);
+    println!(
+        "waiting {:.0} s for the minute to pass",
+        wait as f64 / 1000.0
+    );
     tokio::time::sleep(Duration::from_millis(wait)).await;
     println!("load right after the minute: {}", loadavg());
 
@@ -425,7 +435,11 @@ async fn timeouts(a: &Args, client: &reqwest::Client) {
         ids.push(act["id"].as_str().unwrap_or("").to_string());
         let created = act["created_at"].as_str().and_then(parse_ms);
         let resolved = act["resolved_at"].as_str().and_then(parse_ms);
-        let expect = if k % 2 == 0 { "implemented" } else { "rejected" };
+        let expect = if k % 2 == 0 {
+            "implemented"
+        } else {
+            "rejected"
+        };
         match (created, resolved) {
             (Some(c), Some(r)) => {
                 let due = c + timeout_ms(k);
@@ -578,7 +592,10 @@ async fn phases(a: &Args, client: &reqwest::Client) {
     let expected = 4 * n;
     let deadline = first + 60_000 + 60_000;
     let wait = (first + 60_000 + 3_000).saturating_sub(now_ms());
-    println!("waiting {:.0} s for the minute to pass", wait as f64 / 1000.0);
+    println!(
+        "waiting {:.0} s for the minute to pass",
+        wait as f64 / 1000.0
+    );
     tokio::time::sleep(Duration::from_millis(wait)).await;
     println!("load right after the minute: {}", loadavg());
     loop {
@@ -599,6 +616,9 @@ async fn phases(a: &Args, client: &reqwest::Client) {
     let heard = std::mem::take(&mut *heard.lock().unwrap_or_else(|p| p.into_inner()));
     let (mut fire, mut deliver) = (Vec::new(), Vec::new());
     let mut seen: HashMap<(usize, String, String), usize> = HashMap::new();
+    // Per boundary (a module's `at`): the events of one boundary share one commit, so its
+    // firing is their timestamp and its delivery the last of them to arrive.
+    let mut boundaries: HashMap<(usize, u64), (i64, i64)> = HashMap::new();
     let mut foreign = 0usize;
     for (recv, e) in &heard {
         let kind = e["event_type"].as_str().unwrap_or("");
@@ -628,6 +648,9 @@ async fn phases(a: &Args, client: &reqwest::Client) {
             .map_or(0, |s| (s * 1000.0).round() as u64);
         fire.push(stamp as i64 - at as i64);
         deliver.push(*recv as i64 - at as i64);
+        let b = boundaries.entry((i, at)).or_insert((i64::MIN, i64::MIN));
+        b.0 = b.0.max(stamp as i64 - at as i64);
+        b.1 = b.1.max(*recv as i64 - at as i64);
     }
     let once = seen.values().filter(|c| **c == 1).count();
     let more = seen.values().filter(|c| **c > 1).count();
@@ -638,8 +661,27 @@ async fn phases(a: &Args, client: &reqwest::Client) {
         fire.len(),
         expected.saturating_sub(seen.len()),
     );
-    summary("firing lateness (event timestamp - boundary)", fire);
-    summary("delivery lateness (sink receive - boundary)", deliver);
+    summary(
+        "per event, firing lateness (event timestamp - boundary)",
+        fire,
+    );
+    summary(
+        "per event, delivery lateness (sink receive - boundary)",
+        deliver,
+    );
+    println!(
+        "{} distinct boundaries heard ({} expected)",
+        boundaries.len(),
+        3 * n
+    );
+    summary(
+        "per boundary, firing lateness",
+        boundaries.values().map(|b| b.0).collect(),
+    );
+    summary(
+        "per boundary, delivery lateness (its last event)",
+        boundaries.values().map(|b| b.1).collect(),
+    );
 
     // Notices: one of each kind per phase on every module.
     let t = Instant::now();
@@ -690,7 +732,11 @@ async fn main() {
         .pool_max_idle_per_host(a.c * 2)
         .build()
         .expect("client");
-    println!("nproc {:?}, load {}", std::thread::available_parallelism(), loadavg());
+    println!(
+        "nproc {:?}, load {}",
+        std::thread::available_parallelism(),
+        loadavg()
+    );
     match a.mode.as_str() {
         "timeouts" => timeouts(&a, &client).await,
         "phases" => phases(&a, &client).await,
