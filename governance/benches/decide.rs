@@ -6,6 +6,12 @@
 //! `cargo bench -p agora-governance --bench decide`; medians are in
 //! `target/criterion/<name>/new/estimates.json`. Building the world takes a while and is not
 //! measured.
+//!
+//! Issue 11's comparison (group `modules`): the same world plus 10 organisations of 10 projects
+//! of 10 modules, each module with an active `ideas:collect` phase and 10 ideas 5 deep, and a
+//! mirror of that structure made of plain collections with the same permissions and ideas;
+//! `comment` by the same members on an idea inside a module (`decide_comment_in_module`) and
+//! on its twin outside any module (`decide_comment_outside_module`).
 
 #[path = "support/world.rs"]
 mod world;
@@ -143,5 +149,64 @@ fn decisions(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, decisions);
+fn modules(c: &mut Criterion) {
+    let mut big = world::build(world::LARGE);
+    let m = world::add_modules(&mut big, 10, 1_000);
+    let cx = Ctx::at(big.now);
+    let members = &big.members;
+    let comments = |items: &[agora_governance::ItemId]| -> Vec<Request> {
+        items
+            .iter()
+            .map(|d| {
+                Request::parse(&change_body(
+                    "comment",
+                    &format!("item:{d}"),
+                    json!({"body": "hi"}),
+                ))
+                .unwrap()
+            })
+            .collect()
+    };
+    let inside = comments(&m.inside);
+    let outside = comments(&m.outside);
+    // What the two sides decide, over the agents and items the benchmark cycles through (for
+    // BENCHMARKS.md: the routes differ by design, the work should not).
+    for (label, reqs) in [("inside", &inside), ("outside", &outside)] {
+        let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
+        for k in 0..10_000usize {
+            let i = k.wrapping_mul(7919);
+            let d = big
+                .c
+                .decide(&members[i % members.len()], &reqs[i % reqs.len()], &cx)
+                .unwrap();
+            let key = format!(
+                "{:?}/{}",
+                d.status,
+                d.route.map_or("none", agora_governance::Route::name)
+            );
+            *outcomes.entry(key).or_default() += 1;
+        }
+        eprintln!("{label} a module, 10,000 decisions: {outcomes:?}");
+    }
+    let mut g = c.benchmark_group("modules");
+    for (name, reqs) in [
+        ("decide_comment_in_module", &inside),
+        ("decide_comment_outside_module", &outside),
+    ] {
+        let mut j = 0usize;
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    j = j.wrapping_add(7919);
+                    (&members[j % members.len()], &reqs[j % reqs.len()])
+                },
+                |(agent, req)| big.c.decide(agent, req, &cx).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, decisions, modules);
 criterion_main!(benches);

@@ -399,14 +399,39 @@ pub(crate) enum Gate {
     },
 }
 
-/// The project's access rule, as it applies to one agent.
+/// The project's access rule, as it applies to one agent. Its sentence and remedy are built
+/// only when a refusal needs them, so an allowed decision inside a module allocates nothing
+/// for them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct AccessRule {
     pub open: bool,
+    access: Access,
+    project: ItemId,
+}
+
+impl AccessRule {
     /// Why not (`not_open`), when not.
-    pub reason: String,
+    pub fn reason(&self, actor: &str) -> String {
+        format!(
+            "project {} is {} and open to {}; {actor} is not one",
+            self.project,
+            self.access.name(),
+            if self.access == Access::Public {
+                "members"
+            } else {
+                "its participants"
+            }
+        )
+    }
+
     /// What would open it (`{"kind": "role", "role": "participants", "of"}`).
-    pub remedy: Value,
+    pub fn remedy(&self) -> Value {
+        if self.access == Access::Public {
+            json!({"kind": "role", "role": "members", "of": null})
+        } else {
+            json!({"kind": "role", "role": "participants", "of": self.project.to_string()})
+        }
+    }
 }
 
 impl Community {
@@ -442,7 +467,12 @@ impl Community {
     /// Whether `agent` holds a community-wide `do_anything` allow (levels 3, 6, 9), as the
     /// permission walk decides it (conditions on the grant do not matter here).
     pub fn holds_community_do_anything(&self, agent: &str, cx: &Ctx<'_>) -> bool {
-        let memo = RoleMemo::default();
+        self.holds_community_do_anything_memo(agent, cx, &RoleMemo::default())
+    }
+
+    /// The same, remembering role holdings in `memo` (the decision's own walk has usually
+    /// looked up the same roles for the same agent already).
+    fn holds_community_do_anything_memo(&self, agent: &str, cx: &Ctx<'_>, memo: &RoleMemo) -> bool {
         let judge = Judging {
             community: self,
             agent,
@@ -457,7 +487,7 @@ impl Community {
                 history: &[],
                 now: cx.now,
             },
-            memo: &memo,
+            memo,
         };
         matches!(
             self.permissions.walk(
@@ -667,7 +697,8 @@ impl Community {
 
     /// The participation gate for one check (see the module docs). `created` is the type a
     /// `create_item` creates; the target of a create is its container, which is then the
-    /// start of the placement walk (a create in a module is inside it).
+    /// start of the placement walk (a create in a module is inside it). `memo` is the role
+    /// memo of the decision's permission walk for the same agent.
     pub(crate) fn participation_gate(
         &self,
         actor: &str,
@@ -675,6 +706,7 @@ impl Community {
         abilities: &[Ability],
         created: Option<ItemType>,
         cx: &Ctx<'_>,
+        memo: &RoleMemo,
     ) -> Gate {
         let Some(ability) = PhaseAbility::of(abilities) else {
             return Gate::NotApplicable;
@@ -703,11 +735,13 @@ impl Community {
                 .unwrap_or_default();
             return Gate::Bypass(format!("{actor} is an initiator of organisation {org}"));
         }
-        if self.holds_community_do_anything(actor, cx) {
+        if self.holds_community_do_anything_memo(actor, cx, memo) {
             return Gate::Bypass(format!("{actor} holds a community-wide do_anything"));
         }
-        let ps = self.structure(project).cloned().unwrap_or_default();
-        let ms = self.structure(module).cloned().unwrap_or_default();
+        // Borrowed, not cloned: a module's phases are strings.
+        let none = Structure::default();
+        let ps = self.structure(project).unwrap_or(&none);
+        let ms = self.structure(module).unwrap_or(&none);
         let mut failures = Vec::new();
         let mut would_allow = Vec::new();
         // The grant: the caller walks the permissions; when none apply, the access rule.
@@ -719,20 +753,8 @@ impl Community {
         };
         let access = AccessRule {
             open,
-            reason: format!(
-                "project {project} is {} and open to {}; {actor} is not one",
-                ps.access.name(),
-                if ps.access == Access::Public {
-                    "members"
-                } else {
-                    "its participants"
-                }
-            ),
-            remedy: if ps.access == Access::Public {
-                json!({"kind": "role", "role": "members", "of": null})
-            } else {
-                json!({"kind": "role", "role": "participants", "of": project.to_string()})
-            },
+            access: ps.access,
+            project,
         };
         if !self.phase_open(module, ability, typ, cx.now) {
             let active = self
@@ -752,7 +774,7 @@ impl Community {
                     "from": rfc3339(p.start)}));
             }
         }
-        for (what, item, s) in [("module", module, &ms), ("project", project, &ps)] {
+        for (what, item, s) in [("module", module, ms), ("project", project, ps)] {
             if s.draft {
                 failures.push(("draft", format!("{what} {item} is a draft")));
                 would_allow.push(json!({"kind": "publish", "item": item.to_string()}));

@@ -559,7 +559,7 @@ impl Community {
             Params::CreateItem { typ, .. } => Some(*typ),
             _ => None,
         };
-        match self.participation_gate(actor, &check.target, &check.abilities, created, cx) {
+        match self.participation_gate(actor, &check.target, &check.abilities, created, cx, &memo) {
             Gate::NotApplicable => {}
             Gate::Bypass(why) => {
                 trace.push(Step::Participation {
@@ -594,8 +594,8 @@ impl Community {
                 let (grant, granted) = match &walk {
                     WalkOutcome::NotApplicable if access.open => ("access_open", None),
                     WalkOutcome::NotApplicable => {
-                        failed.push(("not_open", access.reason.clone()));
-                        remedies.push(access.remedy.clone());
+                        failed.push(("not_open", access.reason(actor)));
+                        remedies.push(access.remedy());
                         ("not_open", None)
                     }
                     WalkOutcome::NoMatch => {

@@ -387,6 +387,40 @@ fn community_wide_do_anything_holders_bypass_the_gate() {
 }
 
 #[test]
+fn a_community_wide_do_anything_through_a_role_bypasses_the_gate_for_its_holders_only() {
+    // The bypass check shares the decision's role memo: a holder passes, and the next
+    // agent's decision does not inherit the holding.
+    let mut s = scenario("private", Shape::Draft);
+    s.w.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "board", "actors": ["mem"]}),
+    );
+    s.w.act(
+        "ana",
+        "add_permission",
+        "community",
+        json!({"ability": "do_anything", "roles": ["board"], "applies_to": "members"}),
+    );
+    let a = s.w.act(
+        "mem",
+        "rate",
+        &format!("item:{}", s.idea),
+        json!({"value": 1}),
+    );
+    assert_eq!(a.status, Status::Implemented, "{}", a.reason);
+    let a = s.w.act(
+        "par",
+        "rate",
+        &format!("item:{}", s.idea),
+        json!({"value": 1}),
+    );
+    assert_eq!(a.status, Status::Rejected, "{}", a.reason);
+    assert_eq!(a.route, Some(Route::Participation));
+}
+
+#[test]
 fn overlapping_phases_the_lowest_weight_wins() {
     let mut s = scenario("public", Shape::Live);
     let e = s.epoch;
@@ -580,6 +614,13 @@ fn a_refused_dry_run_says_what_would_allow_it() {
         ])
     );
     let reason = d["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(&format!(
+            "project {} is semipublic and open to its participants; mem is not one",
+            s.project
+        )),
+        "{reason}"
+    );
     assert!(
         reason.contains(&format!("as a participant of project {}", s.project)),
         "{reason}"

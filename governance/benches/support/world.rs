@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use agora_governance::{change_body, Community, Ctx, Fields, ItemId, Status};
+use agora_governance::{change_body, rfc3339, Community, Ctx, Fields, ItemId, Status};
 use serde_json::{json, Value};
 
 /// The sizes of a world.
@@ -216,4 +216,124 @@ pub fn build(size: Size) -> Big {
         fields,
         members,
     }
+}
+
+/// The participation structure added to a world (issue 11's bench), and its twin outside
+/// any module.
+pub struct Modules {
+    /// Ideas 5 deep inside modules (organisation → project → module → collection → idea),
+    /// each module's active phase (`ideas:collect`) allowing `comment` on ideas.
+    pub inside: Vec<ItemId>,
+    /// The same number of ideas, 5 deep in plain collections that mirror the structure one
+    /// for one and carry the same permissions (so only the module differs).
+    pub outside: Vec<ItemId>,
+}
+
+/// Adds `orgs` organisations of 10 public, published projects of 10 published modules, each
+/// module with three phases (`ideas:collect` active at `big.now`, then `ideas:rate` and
+/// `polls:vote`) and one collection of 10 ideas; initiators for each organisation and
+/// moderators for each project (3 random members each); and `permissions` permissions on
+/// the structure (`comment`, `edit_item` or `view` on members of a project or module, for a
+/// role, a member or anyone, one in five a deny). Beside it, a mirror made of collections
+/// with the same shape, ideas and permissions.
+pub fn add_modules(big: &mut Big, orgs: usize, permissions: usize) -> Modules {
+    let now = big.now;
+    let c = &mut big.c;
+    let members = &big.members;
+    let mut r = Rng(0x0dd5_eed5_1234_5678);
+    let hour = 3_600_000;
+    let phases = json!([
+        {"name": "collect", "type": "ideas:collect",
+         "start": rfc3339(now - hour), "end": rfc3339(now + hour)},
+        {"name": "rate", "type": "ideas:rate",
+         "start": rfc3339(now + hour), "end": rfc3339(now + 2 * hour)},
+        {"name": "vote", "type": "polls:vote",
+         "start": rfc3339(now + 2 * hour), "end": rfc3339(now + 3 * hour)},
+    ]);
+    // Structure nodes paired with their mirror collections.
+    let mut pairs: Vec<(ItemId, ItemId)> = Vec::new();
+    let mut inside = Vec::new();
+    let mut outside = Vec::new();
+    let create = |c: &mut Community, target: Option<ItemId>, body: Value| {
+        let t = target.map_or("community".to_string(), |t| format!("item:{t}"));
+        created(&must(c, now, change_body("create_item", &t, body)))
+    };
+    let collection = json!({"type": "collection", "fields": {"name": "c"}});
+    for o in 0..orgs {
+        let org = create(
+            c,
+            None,
+            json!({"type": "organisation", "fields": {"name": format!("org{o}")}}),
+        );
+        let org_twin = create(c, None, collection.clone());
+        let initiators: Vec<&String> = (0..3).map(|_| &members[r.below(members.len())]).collect();
+        must(
+            c,
+            now,
+            change_body(
+                "add_people_to_role",
+                "role:initiators",
+                json!({"agents": initiators, "of": org.to_string()}),
+            ),
+        );
+        for p in 0..10 {
+            let project = create(
+                c,
+                Some(org),
+                json!({"type": "project", "fields": {"name": format!("p{p}"),
+                       "access": "public", "draft": false}}),
+            );
+            let project_twin = create(c, Some(org_twin), collection.clone());
+            pairs.push((project, project_twin));
+            let moderators: Vec<&String> =
+                (0..3).map(|_| &members[r.below(members.len())]).collect();
+            must(
+                c,
+                now,
+                change_body(
+                    "add_people_to_role",
+                    "role:moderators",
+                    json!({"agents": moderators, "of": project.to_string()}),
+                ),
+            );
+            for m in 0..10 {
+                let module = create(
+                    c,
+                    Some(project),
+                    json!({"type": "module", "fields": {"name": format!("m{m}"),
+                           "draft": false, "phases": phases}}),
+                );
+                let module_twin = create(c, Some(project_twin), collection.clone());
+                pairs.push((module, module_twin));
+                let coll = create(c, Some(module), collection.clone());
+                let coll_twin = create(c, Some(module_twin), collection.clone());
+                pairs.push((coll, coll_twin));
+                for _ in 0..10 {
+                    let idea = json!({"type": "idea", "fields": {"name": "idea"}});
+                    inside.push(create(c, Some(coll), idea.clone()));
+                    outside.push(create(c, Some(coll_twin), idea));
+                }
+            }
+        }
+    }
+    let abilities = ["comment", "edit_item", "view"];
+    for _ in 0..permissions {
+        let ability = abilities[r.below(abilities.len())];
+        let mut p = json!({"ability": ability, "allow": r.below(5) != 0,
+                           "applies_to": "members"});
+        match r.below(10) {
+            0..=6 => p["roles"] = json!([format!("role{:03}", r.below(100))]),
+            7 | 8 => p["actors"] = json!([members[r.below(members.len())]]),
+            _ => p["anyone"] = json!(true),
+        }
+        let (node, twin) = pairs[r.below(pairs.len())];
+        for target in [node, twin] {
+            must(
+                c,
+                now,
+                change_body("add_permission", &format!("item:{target}"), p.clone()),
+            );
+        }
+    }
+    Modules { inside, outside }
 }
