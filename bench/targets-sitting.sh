@@ -26,14 +26,14 @@ for r in $(seq 1 "$rounds"); do
         TIMEFORMAT='%U %S'; { time wrk -t2 -c64 -d10s --latency "$base$path" > "$out/wrk-$r.txt" 2>&1; } 2> "$out/wrk-cpu.txt"
         c1=$(awk '{print $14+$15}' /proc/$node/stat)
         n=$(awk '/requests in/ {print $1}' "$out/wrk-$r.txt")
-        echo "wrk GET $path: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r.txt"), node CPU $(( (c1-c0) * 100000 / n ))e-1 us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
+        echo "wrk GET $path: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r.txt"), node CPU $(awk -v a=$c0 -v b=$c1 -v n=$n 'BEGIN{printf "%.1f", (b-a)*1e4/n}') us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
       done
       for ph in create set_lucky; do
         c0=$(awk '{print $14+$15}' /proc/$node/stat)
         TIMEFORMAT='%U %S'; { time PHASE=$ph RUN=$r wrk -t2 -c64 -d10s --latency -s bench/writes.lua $base > "$out/wrk-$r-$ph.txt" 2>&1; } 2> "$out/wrk-cpu.txt"
         c1=$(awk '{print $14+$15}' /proc/$node/stat)
         n=$(awk '/requests in/ {print $1}' "$out/wrk-$r-$ph.txt")
-        echo "wrk $ph: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r-$ph.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r-$ph.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r-$ph.txt"), $(grep non-2xx "$out/wrk-$r-$ph.txt"), node CPU $(( (c1-c0) * 100000 / n ))e-1 us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
+        echo "wrk $ph: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r-$ph.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r-$ph.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r-$ph.txt"), $(grep non-2xx "$out/wrk-$r-$ph.txt"), node CPU $(awk -v a=$c0 -v b=$c1 -v n=$n 'BEGIN{printf "%.1f", (b-a)*1e4/n}') us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
       done
     fi
   done
