@@ -183,11 +183,14 @@ impl Process {
     }
 
     /// Runs `f` on the plugin with a context built from the state, then commits whatever it
-    /// changed: state, timers, pending index, callback, driver events.
+    /// changed: state, timers, pending index, callback, driver events. When the plugin changed
+    /// nothing (a webhook or tick it ignores), nothing is written, unless `new`: a process
+    /// being started is not on disk yet.
     fn run(
         &mut self,
         env: &ActorsEnv,
         fx: &mut Effects,
+        new: bool,
         remote: Option<&Value>,
         f: impl FnOnce(&dyn Plugin, &mut ProcessContext<'_>) -> Result<(), agora_plugins::PluginError>,
     ) -> Result<(), ActorError> {
@@ -228,6 +231,23 @@ impl Process {
         let Some(s) = &mut self.state else {
             return Err(self.not_found());
         };
+        let changed =
+            status != before_status || outcome != before_outcome || errors != before_errors;
+        let plugin_state = plugin_state.to_string();
+        if !new
+            && !changed
+            && timers.is_empty()
+            && cancelled.is_empty()
+            && emitted.is_empty()
+            && plugin_state == s.plugin_state
+        {
+            // Every pending process of an instance hears each of its webhooks; one that
+            // ignores it must not cost a commit (nor move `updated_ms`).
+            if refresh && status != ProcessStatus::Completed {
+                env.refresh.request(s.id);
+            }
+            return Ok(());
+        }
         for t in cancelled {
             fx.cancel_reminder(format!("{TIMER_PREFIX}{t}"));
         }
@@ -241,12 +261,10 @@ impl Process {
                 fx.set_reminder(format!("{TIMER_PREFIX}{t}"), due, Vec::new());
             }
         }
-        let changed =
-            status != before_status || outcome != before_outcome || errors != before_errors;
         s.status = status.as_str().to_string();
         s.outcome = outcome.to_string();
         s.errors = errors.to_string();
-        s.plugin_state = plugin_state.to_string();
+        s.plugin_state = plugin_state;
         s.updated_ms = fx.now_ms();
         if status == ProcessStatus::Completed {
             fx.delete_index(Self::pending_key(s));
@@ -340,7 +358,7 @@ impl VirtualActor for Process {
         {
             return;
         }
-        if let Err(e) = self.run(env, fx, None, |p, ctx| p.tick(ctx, &timer)) {
+        if let Err(e) = self.run(env, fx, false, None, |p, ctx| p.tick(ctx, &timer)) {
             tracing::warn!(timer = %timer, error = %e, "process tick failed");
         }
     }
@@ -374,7 +392,7 @@ impl Message<Process> for Start {
             updated_ms: fx.now_ms(),
         });
         let params = self.params;
-        let started = p.run(env, fx, self.remote.as_ref(), |plugin, ctx| {
+        let started = p.run(env, fx, true, self.remote.as_ref(), |plugin, ctx| {
             plugin.start_process(ctx, &params)
         });
         if let Err(e) = started {
@@ -425,7 +443,7 @@ impl Message<Process> for Observe {
             return Ok(Process::view(s));
         }
         let observation = self.observation;
-        p.run(env, fx, None, |plugin, ctx| {
+        p.run(env, fx, false, None, |plugin, ctx| {
             plugin.observe(ctx, &observation)
         })?;
         p.current()
@@ -444,7 +462,7 @@ impl Message<Process> for Close {
         }
         tracing::debug!(process = s.id, who = self.by.who(), agent = ?self.by.agent(), "process closed");
         // The contract: a closed process is completed, whatever the plugin did.
-        p.run(env, fx, self.remote.as_ref(), |plugin, ctx| {
+        p.run(env, fx, false, self.remote.as_ref(), |plugin, ctx| {
             plugin.close_process(ctx)?;
             ctx.status = ProcessStatus::Completed;
             Ok(())
@@ -464,7 +482,7 @@ impl Message<Process> for Webhook {
             return Ok(Process::view(s));
         }
         let request = self.request;
-        p.run(env, fx, None, |plugin, ctx| {
+        p.run(env, fx, false, None, |plugin, ctx| {
             plugin.process_webhook(ctx, &request)
         })?;
         p.current()

@@ -410,8 +410,12 @@ fn agora_runtime_signature(secret: &[u8], body: &[u8]) -> String {
 async fn a_kind_without_reminders_that_sets_one_is_refused_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let engine: Arc<dyn Engine> = Arc::new(SledEngine::open(dir.path()).unwrap());
-    let rt = Runtime::start(RuntimeConfig::default(), engine.clone(), Arc::new(SystemClock))
-        .unwrap();
+    let rt = Runtime::start(
+        RuntimeConfig::default(),
+        engine.clone(),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     rt.register::<Quiet>(());
     rt.run_background().unwrap();
     let quiet: Client<Quiet> = rt.client();

@@ -93,3 +93,40 @@ async fn webhook_bodies_that_are_not_json_never_cause_5xx() {
     }
     node.get("/healthz").await.expect_status(200);
 }
+
+/// Every pending process of an instance hears each of its webhooks (issue 14: the workload's
+/// second run slowed down by one pending vote). A process whose plugin ignores the webhook
+/// writes nothing: no commit, no change of `updated`, the process still pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_a_pending_process_ignores_writes_nothing() {
+    let node = Node::start("webhooks-quiet", NodeConfig::dev()).await;
+    node.community_with_randomness("bench").await;
+    let location = node.start_vote("bench", 600.0, None).await;
+    let before = node.get(&location).await.expect_status(200).json();
+    assert_eq!(before["status"], "pending", "{before}");
+    // Let the start's own follow-up writes (driver event deliveries) settle first.
+    let mut writes = node.metric("agora_storage_writes_total").await;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = node.metric("agora_storage_writes_total").await;
+        if now == writes {
+            break;
+        }
+        writes = now;
+    }
+    for n in 0..20 {
+        node.post(
+            "/api/hooks/bench/randomness",
+            &json!({"event": "ping", "n": n}),
+        )
+        .await
+        .expect_status(200);
+    }
+    assert_eq!(
+        node.metric("agora_storage_writes_total").await,
+        writes,
+        "ignored webhooks wrote to storage"
+    );
+    let after = node.get(&location).await.expect_status(200).json();
+    assert_eq!(after, before, "the process changed");
+}
