@@ -44,6 +44,10 @@ pub fn emit(
     source: &str,
     event: &Event,
 ) {
+    if driver_url.is_none() && !fx.event_stream_watched() {
+        // Nobody to tell: no driver URL, and the live-only stream has no subscriber.
+        return;
+    }
     let body = json
         .event(community, source, event, fx.now_ms())
         .to_string();

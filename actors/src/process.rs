@@ -185,7 +185,8 @@ impl Process {
     /// Runs `f` on the plugin with a context built from the state, then commits whatever it
     /// changed: state, timers, pending index, callback, driver events. When the plugin changed
     /// nothing (a webhook or tick it ignores), nothing is written, unless `new`: a process
-    /// being started is not on disk yet.
+    /// being started is not on disk yet. Answers the process as committed (`None`: nothing
+    /// was), so callers need not rebuild the view.
     fn run(
         &mut self,
         env: &ActorsEnv,
@@ -193,7 +194,7 @@ impl Process {
         new: bool,
         remote: Option<&Value>,
         f: impl FnOnce(&dyn Plugin, &mut ProcessContext<'_>) -> Result<(), agora_plugins::PluginError>,
-    ) -> Result<(), ActorError> {
+    ) -> Result<Option<ProcessView>, ActorError> {
         let Some(s) = &self.state else {
             return Err(self.not_found());
         };
@@ -246,7 +247,7 @@ impl Process {
             if refresh && status != ProcessStatus::Completed {
                 env.refresh.request(s.id);
             }
-            return Ok(());
+            return Ok(None);
         }
         for t in cancelled {
             fx.cancel_reminder(format!("{TIMER_PREFIX}{t}"));
@@ -307,7 +308,7 @@ impl Process {
             // message, so it sees the state committed here.
             env.refresh.request(s.id);
         }
-        Ok(())
+        Ok(Some(view))
     }
 }
 
@@ -395,12 +396,15 @@ impl Message<Process> for Start {
         let started = p.run(env, fx, true, self.remote.as_ref(), |plugin, ctx| {
             plugin.start_process(ctx, &params)
         });
-        if let Err(e) = started {
-            // Nothing was committed: the process never existed.
-            p.state = None;
-            return Err(e);
+        match started {
+            Ok(Some(view)) => Ok(view),
+            Ok(None) => p.current(),
+            Err(e) => {
+                // Nothing was committed: the process never existed.
+                p.state = None;
+                Err(e)
+            }
         }
-        p.current()
     }
 }
 
@@ -445,8 +449,8 @@ impl Message<Process> for Observe {
         let observation = self.observation;
         p.run(env, fx, false, None, |plugin, ctx| {
             plugin.observe(ctx, &observation)
-        })?;
-        p.current()
+        })?
+        .map_or_else(|| p.current(), Ok)
     }
 }
 
@@ -466,8 +470,8 @@ impl Message<Process> for Close {
             plugin.close_process(ctx)?;
             ctx.status = ProcessStatus::Completed;
             Ok(())
-        })?;
-        p.current()
+        })?
+        .map_or_else(|| p.current(), Ok)
     }
 }
 
@@ -484,7 +488,7 @@ impl Message<Process> for Webhook {
         let request = self.request;
         p.run(env, fx, false, None, |plugin, ctx| {
             plugin.process_webhook(ctx, &request)
-        })?;
-        p.current()
+        })?
+        .map_or_else(|| p.current(), Ok)
     }
 }

@@ -255,6 +255,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Whether [`Plugin::remote`] may do network work when a driver closes one of this
+    /// plugin's processes. `false` lets the close skip reading the process for the network
+    /// half (one actor hop per close). The default is `true`, so a plugin that does not say is
+    /// always asked; a test holds every `false` to a `remote` that answers `None`.
+    fn remote_on_close(&self) -> bool {
+        true
+    }
+
     /// A refresh the process asked for (`ctx.request_refresh()`) read `observation` from the
     /// platform. Default: ignore.
     fn observe(

@@ -505,7 +505,7 @@ impl<A: VirtualActor, M: Message<A>> Handler<Ask<A, M>> for Activation<A> {
                 return;
             }
         };
-        let mut fx = Effects::new(shared.clock.now_ms());
+        let mut fx = effects_for(&shared);
         let actor = match &mut self.life {
             Life::Ready(a) => a,
             Life::Broken(e) => {
@@ -529,6 +529,13 @@ impl<A: VirtualActor, M: Message<A>> Handler<Ask<A, M>> for Activation<A> {
     }
 }
 
+/// A fresh change record at the runtime's now, knowing whether the event stream is watched.
+fn effects_for(shared: &Shared) -> Effects {
+    let mut fx = Effects::new(shared.clock.now_ms());
+    fx.unwatched = shared.events.receiver_count() == 0;
+    fx
+}
+
 impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
     type Result = ();
 
@@ -550,7 +557,7 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
                         return;
                     }
                 };
-                let mut fx = Effects::new(shared.clock.now_ms());
+                let mut fx = effects_for(&shared);
                 let actor = match &mut self.life {
                     Life::Ready(a) => a,
                     Life::Broken(e) => {
@@ -596,7 +603,7 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
                         return;
                     }
                 };
-                let fx = Effects::new(shared.clock.now_ms());
+                let fx = effects_for(&shared);
                 match self.deliver(&shared, *delivery, fx) {
                     Ok(outcome) => {
                         let _ = reply.send(Ok((outcome, self.last_seq)));

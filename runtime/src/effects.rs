@@ -72,6 +72,10 @@ pub struct Effects {
     pub(crate) receipt: Option<Receipt>,
     /// The activation's reader, lent for the duration of one handler call.
     pub(crate) reader: Option<Box<AuxReader>>,
+    /// Set by the runtime when nothing subscribes to the node's event stream (no SSE client,
+    /// no cluster relay): [`Effects::publish`] would then reach no one, and an actor may skip
+    /// building the event. False by default, so an Effects made elsewhere publishes.
+    pub(crate) unwatched: bool,
 }
 
 impl Effects {
@@ -204,6 +208,12 @@ impl Effects {
     /// as the change it records.
     pub fn journal(&mut self, entry: Vec<u8>) {
         self.journal.push(entry);
+    }
+
+    /// Whether anything subscribes to the node's event stream (the stream is live-only, so an
+    /// event published while nothing subscribes reaches no one).
+    pub fn event_stream_watched(&self) -> bool {
+        !self.unwatched
     }
 
     /// Publishes an event to subscribers of the node's event stream after this change is

@@ -109,6 +109,14 @@ impl Platform {
         name: &str,
         id: u64,
     ) -> Result<Option<Value>> {
+        // A plugin with nothing to do on the platform when closing: the close message itself
+        // checks the name and status, so the process need not be read first.
+        let plugin = name.split_once('.').map(|(plugin, _)| plugin);
+        if let Some(p) = plugin.and_then(|plugin| self.core.registry().get(plugin)) {
+            if !p.remote_on_close() {
+                return Ok(None);
+            }
+        }
         let (view, input) = self.snapshot(id).await?;
         if view.name != name {
             return Err(ActorError::ProcessNotFound(format!("{name}/{id}")));

@@ -713,6 +713,11 @@ fn valid_repo(repo: &str) -> bool {
 }
 
 impl Plugin for Github {
+    /// Closing an issue-based process is Agora's business only (see `remote`).
+    fn remote_on_close(&self) -> bool {
+        false
+    }
+
     fn meta(&self) -> &PluginMeta {
         &self.meta
     }

@@ -54,6 +54,41 @@ mod tests {
                 .unwrap_or_else(|e| panic!("plugin {name} does not register: {e}"));
         }
     }
+    /// A plugin that says its network half does nothing on close (`remote_on_close` false)
+    /// must answer `None` for every close, or a skipped call would lose platform work.
+    #[test]
+    fn a_plugin_without_a_close_network_half_answers_none_for_every_close() {
+        let http = crate::remote::testing::FakeHttp::default();
+        let config = serde_json::json!({});
+        for p in available() {
+            if p.remote_on_close() {
+                continue;
+            }
+            for spec in &p.meta().processes {
+                for state in [
+                    serde_json::Value::Null,
+                    serde_json::json!({"issue_number": 1}),
+                ] {
+                    let call = crate::Remote {
+                        community: "c",
+                        config: &config,
+                        http: &http,
+                        op: crate::RemoteOp::CloseProcess {
+                            process: spec.name,
+                            state: &state,
+                        },
+                    };
+                    assert!(
+                        p.remote(call).is_none(),
+                        "{} says it does nothing on close but has a network half for {}",
+                        p.meta().name,
+                        spec.name
+                    );
+                }
+            }
+        }
+    }
+
     /// Issue 13 §2: every integer or number parameter of every action and process of every
     /// compiled-in plugin, fed `1e3`, `1.5`, 2^64-1 and -2^63-1 through the path Agora really
     /// takes (the registry's compiled schema; `VoteSpec::parse` for votes), is either used as

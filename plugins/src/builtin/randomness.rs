@@ -159,6 +159,11 @@ fn integer(params: &Value, key: &str, config: &Value, setting: &str) -> Result<i
 }
 
 impl Plugin for Randomness {
+    /// No network half at all.
+    fn remote_on_close(&self) -> bool {
+        false
+    }
+
     fn meta(&self) -> &PluginMeta {
         &self.meta
     }
