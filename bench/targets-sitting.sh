@@ -28,6 +28,9 @@ for r in $(seq 1 "$rounds"); do
         n=$(awk '/requests in/ {print $1}' "$out/wrk-$r.txt")
         echo "wrk GET $path: $(awk '/Requests\/sec/ {print $2}' "$out/wrk-$r.txt") req/s, p50 $(awk '$1=="50%" {print $2}' "$out/wrk-$r.txt"), p99 $(awk '$1=="99%" {print $2}' "$out/wrk-$r.txt"), node CPU $(awk -v a=$c0 -v b=$c1 -v n=$n 'BEGIN{printf "%.1f", (b-a)*1e4/n}') us/req, wrk CPU $(awk -v n=$n '{printf "%.1f", ($1+$2)*1e6/n}' "$out/wrk-cpu.txt") us/req" | tee -a "$out/summary.txt"
       done
+      # Close the pending process again: every pending process of the instance hears each
+      # webhook, so leaving it would make the second run's webhook phase do more work.
+      curl -s -o /dev/null -X DELETE "$base$loc"
       for ph in create set_lucky; do
         c0=$(awk '{print $14+$15}' /proc/$node/stat)
         TIMEFORMAT='%U %S'; { time PHASE=$ph RUN=$r wrk -t2 -c64 -d10s --latency -s bench/writes.lua $base > "$out/wrk-$r-$ph.txt" 2>&1; } 2> "$out/wrk-cpu.txt"
