@@ -19,12 +19,15 @@
 //! `target/release/examples/governance_bench --bin target/release/agora -c 64 -s 10`
 #![allow(clippy::print_stdout)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "support/bench_node.rs"]
+mod bench_node;
+use bench_node::{change, loadavg, post, Node};
 
 struct Args {
     bin: String,
@@ -70,12 +73,6 @@ fn args() -> Args {
     a
 }
 
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -84,71 +81,12 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    async fn start(a: &Args, client: &reqwest::Client) -> Node {
-        let listen = format!("127.0.0.1:{}", a.port);
-        let mut child = Command::new(&a.bin)
-            .arg("serve")
-            .env("AGORA_LISTEN", &listen)
-            .env("AGORA_DATA_DIR", &a.dir)
-            .env("AGORA_DEV", "true")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("agora starts");
-        let base = format!("http://{listen}");
-        for _ in 0..400 {
-            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    return Node { child, base };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the node never became ready");
-    }
-
-    fn stop(mut self) {
-        // SIGTERM: a graceful drain, then exit.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &str, actor: &str, body: &Value) -> Value {
-    let r = client
-        .post(url)
-        .header("X-Agora-Actor", actor)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {v}");
-    v
-}
-
 /// Runs `batch` (changes) as one action by the owner; answers each change's result.
 async fn batch(client: &reqwest::Client, base: &str, changes: Vec<Value>) -> Vec<Value> {
     let url = format!("{base}/api/v1/communities/big/actions");
     let a = post(client, &url, "m0", &json!({"batch": changes})).await;
     assert_eq!(a["status"], "implemented", "{a}");
     a["result"]["batch"].as_array().cloned().unwrap_or_default()
-}
-
-fn change(change: &str, target: &str, params: Value) -> Value {
-    json!({"change": change, "target": target, "params": params})
 }
 
 /// Builds the world; answers the item ids made.
@@ -335,7 +273,7 @@ async fn main() {
         .pool_max_idle_per_host(a.c * 2)
         .build()
         .expect("client");
-    let node = Node::start(&a, &client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, None, &client).await;
     let base = node.base.clone();
     let items = Arc::new(build(&a, &client, &base).await);
 
@@ -373,7 +311,7 @@ async fn main() {
     }
 
     node.stop();
-    let node = Node::start(&a, &client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, None, &client).await;
     let pid = node.child.id();
     let before = rss_kib(pid);
     let t = Instant::now();

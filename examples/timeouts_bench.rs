@@ -37,12 +37,15 @@
 #![allow(clippy::print_stdout)]
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
+
+#[path = "support/bench_node.rs"]
+mod bench_node;
+use bench_node::{change, loadavg, post, Node};
 
 struct Args {
     mode: String,
@@ -104,12 +107,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
@@ -182,73 +179,12 @@ fn summary(label: &str, mut late: Vec<i64>) {
     );
 }
 
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    async fn start(a: &Args, driver: Option<String>, client: &reqwest::Client) -> Node {
-        let listen = format!("127.0.0.1:{}", a.port);
-        let mut cmd = Command::new(&a.bin);
-        cmd.arg("serve")
-            .env("AGORA_LISTEN", &listen)
-            .env("AGORA_DATA_DIR", &a.dir)
-            .env("AGORA_DEV", "true")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        if let Some(url) = driver {
-            cmd.env("AGORA_DRIVER_URL", url);
-        }
-        let mut child = cmd.spawn().expect("agora starts");
-        let base = format!("http://{listen}");
-        for _ in 0..400 {
-            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-                if r.status().is_success() {
-                    return Node { child, base };
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the node never became ready");
-    }
-
-    fn stop(mut self) {
-        // SIGTERM: a graceful drain, then exit.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-async fn post(client: &reqwest::Client, url: &str, actor: &str, body: &Value) -> Value {
-    let r = client
-        .post(url)
-        .header("X-Agora-Actor", actor)
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{url}: {status} {v}");
-    v
-}
-
 async fn get(client: &reqwest::Client, url: &str) -> Value {
     let r = client.get(url).send().await.expect("request");
     let status = r.status();
     let v: Value = r.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {v}");
     v
-}
-
-fn change(change: &str, target: &str, params: Value) -> Value {
-    json!({"change": change, "target": target, "params": params})
 }
 
 /// Runs `changes` as batched actions of 100 by the founder; answers each change's result.
@@ -305,7 +241,7 @@ async fn all_pages(client: &reqwest::Client, url: &str, key: &str) -> Vec<Value>
 }
 
 async fn timeouts(a: &Args, client: &reqwest::Client) {
-    let node = Node::start(a, None, client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, None, client).await;
     let base = node.base.clone();
     let t = Instant::now();
     found(client, &base, "tb", 100).await;
@@ -533,7 +469,7 @@ async fn sink(port: u16) -> Heard {
 async fn phases(a: &Args, client: &reqwest::Client) {
     let heard = sink(a.sink_port).await;
     let driver = format!("http://127.0.0.1:{}/events", a.sink_port);
-    let node = Node::start(a, Some(driver), client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, Some(&driver), client).await;
     let base = node.base.clone();
     let t = Instant::now();
     found(client, &base, "pb", 100).await;
