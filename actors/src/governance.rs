@@ -1571,6 +1571,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_typed_items_page_writes_the_bytes_the_json_tree_wrote() {
+        let page = ItemsPage {
+            items: vec![ItemRow {
+                active: false,
+                created_at: 1_700_000_000_123,
+                creator: "m\"0".into(),
+                destroyed: true,
+                id: 42,
+                typ: ItemType::Document.name(),
+                version: 7,
+            }],
+            next_cursor: Some("42".into()),
+            scanned: 3,
+        };
+        let tree = json!({
+            "items": [{
+                "id": "42",
+                "type": "document",
+                "version": 7,
+                "active": false,
+                "destroyed": true,
+                "creator": "m\"0",
+                "created_at": agora_governance::rfc3339(1_700_000_000_123),
+            }],
+            "next_cursor": "42",
+            "scanned": 3,
+        });
+        assert_eq!(
+            serde_json::to_string(&page).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+        let empty = ItemsPage {
+            items: Vec::new(),
+            next_cursor: None,
+            scanned: 0,
+        };
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"items":[],"next_cursor":null,"scanned":0}"#
+        );
+    }
+
+    #[test]
     fn every_code_the_core_refuses_with_is_an_error_code_with_its_status() {
         // The codes `agora-governance` constructs (grep `GovError::` there), with the status
         // class it gives each.
