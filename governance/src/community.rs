@@ -27,6 +27,7 @@ use crate::item_types::{Field, Fields, ItemType};
 use crate::items::{Agents, FieldSource, ItemMeta, Items, ListPage, ListQuery, NoFields};
 use crate::log::GENESIS;
 use crate::notices::{Notice, NoticeKind, Subscription};
+use crate::participation::{placement, Access};
 use crate::permissions::{FxBuild, Judge, Permissions, Reach, WalkOutcome};
 use crate::roles::{LinkedAccounts, NoLinkedAccounts, Role, RoleDef, RuleCx};
 use crate::when::Millis;
@@ -164,6 +165,22 @@ impl View for Community {
 /// list checks thousands of items against the same few ancestor and community permissions, so
 /// most role questions are answered here instead of by two B-tree searches.
 pub(crate) type RoleMemo = RefCell<HashMap<usize, bool, FxBuild>>;
+
+/// One list page's answers about its viewer, the same for every candidate.
+struct PageView {
+    member: bool,
+    read_bearing: bool,
+    /// Container id (0: none) → what its project means for the viewer.
+    places: RefCell<HashMap<u64, PlaceView, FxBuild>>,
+}
+
+/// Whether the project an item sits in hides it from the viewer (private, and they are not
+/// inside it) or shows it to every agent (public or semipublic).
+#[derive(Clone, Copy)]
+struct PlaceView {
+    hidden: bool,
+    open: bool,
+}
 
 /// The walk's questions answered for one agent and one action (or read).
 pub(crate) struct Judging<'a> {
@@ -527,6 +544,21 @@ impl Community {
         if !self.permissions.any_read_bearing() {
             return default;
         }
+        self.read_walk(agent, ability, id, meta, cx, default, memo)
+    }
+
+    /// The permission walk of a read, `default` when no permission applies.
+    #[allow(clippy::too_many_arguments)]
+    fn read_walk(
+        &self,
+        agent: &str,
+        ability: Ability,
+        id: ItemId,
+        meta: &ItemMeta,
+        cx: &Ctx<'_>,
+        default: bool,
+        memo: &RoleMemo,
+    ) -> bool {
         let judge = Judging {
             community: self,
             agent,
@@ -581,13 +613,77 @@ impl Community {
 
     /// One page of the items `viewer` may view. Every listed item passes [`Community::can_view`]
     /// and every item that passes it is listed (the list/check agreement is property-tested).
+    ///
+    /// A page asks the same questions of its viewer for every candidate (are they a member,
+    /// which project is this container in and are they inside it), so these are answered once
+    /// per page ([`PageView`]); only the permission walk, when some permission bears on reads,
+    /// is still asked per item. An outsider's page of 10,000 refusals costs a hash lookup each.
     pub fn list_items(&self, viewer: Viewer<'_>, query: &ListQuery, cx: &Ctx<'_>) -> ListPage {
         let mut q = query.clone();
         q.include_destroyed = q.include_destroyed && viewer == Viewer::Driver;
+        let agent = match viewer {
+            Viewer::Driver => return self.items.list(&q, &mut |_, _| true),
+            Viewer::Agent(a) => a,
+        };
         let memo = RoleMemo::default();
-        self.items.list(&q, &mut |id, _| {
-            self.can_read_with(viewer, Ability::View, id, cx, &memo)
+        let page = PageView {
+            member: self.is_member(agent),
+            read_bearing: self.permissions.any_read_bearing(),
+            places: RefCell::default(),
+        };
+        self.items.list(&q, &mut |id, meta| {
+            if meta.destroyed() {
+                return false;
+            }
+            let place = self.place_view(agent, id, meta, &page, cx);
+            // The same order of questions as `can_read_with`, each answered as it would be.
+            if place.hidden {
+                return false;
+            }
+            let default = page.member || place.open;
+            if !page.read_bearing {
+                return default;
+            }
+            self.read_walk(agent, Ability::View, id, meta, cx, default, &memo)
         })
+    }
+
+    /// What the project around item `id` means for `agent`'s view of it, as
+    /// `hidden_by_private_project` and `in_open_project` answer it, remembered per container:
+    /// an item that is not itself a module, project or organisation sits where its container
+    /// sits (the placement walk passes it by).
+    fn place_view(
+        &self,
+        agent: &str,
+        id: ItemId,
+        meta: &ItemMeta,
+        page: &PageView,
+        cx: &Ctx<'_>,
+    ) -> PlaceView {
+        let structural = matches!(
+            meta.typ(),
+            ItemType::Module | ItemType::Project | ItemType::Organisation
+        );
+        if structural {
+            return self.place_view_of(agent, placement(&self.items, Some(id)).project, cx);
+        }
+        let key = meta.container().map_or(0, |c| c.0);
+        if let Some(v) = page.places.borrow().get(&key) {
+            return *v;
+        }
+        let project = placement(&self.items, meta.container()).project;
+        let v = self.place_view_of(agent, project, cx);
+        page.places.borrow_mut().insert(key, v);
+        v
+    }
+
+    fn place_view_of(&self, agent: &str, project: Option<ItemId>, cx: &Ctx<'_>) -> PlaceView {
+        let access = project.and_then(|p| self.structure(p)).map(|s| s.access);
+        PlaceView {
+            hidden: access == Some(Access::Private)
+                && project.is_some_and(|p| !self.inside_project(agent, p, cx)),
+            open: access.is_some_and(|a| a != Access::Private),
+        }
     }
 
     /// An item as `GET /items/{id}` shows it to `viewer`, with only the fields they may view

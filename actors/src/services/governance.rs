@@ -211,7 +211,7 @@ impl Governance {
     }
 
     /// `GET /items`.
-    pub async fn items(&self, slug: &str, by: &Principal, q: ItemQuery) -> Result<Value> {
+    pub async fn items(&self, slug: &str, by: &Principal, q: ItemQuery) -> Result<gov::ItemsPage> {
         Self::slug(slug)?;
         let cmd = gov::ListItems {
             reader: self.reader(slug, by).await?,

@@ -3,6 +3,7 @@
 //! notices, subscriptions, and the hash-chained log. Acting routes need `X-Agora-Actor`
 //! (400 `missing_header` without it); reads without it are the driver's own and see everything.
 
+use agora_actors::governance::ItemsPage;
 use agora_actors::services::{ActionQuery, ItemQuery, Page};
 use agora_plugins::ErrorCode;
 use axum::extract::rejection::QueryRejection;
@@ -177,7 +178,7 @@ pub(crate) async fn items(
     Acting(by): Acting,
     PathParams(slug): PathParams<String>,
     q: Result<Query<ItemsQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ItemsPage>, ApiError> {
     let q = query(q)?;
     let iq = ItemQuery {
         typ: q.typ,
