@@ -34,6 +34,12 @@ pub fn parse_instant_ms(text: &str) -> Option<u64> {
     u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
+/// Whether an event emitted now reaches anyone: a driver URL, or a subscriber of the live-only
+/// stream. Callers whose event data is costly to build ask first.
+pub fn heard(fx: &Effects, driver_url: Option<&str>) -> bool {
+    driver_url.is_some() || fx.event_stream_watched()
+}
+
 /// Emits `event` in the commit being built: to the driver URL through the outbox (when there
 /// is one) and to the node's event stream (`/api/internal/events`) once durable.
 pub fn emit(
@@ -44,8 +50,7 @@ pub fn emit(
     source: &str,
     event: &Event,
 ) {
-    if driver_url.is_none() && !fx.event_stream_watched() {
-        // Nobody to tell: no driver URL, and the live-only stream has no subscriber.
+    if !heard(fx, driver_url) {
         return;
     }
     let body = json

@@ -118,8 +118,10 @@ impl Reader {
 /// The reply to [`Submit`].
 #[derive(Debug, Clone)]
 pub enum Submitted {
-    /// The action as recorded (201).
-    Done(Value),
+    /// The action as recorded (201). The record, not its JSON: the caller's thread builds the
+    /// answer, so the community's one actor thread neither builds that tree nor frees it
+    /// across threads.
+    Done(Box<ActionRecord>),
     /// The action would open this many votes; nothing changed: call again with as many ids.
     NeedVoteIds(usize),
 }
@@ -873,6 +875,11 @@ impl Governance {
                 Ok(b) => fx.put_aux(action_key(a.id.0), b),
                 Err(e) => tracing::error!(error = %e, "an action record failed to encode"),
             }
+            // The action's JSON is built only for a listener: with none, each action would
+            // build and drop it on the community's one thread for nothing.
+            if !events::heard(fx, url.as_deref()) {
+                continue;
+            }
             let event = Event {
                 event_type: "action_updated".into(),
                 data: a.to_json(),
@@ -963,7 +970,7 @@ impl Governance {
             .into_iter()
             .find(|r| r.id == id)
             .unwrap_or(done.action);
-        Ok(Submitted::Done(record.to_json()))
+        Ok(Submitted::Done(Box::new(record)))
     }
 
     /// A timeout fired or a vote closed: the core resolves the condition once.
@@ -1750,7 +1757,7 @@ mod tests {
 
     async fn act(rt: &Runtime, actor: &str, body: Value) -> Value {
         match rt.ask::<Governance, _>("town", submit(actor, body)).await {
-            Ok(Ok(Submitted::Done(v))) => v,
+            Ok(Ok(Submitted::Done(v))) => v.to_json(),
             other => panic!("the action failed: {:?}", other.map(|r| r.map(|_| ()))),
         }
     }

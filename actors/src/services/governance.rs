@@ -139,7 +139,7 @@ impl Governance {
                 vote_ids: vote_ids.clone(),
             };
             match self.core.governance.ask(slug, cmd).await?? {
-                Submitted::Done(v) => return Ok(v),
+                Submitted::Done(record) => return Ok(record.to_json()),
                 Submitted::NeedVoteIds(n) if n <= MAX_VOTE_IDS && n > vote_ids.len() => {
                     while vote_ids.len() < n {
                         vote_ids.push(self.core.rt.next_id_in("process", partition).await?);
