@@ -10,8 +10,9 @@
 //! switches) and the driver URL; the rest of the in-memory state is one auxiliary record per
 //! entry under `s/`, which restore loads ([`VirtualActor::RESTORE_AUX_PREFIXES`]): item
 //! metadata (`s/i/<item>`), waiting actions (`s/w/<action>`), their conditions
-//! (`s/k/<condition>`), interned agent names (`s/g/<index>`), tallies (`s/t/<agent>`) and
-//! subscriptions (`s/u/<item>`); members, roles and permissions are one record each (`s/m`,
+//! (`s/k/<condition>`), interned agent names (`s/g/<index>`), tallies (one per agent and change
+//! type, `s/q/<position><agent>`, laid over the whole lists `s/t/<agent>` an older layout wrote)
+//! and subscriptions (`s/u/<item>`); members, roles and permissions are one record each (`s/m`,
 //! `s/r`, `s/p`), rewritten only when the core says the constitution changed. A commit writes
 //! the entries the core's `Effects::changed` and action records name. State records of format
 //! 1 (the whole snapshot with every item in the state record) are still read, and the first
@@ -36,9 +37,10 @@
 use std::collections::HashMap;
 
 use agora_governance::{
-    parse_numeric_id, ActionId, ActionRecord, Community, ConditionId, Ctx, Effects as GovEffects,
-    Fields, Fired, GovError, ItemId, ItemMeta, ItemType, ListQuery, NoLinkedAccounts, Notice,
-    Refused, Snapshot, SnapshotParts, Subscription, VersionRecord, Viewer, VoteResult,
+    parse_numeric_id, ActionId, ActionRecord, ChangeKind, Community, ConditionId, Ctx,
+    Effects as GovEffects, Fields, Fired, GovError, ItemId, ItemMeta, ItemType, ListQuery,
+    NoLinkedAccounts, Notice, Refused, Snapshot, SnapshotParts, Subscription, Tallies, Tally,
+    VersionRecord, Viewer, VoteResult,
 };
 use agora_plugins::{ErrorCode, Event};
 use agora_runtime::{
@@ -288,8 +290,8 @@ struct Changes {
     /// Waiting actions resolved (their records and conditions go).
     resolved: Vec<ActionId>,
     conditions: Vec<ConditionId>,
-    /// Agents whose tallies of implemented changes grew.
-    tallies: Vec<String>,
+    /// Tallies of implemented changes that grew: the agent and the tally's position.
+    tallies: Vec<(String, usize)>,
     subscriptions: Vec<ItemId>,
 }
 
@@ -302,6 +304,7 @@ impl Changes {
             items: g.items.clone(),
             pending: g.pending.clone(),
             resolved: g.resolved.clone(),
+            tallies: g.tallies.clone(),
             ..Changes::default()
         };
         for a in actions {
@@ -309,9 +312,6 @@ impl Changes {
                 c.pending.push(a.id);
             }
             c.conditions.extend(a.conditions.iter().map(|s| s.id));
-            if a.status == agora_governance::Status::Implemented && !c.tallies.contains(&a.actor) {
-                c.tallies.push(a.actor.clone());
-            }
         }
         c
     }
@@ -363,7 +363,11 @@ const ITEM_PART: &[u8] = b"i/";
 const PENDING_PART: &[u8] = b"w/";
 const CONDITION_PART: &[u8] = b"k/";
 const AGENT_PART: &[u8] = b"g/";
+/// An agent's whole list of tallies, as format 2 first wrote it: still read, no longer written.
 const TALLY_PART: &[u8] = b"t/";
+/// One tally: `q/<position in the agent's list, u16 big-endian><agent>`. An action rewrites
+/// only the tally it grew (up to `MAX_RATE_COUNT` timestamps), not the agent's every tally.
+const TALLY_AT_PART: &[u8] = b"q/";
 const SUBSCRIPTION_PART: &[u8] = b"u/";
 const MEMBERS_PART: &[u8] = b"m";
 const ROLES_PART: &[u8] = b"r";
@@ -376,6 +380,23 @@ fn put_part<T: Serialize>(fx: &mut Effects, key: Vec<u8>, value: &T) {
     }
 }
 
+/// The tally at position `at` of `agent`'s list, stored as a one-entry list so that it decodes
+/// as a [`TALLY_PART`] record does.
+fn put_tally(fx: &mut Effects, agent: &str, at: usize, t: &(ChangeKind, Tally)) {
+    let Ok(at16) = u16::try_from(at) else {
+        // There are far fewer change types than this.
+        tracing::error!(at, "a tally position beyond u16");
+        return;
+    };
+    let mut id = at16.to_be_bytes().to_vec();
+    id.extend_from_slice(agent.as_bytes());
+    put_part(
+        fx,
+        part_key(TALLY_AT_PART, &id),
+        &(agent, std::slice::from_ref(t)),
+    );
+}
+
 fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     decode_record::<T>(PART_RECORD, VERSION, bytes)
         .map(|(_, v)| v)
@@ -386,6 +407,8 @@ fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String
 fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Community, String> {
     let mut parts = SnapshotParts::default();
     let mut items = Vec::new();
+    // Single tallies, merged over the whole lists once every record is read.
+    let mut single: Vec<(u16, Box<str>, Tallies)> = Vec::new();
     for (k, v) in aux {
         let Some(k) = k.strip_prefix(PARTS) else {
             continue;
@@ -419,6 +442,13 @@ fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Communi
             parts.agents.push(decode_part(&v)?);
         } else if k.starts_with(TALLY_PART) {
             parts.tallies.push(decode_part(&v)?);
+        } else if let Some(rest) = k.strip_prefix(TALLY_AT_PART) {
+            let at = rest
+                .get(..2)
+                .map(|b| u16::from_be_bytes([b[0], b[1]]))
+                .ok_or("a tally record key without its position")?;
+            let (agent, one): (Box<str>, Tallies) = decode_part(&v)?;
+            single.push((at, agent, one));
         } else if k.starts_with(SUBSCRIPTION_PART) {
             parts
                 .subscriptions
@@ -436,7 +466,50 @@ fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Communi
             ));
         }
     }
+    merge_tallies(&mut parts.tallies, single)?;
     Community::restore(head.with_parts(parts), items).map_err(|e| e.to_string())
+}
+
+/// Lays single tallies over the whole lists: each replaces the tally at its position or, at
+/// the end of its agent's list, appends one (a tally is appended once and never removed, so
+/// taken in position order they leave no gap).
+fn merge_tallies(
+    lists: &mut Vec<(Box<str>, Tallies)>,
+    mut single: Vec<(u16, Box<str>, Tallies)>,
+) -> Result<(), String> {
+    single.sort_by_key(|(at, _, _)| *at);
+    let mut index: HashMap<Box<str>, usize> = lists
+        .iter()
+        .enumerate()
+        .map(|(i, (a, _))| (a.clone(), i))
+        .collect();
+    for (at, agent, one) in single {
+        let Some(t) = one.into_iter().next() else {
+            continue;
+        };
+        let i = *index.entry(agent.clone()).or_insert_with(|| {
+            lists.push((agent.clone(), Tallies::new()));
+            lists.len() - 1
+        });
+        let list = &mut lists[i].1;
+        let at = usize::from(at);
+        let len = list.len();
+        match list.get_mut(at) {
+            Some(slot) if slot.0 == t.0 => *slot = t,
+            Some(_) => {
+                return Err(format!(
+                    "agent {agent}'s tally {at} changed its change type"
+                ))
+            }
+            None if at == len => list.push(t),
+            None => {
+                return Err(format!(
+                    "agent {agent}'s tally {at} is missing its predecessors"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn action_key(id: u64) -> Vec<u8> {
@@ -594,9 +667,9 @@ impl Governance {
                 None => fx.delete_aux(key),
             }
         }
-        for agent in &changed.tallies {
-            if let Some(t) = core.tallies_of(agent) {
-                put_part(fx, part_key(TALLY_PART, agent.as_bytes()), &(agent, t));
+        for (agent, at) in &changed.tallies {
+            if let Some(t) = core.tallies_of(agent).and_then(|t| t.get(*at)) {
+                put_tally(fx, agent, *at, t);
             }
         }
         for item in &changed.subscriptions {
@@ -627,8 +700,10 @@ impl Governance {
         for (cid, c) in &parts.conditions {
             put_part(fx, part_key(CONDITION_PART, &cid.0.to_be_bytes()), c);
         }
-        for t in &parts.tallies {
-            put_part(fx, part_key(TALLY_PART, t.0.as_bytes()), t);
+        for (agent, list) in &parts.tallies {
+            for (at, t) in list.iter().enumerate() {
+                put_tally(fx, agent, at, t);
+            }
         }
         let mut by_item: std::collections::BTreeMap<ItemId, Vec<&Subscription>> =
             std::collections::BTreeMap::new();
@@ -1878,6 +1953,49 @@ mod tests {
         let back = restore_parts(head, aux).unwrap();
         assert!(back.snapshot() == core.snapshot());
         assert_eq!(g.driver_url.as_deref(), Some("http://d"));
+    }
+
+    #[test]
+    fn single_tallies_lay_over_the_whole_lists_an_older_layout_wrote() {
+        let kind = |n: &str| ChangeKind::parse(n).unwrap();
+        let tally = |count: u32| Tally {
+            count,
+            recent: vec![i64::from(count); count as usize],
+        };
+        // An older layout's whole list for ana, then single tallies: ana's second grew and
+        // she gained a third; ben has only single ones.
+        let mut lists: Vec<(Box<str>, Tallies)> = vec![(
+            "ana".into(),
+            vec![
+                (kind("create_item"), tally(1)),
+                (kind("edit_item"), tally(2)),
+            ],
+        )];
+        let single = vec![
+            (2, "ana".into(), vec![(kind("add_role"), tally(1))]),
+            (1, "ana".into(), vec![(kind("edit_item"), tally(3))]),
+            (0, "ben".into(), vec![(kind("edit_item"), tally(1))]),
+        ];
+        merge_tallies(&mut lists, single).unwrap();
+        assert_eq!(
+            lists,
+            vec![
+                (
+                    "ana".into(),
+                    vec![
+                        (kind("create_item"), tally(1)),
+                        (kind("edit_item"), tally(3)),
+                        (kind("add_role"), tally(1)),
+                    ]
+                ),
+                ("ben".into(), vec![(kind("edit_item"), tally(1))]),
+            ]
+        );
+        // A gap or a changed type is a damaged store, not a guess.
+        let gap = vec![(1, "cy".into(), vec![(kind("edit_item"), tally(1))])];
+        assert!(merge_tallies(&mut lists.clone(), gap).is_err());
+        let other = vec![(0, "ben".into(), vec![(kind("add_role"), tally(1))])];
+        assert!(merge_tallies(&mut lists, other).is_err());
     }
 
     #[test]

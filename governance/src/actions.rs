@@ -205,6 +205,17 @@ pub struct Changed {
     pub pending: Vec<ActionId>,
     /// Waiting actions resolved (no longer in memory).
     pub resolved: Vec<ActionId>,
+    /// Tallies that grew: the agent and the tally's position in their list (positions are
+    /// stable: a tally is appended once and never removed).
+    pub tallies: Vec<(String, usize)>,
+}
+
+impl Changed {
+    fn tally(&mut self, agent: &str, at: usize) {
+        if !self.tallies.iter().any(|(a, i)| a == agent && *i == at) {
+            self.tallies.push((agent.to_string(), at));
+        }
+    }
 }
 
 /// What the caller must do after a call that changed state, all in one commit.
@@ -544,7 +555,8 @@ impl Community {
         }
         let committed = self.commit(delta);
         for c in &req.changes {
-            self.record_implemented(&record.actor, c.kind, cx.now);
+            let at = self.record_implemented(&record.actor, c.kind, cx.now);
+            fx.changed.tally(&record.actor, at);
         }
         record.result = if req.batch {
             json!({"batch": committed.results})
@@ -902,7 +914,8 @@ impl Community {
                 effects: fx,
             });
         }
-        self.record_implemented(actor, change.kind, cx.now);
+        let at = self.record_implemented(actor, change.kind, cx.now);
+        fx.changed.tally(actor, at);
         let cond = self.conditions.get(&cid).expect("checked").clone();
         let new_status = match (&change.params, change.kind, &cond.spec) {
             (_, ChangeKind::Approve, _) => Some(CondStatus::Approved),

@@ -289,20 +289,28 @@ impl Community {
             .map(|(_, t)| t)
     }
 
-    pub(crate) fn record_implemented(&mut self, agent: &str, kind: ChangeKind, at: Millis) {
+    /// Counts an implemented change; answers the tally's position in the agent's list.
+    pub(crate) fn record_implemented(
+        &mut self,
+        agent: &str,
+        kind: ChangeKind,
+        at: Millis,
+    ) -> usize {
         let list = self.tallies.entry(agent.into()).or_default();
-        let tally = match list.iter_mut().position(|(k, _)| *k == kind) {
-            Some(i) => &mut list[i].1,
+        let pos = match list.iter().position(|(k, _)| *k == kind) {
+            Some(i) => i,
             None => {
                 list.push((kind, Tally::default()));
-                &mut list.last_mut().expect("just pushed").1
+                list.len() - 1
             }
         };
+        let tally = &mut list[pos].1;
         tally.count = tally.count.saturating_add(1);
         tally.recent.push(at);
         if tally.recent.len() > MAX_RATE_COUNT as usize {
             tally.recent.remove(0);
         }
+        pos
     }
 
     /// Whether `agent` holds `role` now.
