@@ -2054,25 +2054,23 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
     let (module, idea, process) = {
         let gov = Gov::community(&cluster.nodes[others[0]], SLUG).await;
         gov.found("ana", json!({"members": ["ben", "cy"]})).await;
-        let org = Gov::created(
-            &gov.act(
+        let org = gov
+            .create_item(
                 "ana",
-                "create_item",
                 "community",
-                json!({"type": "organisation", "fields": {"name": "City hall"}}),
+                "organisation",
+                json!({"name": "City hall"}),
             )
-            .await,
-        );
-        let project = Gov::created(
-            &gov.act(
+            .await;
+        let project = gov
+            .create_item(
                 "ana",
-                "create_item",
                 &format!("item:{org}"),
-                json!({"type": "project", "fields": {"name": "Park", "access": "public",
-                    "draft": false}}),
+                "project",
+                json!({"name": "Park", "access": "public",
+                    "draft": false}),
             )
-            .await,
-        );
+            .await;
         let phases = json!([
             {"name": "collect", "type": "ideas:collect",
              "start": at_text(ms(collect_start)), "end": at_text(ms(collect_end))},
@@ -2083,16 +2081,15 @@ async fn phase_boundaries_are_announced_once_and_switch_the_gate_across_sigkill_
             {"name": "vote", "type": "polls:vote",
              "start": at_text(ms(vote_start)), "end": at_text(ms(vote_end))},
         ]);
-        let module = Gov::created(
-            &gov.act(
+        let module = gov
+            .create_item(
                 "ana",
-                "create_item",
                 &format!("item:{project}"),
-                json!({"type": "module", "fields": {"name": "Ideas", "draft": false,
-                    "phases": phases}}),
+                "module",
+                json!({"name": "Ideas", "draft": false,
+                    "phases": phases}),
             )
-            .await,
-        );
+            .await;
         gov.send(
             reqwest::Method::POST,
             Some("ben"),

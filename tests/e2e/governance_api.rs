@@ -124,6 +124,26 @@ impl<'a> Gov<'a> {
         out
     }
 
+    /// `create_item` of a `typ` with `fields` in `container`, as `agent`, implemented at once;
+    /// the new item's id.
+    pub async fn create_item(
+        &self,
+        agent: &str,
+        container: &str,
+        typ: &str,
+        fields: Value,
+    ) -> String {
+        let made = self
+            .act(
+                agent,
+                "create_item",
+                container,
+                json!({"type": typ, "fields": fields}),
+            )
+            .await;
+        Gov::created(&made)
+    }
+
     /// The id of the item an implemented `create_item` or `comment` made.
     pub fn created(action: &Value) -> String {
         action["result"]["item"]
@@ -726,24 +746,12 @@ async fn items_version_deactivate_destroy_and_read_by_permission() {
     assert_ne!(name["status"], "implemented", "{name}");
 
     // Collections (cycles allowed) and list filtering.
-    let coll = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "shelf"}}),
-        )
-        .await,
-    );
-    let other = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "box"}}),
-        )
-        .await,
-    );
+    let coll = gov
+        .create_item("ana", "community", "collection", json!({"name": "shelf"}))
+        .await;
+    let other = gov
+        .create_item("ana", "community", "collection", json!({"name": "box"}))
+        .await;
     for (c, member) in [(&coll, &id), (&coll, &other), (&other, &coll)] {
         let a = gov
             .act(
@@ -1068,15 +1076,9 @@ async fn a_list_page_stops_after_ten_thousand_candidates_and_its_cursor_goes_on(
     let node = dev_node("gov-scan-cap").await;
     let gov = Gov::community(&node, "town").await;
     gov.found("ana", json!({})).await;
-    let big = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "big"}}),
-        )
-        .await,
-    );
+    let big = gov
+        .create_item("ana", "community", "collection", json!({"name": "big"}))
+        .await;
     assert_eq!(big, "1");
     // 10,050 documents in `big` (items 2..=10051), a hundred per batched action, then one
     // collection (item 10052).
@@ -1096,15 +1098,9 @@ async fn a_list_page_stops_after_ten_thousand_candidates_and_its_cursor_goes_on(
             .json();
         assert_eq!(a["status"], "implemented", "{a}");
     }
-    let last = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "last"}}),
-        )
-        .await,
-    );
+    let last = gov
+        .create_item("ana", "community", "collection", json!({"name": "last"}))
+        .await;
     assert_eq!(last, "10052");
     // One document far in, visible to everyone; a stranger sees nothing else.
     let far = "10040";

@@ -294,15 +294,14 @@ async fn subscribers_get_the_notices_they_may_read_signed_and_in_order() {
     let node = Node::start("gov-notices", manual_node(&sink)).await;
     let gov = Gov::community(&node, "town").await;
     gov.found("ana", json!({"members": ["ben"]})).await;
-    let doc = Gov::created(
-        &gov.act(
+    let doc = gov
+        .create_item(
             "ana",
-            "create_item",
             "community",
-            json!({"type": "document", "fields": {"name": "n", "body": "0"}}),
+            "document",
+            json!({"name": "n", "body": "0"}),
         )
-        .await,
-    );
+        .await;
     // Only https URLs, or http on loopback on a --dev node.
     gov.send(
         reqwest::Method::POST,
@@ -706,15 +705,9 @@ async fn subscription_flags_choose_which_notices_arrive() {
     let node = Node::start("gov-sub-flags", manual_node(&sink)).await;
     let gov = Gov::community(&node, "town").await;
     gov.found("ana", json!({"members": ["ben", "cy"]})).await;
-    let shelf = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "shelf"}}),
-        )
-        .await,
-    );
+    let shelf = gov
+        .create_item("ana", "community", "collection", json!({"name": "shelf"}))
+        .await;
     for (agent, flags) in [
         ("ben", json!({"deep": true})),
         ("cy", json!({"members": true})),
@@ -735,15 +728,14 @@ async fn subscription_flags_choose_which_notices_arrive() {
         .await
         .expect_status(201);
     }
-    let boxed = Gov::created(
-        &gov.act(
+    let boxed = gov
+        .create_item(
             "ana",
-            "create_item",
             &format!("item:{shelf}"),
-            json!({"type": "collection", "fields": {"name": "box"}}),
+            "collection",
+            json!({"name": "box"}),
         )
-        .await,
-    );
+        .await;
     let doc_action = gov
         .act(
             "ana",

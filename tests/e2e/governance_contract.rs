@@ -84,15 +84,9 @@ async fn role_rules_and_constitution_changes_through_http() {
             json!({"ability": "rename", "actors": ["ben"]}),
         )
         .await);
-    let doc = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "document", "fields": {"name": "doc"}}),
-        )
-        .await,
-    );
+    let doc = gov
+        .create_item("ana", "community", "document", json!({"name": "doc"}))
+        .await;
     let dt = format!("item:{doc}");
     let early = gov
         .act(
@@ -470,15 +464,9 @@ async fn rejecters_reach_and_request_rules() {
             json!({"ability": "do_anything", "actors": ["ben"], "applies_to": "members"}),
         )
         .await);
-    let doc = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "document", "fields": {"name": "doc"}}),
-        )
-        .await,
-    );
+    let doc = gov
+        .create_item("ana", "community", "document", json!({"name": "doc"}))
+        .await;
     let on_item = gov
         .act(
             "ben",

@@ -374,15 +374,14 @@ async fn get_users_filters_each_field_and_answers_primary_identities() {
     };
     gov.found(&a.to_string(), json!({"members": [c.to_string()]}))
         .await;
-    let doc = Gov::created(
-        &gov.act(
+    let doc = gov
+        .create_item(
             "randomness:ana-r",
-            "create_item",
             "community",
-            json!({"type": "document", "fields": {"name": "a's"}}),
+            "document",
+            json!({"name": "a's"}),
         )
-        .await,
-    );
+        .await;
     let p = gov
         .act(
             &a.to_string(),

@@ -32,34 +32,25 @@ async fn world<'a>(node: &'a Node, slug: &str) -> World<'a> {
         )
         .await;
     assert_eq!(role["status"], "implemented", "{role}");
-    let room = Gov::created(
-        &gov.act(
+    let room = gov
+        .create_item("ana", "community", "collection", json!({"name": "room"}))
+        .await;
+    let shelf = gov
+        .create_item(
             "ana",
-            "create_item",
-            "community",
-            json!({"type": "collection", "fields": {"name": "room"}}),
-        )
-        .await,
-    );
-    let shelf = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
             &format!("item:{room}"),
-            json!({"type": "collection", "fields": {"name": "shelf"}}),
+            "collection",
+            json!({"name": "shelf"}),
         )
-        .await,
-    );
-    let doc = Gov::created(
-        &gov.act(
+        .await;
+    let doc = gov
+        .create_item(
             "ana",
-            "create_item",
             &format!("item:{shelf}"),
-            json!({"type": "document",
-                   "fields": {"name": "doc", "description": "d0", "body": "b0"}}),
+            "document",
+            json!({"name": "doc", "description": "d0", "body": "b0"}),
         )
-        .await,
-    );
+        .await;
     World { gov, room, doc }
 }
 
@@ -342,15 +333,13 @@ async fn covering_abilities_decide_for_whom_they_name_and_no_one_else() {
     let new_doc = |name: &'static str| {
         let gov = &gov;
         async move {
-            Gov::created(
-                &gov.act(
-                    "ana",
-                    "create_item",
-                    "community",
-                    json!({"type": "document", "fields": {"name": name, "body": "b0"}}),
-                )
-                .await,
+            gov.create_item(
+                "ana",
+                "community",
+                "document",
+                json!({"name": name, "body": "b0"}),
             )
+            .await
         }
     };
     let visible = |agent: &'static str, id: String| {

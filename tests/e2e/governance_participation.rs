@@ -40,25 +40,23 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
     let (module, idea_target) = {
         let gov = Gov::community(&node, "city").await;
         gov.found("ana", json!({"members": ["ben", "cy"]})).await;
-        let org = Gov::created(
-            &gov.act(
+        let org = gov
+            .create_item(
                 "ana",
-                "create_item",
                 "community",
-                json!({"type": "organisation", "fields": {"name": "City hall"}}),
+                "organisation",
+                json!({"name": "City hall"}),
             )
-            .await,
-        );
-        let project = Gov::created(
-            &gov.act(
+            .await;
+        let project = gov
+            .create_item(
                 "ana",
-                "create_item",
                 &format!("item:{org}"),
-                json!({"type": "project", "fields": {"name": "Park", "access": "public",
-                    "draft": false}}),
+                "project",
+                json!({"name": "Park", "access": "public",
+                    "draft": false}),
             )
-            .await,
-        );
+            .await;
         let phases = json!([
             {"name": "collect", "type": "ideas:collect",
              "start": rfc3339((START + HOUR) as i64), "end": rfc3339((START + 2 * HOUR) as i64)},
@@ -77,16 +75,15 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
         )
         .await
         .expect_error(400, "unknown_phase_type");
-        let module = Gov::created(
-            &gov.act(
+        let module = gov
+            .create_item(
                 "ana",
-                "create_item",
                 &format!("item:{project}"),
-                json!({"type": "module", "fields": {"name": "Ideas", "draft": false,
-                    "phases": phases}}),
+                "module",
+                json!({"name": "Ideas", "draft": false,
+                    "phases": phases}),
             )
-            .await,
-        );
+            .await;
         let create_idea = json!({"change": "create_item", "target": format!("item:{module}"),
             "params": {"type": "idea", "fields": {"name": "More trees"}}});
         // Before the first phase: closed, and the dry run says when it opens.
@@ -130,15 +127,14 @@ async fn phases_switch_what_may_be_done_and_announce_themselves_once() {
         assert_eq!(made["status"], "implemented", "{made}");
         assert_eq!(made["route"], "participation");
         // A private project is invisible to members outside it: 404, and left out of lists.
-        let private = Gov::created(
-            &gov.act(
+        let private = gov
+            .create_item(
                 "ana",
-                "create_item",
                 &format!("item:{org}"),
-                json!({"type": "project", "fields": {"name": "Budget", "access": "private"}}),
+                "project",
+                json!({"name": "Budget", "access": "private"}),
             )
-            .await,
-        );
+            .await;
         gov.get(Some("cy"), &format!("/items/{private}"))
             .await
             .expect_error(404, "item_not_found");
@@ -302,26 +298,24 @@ async fn projects_refuse_not_open_draft_and_archived() {
         let gov = &gov;
         let phases = phases.clone();
         async move {
-            let p = Gov::created(
-                &gov.act(
+            let p = gov
+                .create_item(
                     "ana",
-                    "create_item",
                     "community",
-                    json!({"type": "project", "fields": {"name": access, "access": access,
-                        "draft": false}}),
+                    "project",
+                    json!({"name": access, "access": access,
+                        "draft": false}),
                 )
-                .await,
-            );
-            let m = Gov::created(
-                &gov.act(
+                .await;
+            let m = gov
+                .create_item(
                     "ana",
-                    "create_item",
                     &format!("item:{p}"),
-                    json!({"type": "module", "fields": {"name": "m", "draft": false,
-                        "phases": phases}}),
+                    "module",
+                    json!({"name": "m", "draft": false,
+                        "phases": phases}),
                 )
-                .await,
-            );
+                .await;
             (p, m)
         }
     };
@@ -415,15 +409,14 @@ async fn boundaries_due_together_are_each_announced_once_in_order() {
     let node = Node::start("gov-overdue", manual_node(&sink)).await;
     let gov = Gov::community(&node, "city").await;
     gov.found("ana", json!({"members": ["ben"]})).await;
-    let project = Gov::created(
-        &gov.act(
+    let project = gov
+        .create_item(
             "ana",
-            "create_item",
             "community",
-            json!({"type": "project", "fields": {"name": "P", "access": "public", "draft": false}}),
+            "project",
+            json!({"name": "P", "access": "public", "draft": false}),
         )
-        .await,
-    );
+        .await;
     let at = |h: u64| rfc3339((START + h * HOUR) as i64);
     let mut phases: Vec<Value> = (0..6)
         .map(|i| {
@@ -435,15 +428,14 @@ async fn boundaries_due_together_are_each_announced_once_in_order() {
         json!({"name": "before", "type": "ideas:collect", "weight": 1,
         "start": rfc3339((START - HOUR) as i64), "end": at(13)}),
     );
-    let module = Gov::created(
-        &gov.act(
+    let module = gov
+        .create_item(
             "ana",
-            "create_item",
             &format!("item:{project}"),
-            json!({"type": "module", "fields": {"name": "M", "draft": false, "phases": phases}}),
+            "module",
+            json!({"name": "M", "draft": false, "phases": phases}),
         )
-        .await,
-    );
+        .await;
     advance(&node, 20 * HOUR).await;
     let mut want: Vec<(String, String)> = Vec::new();
     for i in 0..6 {

@@ -12,15 +12,14 @@ use crate::harness::{Node, NodeConfig};
 async fn community(node: &Node) -> (Gov<'_>, String) {
     let gov = Gov::community(node, "town").await;
     gov.found("ana", json!({"members": ["ben", "cy"]})).await;
-    let doc = Gov::created(
-        &gov.act(
+    let doc = gov
+        .create_item(
             "ana",
-            "create_item",
             "community",
-            json!({"type": "document", "fields": {"name": "doc", "body": "b"}}),
+            "document",
+            json!({"name": "doc", "body": "b"}),
         )
-        .await,
-    );
+        .await;
     (gov, doc)
 }
 
@@ -170,15 +169,9 @@ async fn a_waiting_action_on_a_destroyed_item_is_stale_and_agents_see_only_what_
     assert_eq!(stale["reason_code"], "stale");
 
     // A private item: Cy may not view it, nor the actions on it, nor their log bodies.
-    let secret = Gov::created(
-        &gov.act(
-            "ana",
-            "create_item",
-            "community",
-            json!({"type": "document", "fields": {"name": "secret"}}),
-        )
-        .await,
-    );
+    let secret = gov
+        .create_item("ana", "community", "document", json!({"name": "secret"}))
+        .await;
     gov.act(
         "ana",
         "add_permission",
@@ -314,15 +307,9 @@ async fn switches_and_permissions_on_permissions_move_decisions() {
         .await;
     assert_eq!(by_ben["status"], "rejected", "{by_ben}");
     // Governing off on an item: a non-governor's change there is rejected, not proposed.
-    let other = Gov::created(
-        &gov.act(
-            "ben",
-            "create_item",
-            "community",
-            json!({"type": "document", "fields": {"name": "quiet"}}),
-        )
-        .await,
-    );
+    let other = gov
+        .create_item("ben", "community", "document", json!({"name": "quiet"}))
+        .await;
     let off = gov
         .act(
             "ana",
