@@ -23,6 +23,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,6 +34,9 @@ use serde_json::{json, Value};
 #[path = "support/bench_node.rs"]
 mod bench_node;
 use bench_node::{change, loadavg, post, Node};
+#[path = "support/raw_http.rs"]
+mod raw_http;
+use raw_http::{connect, cpu_ticks, TICKS_PER_SEC};
 
 struct Args {
     bin: String,
@@ -213,27 +220,36 @@ struct Tally {
     stopped: u64,
 }
 
-/// `c` connections, each sending `req(i)` in a loop for `secs`.
-async fn load<F>(a: &Args, client: &reqwest::Client, label: &str, req: F)
+/// One request of a load loop: path, acting agent and, for a POST, its JSON body.
+struct Req {
+    path: String,
+    actor: &'static str,
+    body: Option<String>,
+}
+
+/// `c` connections, each sending `req(i)` in a loop for `secs`. Prints the node's and this
+/// client's CPU per request beside the rate: both share the machine's two cores.
+async fn load<F>(a: &Args, host: &str, node_pid: u32, label: &str, req: F)
 where
-    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(u64) -> Req + Send + Sync + 'static,
 {
     let req = Arc::new(req);
     let stop = Arc::new(AtomicBool::new(false));
     let seq = Arc::new(AtomicU64::new(0));
     let all = Arc::new(Mutex::new(Tally::default()));
-    let _ = client;
     let mut tasks = Vec::new();
     for _ in 0..a.c {
         let (req, stop, seq, all) = (req.clone(), stop.clone(), seq.clone(), all.clone());
+        let host = host.to_owned();
         tasks.push(tokio::spawn(async move {
+            let mut sender = connect(&host).await;
             let mut mine = Tally::default();
             while !stop.load(Ordering::Relaxed) {
                 let i = seq.fetch_add(1, Ordering::Relaxed);
+                let r = req(i);
                 let t = Instant::now();
-                match req(i).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let body = r.bytes().await.unwrap_or_default();
+                match send(&mut sender, &host, r).await {
+                    Some((200..=299, body)) => {
                         let page: Paged = serde_json::from_slice(&body).unwrap_or_default();
                         if let Some(list) = page.items {
                             if list.len() < 100 && page.next_cursor.is_some() {
@@ -242,7 +258,11 @@ where
                         }
                         mine.lat_us.push(t.elapsed().as_micros() as u64);
                     }
-                    _ => mine.errors += 1,
+                    Some(_) => mine.errors += 1,
+                    None => {
+                        mine.errors += 1;
+                        sender = connect(&host).await;
+                    }
                 }
             }
             let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
@@ -251,6 +271,8 @@ where
             all.stopped += mine.stopped;
         }));
     }
+    let node0 = cpu_ticks(&node_pid.to_string());
+    let self0 = cpu_ticks("self");
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(a.secs)).await;
     stop.store(true, Ordering::Relaxed);
@@ -258,6 +280,7 @@ where
         let _ = t.await;
     }
     let secs = t.elapsed().as_secs_f64();
+    let (node1, self1) = (cpu_ticks(&node_pid.to_string()), cpu_ticks("self"));
     let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
     all.lat_us.sort_unstable();
     let n = all.lat_us.len();
@@ -266,17 +289,51 @@ where
             .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
             .map_or(0.0, |us| *us as f64 / 1000.0)
     };
+    let per_req = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if n > 0 => {
+            format!("{:.1}", (b - a) as f64 / TICKS_PER_SEC * 1e6 / n as f64)
+        }
+        _ => "?".into(),
+    };
     println!(
         "{label}: {:.0}/s ({n} ok, {} errors in {secs:.1} s), p50 {:.2} ms, p99 {:.2} ms, \
-         stopped at the scan limit {} of {n}; c = {}, load {}",
+         stopped at the scan limit {} of {n}; CPU per request: node {} µs, client {} µs; \
+         c = {}, load {}",
         n as f64 / secs,
         all.errors,
         pct(0.50),
         pct(0.99),
         all.stopped,
+        per_req(node0, node1),
+        per_req(self0, self1),
         a.c,
         loadavg()
     );
+}
+
+/// Sends `r` over `sender`; answers the status and body, or `None` when the connection failed.
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    host: &str,
+    r: Req,
+) -> Option<(u16, Bytes)> {
+    let b = Request::builder()
+        .method(if r.body.is_some() { Method::POST } else { Method::GET })
+        .uri(r.path)
+        .header("host", host)
+        .header("x-agora-actor", r.actor);
+    let request = match r.body {
+        Some(body) => b
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body))),
+        None => b.body(Full::new(Bytes::new())),
+    }
+    .ok()?;
+    sender.ready().await.ok()?;
+    let resp = sender.send_request(request).await.ok()?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.ok()?.to_bytes();
+    Some((status, body))
 }
 
 #[tokio::main]
@@ -291,35 +348,43 @@ async fn main() {
     let base = node.base.clone();
     let items = Arc::new(build(&a, &client, &base).await);
 
-    let actions = format!("{base}/api/v1/communities/big/actions");
-    let (c, it, url) = (client.clone(), items.clone(), actions.clone());
-    load(&a, &client, "implemented actions", move |i| {
+    let host = base.trim_start_matches("http://").to_owned();
+    let pid = node.child.id();
+    // Bodies are written with `format!`: item ids and the counter need no JSON escaping, and a
+    // `json!` tree per request would be the client's CPU, not the node's.
+    let actions = "/api/v1/communities/big/actions";
+    let it = items.clone();
+    load(&a, &host, pid, "implemented actions", move |i| {
         let id = &it[(i as usize * 7919) % it.len()];
-        c.post(&url).header("X-Agora-Actor", "m0").json(&json!({
-            "change": "edit_item", "target": format!("item:{id}"),
-            "params": {"fields": {"body": format!("v{i}")}}}))
+        Req {
+            path: actions.into(),
+            actor: "m0",
+            body: Some(format!(
+                r#"{{"change":"edit_item","target":"item:{id}","params":{{"fields":{{"body":"v{i}"}}}}}}"#
+            )),
+        }
     })
     .await;
-    let (c, it, url) = (
-        client.clone(),
-        items.clone(),
-        format!("{actions}?dry_run=true"),
-    );
-    load(&a, &client, "dry runs", move |i| {
+    let it = items.clone();
+    load(&a, &host, pid, "dry runs", move |i| {
         let id = &it[(i as usize * 7919) % it.len()];
-        c.post(&url).header("X-Agora-Actor", "m1").json(&json!({
-            "change": "edit_item", "target": format!("item:{id}"),
-            "params": {"fields": {"body": "x"}}}))
+        Req {
+            path: format!("{actions}?dry_run=true"),
+            actor: "m1",
+            body: Some(format!(
+                r#"{{"change":"edit_item","target":"item:{id}","params":{{"fields":{{"body":"x"}}}}}}"#
+            )),
+        }
     })
     .await;
-    let list = format!("{base}/api/v1/communities/big/items?limit=100");
     for (label, who) in [
         ("list as a member", "m5"),
         ("list as an outsider", "nobody"),
     ] {
-        let (c, url) = (client.clone(), list.clone());
-        load(&a, &client, label, move |_| {
-            c.get(&url).header("X-Agora-Actor", who)
+        load(&a, &host, pid, label, move |_| Req {
+            path: "/api/v1/communities/big/items?limit=100".into(),
+            actor: who,
+            body: None,
         })
         .await;
     }

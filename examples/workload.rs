@@ -19,8 +19,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+
+#[path = "support/raw_http.rs"]
+mod raw_http;
+use raw_http::{connect, cpu_ticks, TICKS_PER_SEC};
 
 struct Args {
     base: String,
@@ -29,15 +32,6 @@ struct Args {
     c: usize,
     node_pid: Option<u32>,
     perf_pid: Option<u32>,
-}
-
-/// User + system CPU of a process, in clock ticks (fields 14 and 15 of `/proc/<pid>/stat`).
-fn cpu_ticks(pid: &str) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces; fields after it are split from its `)`.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
 /// The node's commit counters from `/metrics`: change records, keys written, flushes.
@@ -60,9 +54,6 @@ async fn commit_counters(client: &reqwest::Client, base: &str) -> Option<[f64; 3
         read("agora_flushes_total")?,
     ])
 }
-
-/// Clock ticks per second: `getconf CLK_TCK` is 100 on every Linux this runs on.
-const TICKS_PER_SEC: f64 = 100.0;
 
 fn signal_perf(a: &Args, what: &str) {
     if let Some(pid) = a.perf_pid {
@@ -120,21 +111,6 @@ fn req(method: &str, path: impl Into<String>, body: Option<Value>, community: bo
         body,
         community,
     }
-}
-
-/// One keep-alive HTTP/1 connection to the node. A raw hyper connection rather than reqwest:
-/// the client shares the node's two cores, and reqwest's pool, redirect and URL handling cost
-/// about 13 µs of CPU per request, twice what wrk spends.
-async fn connect(host: &str) -> SendRequest<Full<Bytes>> {
-    let stream = tokio::net::TcpStream::connect(host)
-        .await
-        .expect("connect to the node");
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP/1 handshake");
-    tokio::spawn(conn);
-    sender
 }
 
 /// Sends `r`; answers (status, Location) or status 0 when the connection failed.
