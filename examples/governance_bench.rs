@@ -312,13 +312,13 @@ where
 }
 
 /// Sends `r` over `sender`; answers the status and body, or `None` when the connection failed.
-async fn send(
-    sender: &mut SendRequest<Full<Bytes>>,
-    host: &str,
-    r: Req,
-) -> Option<(u16, Bytes)> {
+async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, r: Req) -> Option<(u16, Bytes)> {
     let b = Request::builder()
-        .method(if r.body.is_some() { Method::POST } else { Method::GET })
+        .method(if r.body.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        })
         .uri(r.path)
         .header("host", host)
         .header("x-agora-actor", r.actor);

@@ -1258,6 +1258,162 @@ async fn opened(node: &Node, action: &Value) -> String {
     process
 }
 
+/// Section 7, the winner-based methods one by one (approval, ranked, score, dot, quadratic):
+/// each condition opens a real `vote.<method>` process with the condition's params, takes that
+/// method's own ballot shape, and approves the action exactly when the first option wins; the
+/// same ballots with the other option ahead reject it with `condition_rejected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vote_conditions_of_every_winner_method_approve_when_the_first_option_wins() {
+    let sink = Sink::start().await;
+    let node = Node::start("gov-vote-methods", manual_node(&sink)).await;
+    let gov = Gov::community(&node, "town").await;
+    gov.found("ana", json!({"members": ["ben", "cy", "m0", "m1"]}))
+        .await;
+    gov.act(
+        "ana",
+        "add_role",
+        "community",
+        json!({"name": "voters", "actors": ["ana", "ben"]}),
+    )
+    .await;
+    // (ability granted to Cy, method, extra params, Ana's and Ben's ballots when "a" wins;
+    // the ballots that make "b" win are the same with "a" and "b" swapped).
+    let methods: [(&str, &str, Value, Value, Value); 5] = [
+        (
+            "rename",
+            "approval",
+            json!({}),
+            json!(["a"]),
+            json!(["a", "b"]),
+        ),
+        (
+            "add_members",
+            "ranked",
+            json!({}),
+            json!(["a", "b"]),
+            json!(["a"]),
+        ),
+        (
+            "add_role",
+            "score",
+            json!({}),
+            json!({"a": 5, "b": 1}),
+            json!({"a": 4, "b": 2}),
+        ),
+        (
+            "remove_members",
+            "dot",
+            json!({"dots": 8}),
+            json!({"a": 6, "b": 2}),
+            json!({"a": 5}),
+        ),
+        (
+            "create_item",
+            "quadratic",
+            json!({"credits": 16}),
+            json!({"a": 3}),
+            json!({"a": 2, "b": 1}),
+        ),
+    ];
+    let swap = |v: &Value| -> Value {
+        let s = v.to_string().replace("\"a\"", "\"#\"");
+        let s = s.replace("\"b\"", "\"a\"").replace("\"#\"", "\"b\"");
+        serde_json::from_str(&s).unwrap()
+    };
+    for (ability, method, extra, _, _) in &methods {
+        let mut params = json!({"options": ["a", "b"]});
+        for (k, v) in extra.as_object().unwrap() {
+            params[k] = v.clone();
+        }
+        let a = gov
+            .act(
+                "ana",
+                "add_permission",
+                "community",
+                json!({"ability": ability, "actors": ["cy"],
+                       "condition": {"type": "vote", "method": method, "params": params,
+                                     "voters": {"roles": ["voters"]}, "duration_hours": 1}}),
+            )
+            .await;
+        assert_eq!(a["status"], "implemented", "{a}");
+    }
+    let body = |ability: &str, round: usize| -> (String, Value) {
+        match ability {
+            "rename" => ("community".into(), json!({"name": format!("town-{round}")})),
+            "add_members" => (
+                "community".into(),
+                json!({"agents": [format!("new-{round}")]}),
+            ),
+            "add_role" => ("community".into(), json!({"name": format!("r-{round}")})),
+            "remove_members" => ("community".into(), json!({"agents": [format!("m{round}")]})),
+            _ => (
+                "community".into(),
+                json!({"type": "collection", "fields": {"name": format!("shelf-{round}")}}),
+            ),
+        }
+    };
+    let mut waiting = Vec::new();
+    for (round, first_wins) in [(0, true), (1, false)] {
+        for (ability, method, _, ana, ben) in &methods {
+            let (target, params) = body(ability, round);
+            let action = gov.act("cy", ability, &target, params).await;
+            let p = opened(&node, &action).await;
+            assert!(p.contains(&format!("/vote.{method}/")), "{p}");
+            let opened_with = node.get(&p).await.json();
+            assert_eq!(opened_with["outcome"]["method"], *method, "{opened_with}");
+            for (voter, choice) in [("ana", ana), ("ben", ben)] {
+                let choice = if first_wins {
+                    choice.clone()
+                } else {
+                    swap(choice)
+                };
+                node.post(
+                    &format!("{p}/ballots"),
+                    &json!({"voter": voter, "choice": choice}),
+                )
+                .await
+                .expect_status(200);
+            }
+            waiting.push((method.to_string(), action["id"].clone(), first_wins));
+        }
+    }
+    for (method, id, _) in &waiting {
+        assert_eq!(gov.action(id).await["status"], "waiting", "{method}");
+    }
+    advance(&node, HOUR + 1000).await;
+    for (method, id, first_wins) in &waiting {
+        if *first_wins {
+            wait_status(&gov, id, "implemented").await;
+        } else {
+            let lost = wait_status(&gov, id, "rejected").await;
+            assert_eq!(
+                lost["reason_code"], "condition_rejected",
+                "{method}: {lost}"
+            );
+        }
+    }
+    // What the implemented actions did, and what the rejected ones did not.
+    let g = gov.constitution().await;
+    assert_eq!(g["name"], "town-0", "{g}");
+    let roles = g["roles"].as_object().unwrap();
+    assert!(
+        roles.contains_key("r-0") && !roles.contains_key("r-1"),
+        "{g}"
+    );
+    let members: Vec<&str> = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        members.contains(&"new-0") && !members.contains(&"new-1"),
+        "{g}"
+    );
+    assert!(!members.contains(&"m0") && members.contains(&"m1"), "{g}");
+    crate::governance_api::verify_log(&gov).await;
+}
+
 /// Vote conditions of other methods (section 7): `passed` decides consent and count, the
 /// winner being the first option decides the others; voters are frozen when the action starts
 /// waiting; `duration_hours` takes fractions and defaults to 168; `closing_at` in a vote
