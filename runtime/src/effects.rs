@@ -9,7 +9,9 @@
 //! [`Effects::scan_aux`]): the reads see the actor's own writes, including those still on
 //! their way to storage.
 
-use agora_storage::{Pairs, RecordError, StorageError};
+use std::ops::ControlFlow;
+
+use agora_storage::{Engine, Pairs, RecordError, StorageError};
 
 use crate::aux::AuxReader;
 use crate::messages::{ActorMessage, Outgoing, Receipt};
@@ -23,6 +25,76 @@ pub struct Stored {
     /// Auxiliary records (for example one per ballot) by sub-key, in key order; empty for
     /// kinds that read them on demand (`VirtualActor::RESTORE_AUX = false`).
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The auxiliary records an activation restores (every one with `VirtualActor::RESTORE_AUX`,
+/// else those under `VirtualActor::RESTORE_AUX_PREFIXES`), read from storage one at a time
+/// as the actor takes them, by sub-key. A kind with many of them decodes each as it is read
+/// ([`VirtualActor::restore_streamed`]), so their buffers are never all alive at once; the
+/// others collect them into [`Stored::aux`].
+pub struct RestoreAux<'a> {
+    engine: &'a dyn Engine,
+    /// The actor's auxiliary prefix, stripped from every key handed out.
+    base: Vec<u8>,
+    /// Sub-key prefixes read in this order; `None`: every record under `base`.
+    subs: Option<&'static [&'static [u8]]>,
+}
+
+impl<'a> RestoreAux<'a> {
+    pub(crate) fn new(
+        engine: &'a dyn Engine,
+        base: Vec<u8>,
+        subs: Option<&'static [&'static [u8]]>,
+    ) -> Self {
+        Self { engine, base, subs }
+    }
+
+    /// Calls `take(sub_key, value)` for every record, in the order [`Stored::aux`] lists them,
+    /// and stops at its first error, which it answers (as it answers a storage error).
+    pub fn for_each(
+        self,
+        mut take: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let Some(subs) = self.subs else {
+            return self.visit(&self.base, &mut take);
+        };
+        let mut prefix = self.base.clone();
+        for sub in subs {
+            prefix.truncate(self.base.len());
+            prefix.extend_from_slice(sub);
+            self.visit(&prefix, &mut take)?;
+        }
+        Ok(())
+    }
+
+    fn visit(
+        &self,
+        prefix: &[u8],
+        take: &mut impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let base_len = self.base.len();
+        let mut failed = None;
+        self.engine
+            .visit_prefix(prefix, &mut |k, v| match take(&k[base_len..], v) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Every record, by sub-key (what [`Stored::aux`] holds).
+    pub fn collect(self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        let mut all = Vec::new();
+        self.for_each(|k, v| {
+            all.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(all)
+    }
 }
 
 /// A durable reminder, as delivered to the actor when it fires.
