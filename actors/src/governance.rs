@@ -1439,7 +1439,22 @@ impl VirtualActor for Governance {
         state: Option<Vec<u8>>,
         aux: RestoreAux<'_>,
     ) -> Result<Self, String> {
-        Self::rebuild(id, state, |parts| aux.for_each(|k, v| parts.take(k, v)))
+        Self::rebuild(id, state, |parts| {
+            // Item ids are dense from 1, so the last item record's id is their number (a
+            // gap is refused below, as it was).
+            // A corrupt key at worst fails to reserve; the records decide what is restored.
+            let items = part_key(ITEM_PART, b"");
+            let last = aux.last_sub_key(&items)?;
+            let count = last
+                .as_deref()
+                .and_then(|k| <[u8; 8]>::try_from(k.strip_prefix(items.as_slice())?).ok())
+                .map(u64::from_be_bytes)
+                .and_then(|n| usize::try_from(n).ok());
+            if let Some(n) = count {
+                let _ = parts.items.try_reserve_exact(n);
+            }
+            aux.for_each(|k, v| parts.take(k, v))
+        })
     }
 
     fn on_reminder(&mut self, env: &ActorsEnv, r: Reminder, fx: &mut Effects) {

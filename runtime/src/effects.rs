@@ -86,6 +86,20 @@ impl<'a> RestoreAux<'a> {
         failed.map_or(Ok(()), Err)
     }
 
+    /// The greatest sub-key starting with `sub` (one seek, nothing read): lets a kind size
+    /// what it builds before [`RestoreAux::for_each`] (a vector of one entry per numbered
+    /// record, allocated once instead of grown by doubling). `sub` lies under the prefixes
+    /// restore loads.
+    pub fn last_sub_key(&self, sub: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let mut prefix = self.base.clone();
+        prefix.extend_from_slice(sub);
+        let last = self
+            .engine
+            .last_with_prefix(&prefix)
+            .map_err(|e| e.to_string())?;
+        Ok(last.map(|k| k[self.base.len()..].to_vec()))
+    }
+
     /// Every record, by sub-key (what [`Stored::aux`] holds).
     pub fn collect(self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
         let mut all = Vec::new();
@@ -328,5 +342,48 @@ mod tests {
         assert_eq!(fx.set_reminders.len(), 1);
         assert_eq!(fx.set_reminders[0].due_ms, 20);
         assert!(!fx.is_empty());
+    }
+
+    #[test]
+    fn restore_records_come_by_sub_key_in_prefix_order_and_the_last_key_is_one_seek() {
+        use agora_storage::{MemEngine, WriteBatch};
+        let engine = MemEngine::new();
+        let mut b = WriteBatch::new();
+        for k in [
+            "a/x/s/1",
+            "a/x/s/2",
+            "a/x/k/9",
+            "a/x/other",
+            "a/y/s/3",
+            "a/x/s",
+        ] {
+            b.put(k.as_bytes().to_vec(), k.as_bytes().to_vec());
+        }
+        engine.apply(b).unwrap();
+        let base = b"a/x/".to_vec();
+        let subs: &'static [&'static [u8]] = &[b"s/", b"k/"];
+        let taken = |aux: RestoreAux<'_>| {
+            let mut keys = Vec::new();
+            aux.for_each(|k, v| {
+                assert!(v.ends_with(k), "the value stored under the sub-key");
+                keys.push(String::from_utf8(k.to_vec()).unwrap());
+                Ok(())
+            })
+            .map(|()| keys)
+        };
+        let some = RestoreAux::new(&engine, base.clone(), Some(subs));
+        assert_eq!(some.last_sub_key(b"s/").unwrap(), Some(b"s/2".to_vec()));
+        assert_eq!(some.last_sub_key(b"w/").unwrap(), None);
+        assert_eq!(taken(some).unwrap(), ["s/1", "s/2", "k/9"]);
+        let every = RestoreAux::new(&engine, base.clone(), None);
+        assert_eq!(taken(every).unwrap(), ["k/9", "other", "s", "s/1", "s/2"]);
+        // The first error stops the reading and is the answer.
+        let mut seen = 0;
+        let failed = RestoreAux::new(&engine, base, Some(subs)).for_each(|_, _| {
+            seen += 1;
+            Err("unreadable".into())
+        });
+        assert_eq!(failed, Err("unreadable".to_string()));
+        assert_eq!(seen, 1);
     }
 }
