@@ -355,6 +355,9 @@ async fn main() {
 async fn activation(a: &Args, client: &reqwest::Client, items: usize) {
     let node = Node::start(&a.bin, a.port, &a.dir, None, &a.node_env, client).await;
     let pid = node.child.id();
+    // The node is ready before its start-up is quite over (sled's recovery buffers, the
+    // first tasks): read the baseline once it has settled.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let before = status_kib(pid, "VmRSS");
     let anon_before = status_kib(pid, "RssAnon");
     let t = Instant::now();
