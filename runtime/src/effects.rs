@@ -101,7 +101,7 @@ impl<'a> RestoreAux<'a> {
     }
 
     /// Every record, by sub-key (what [`Stored::aux`] holds).
-    pub fn collect(self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn collect(self) -> Result<Pairs, String> {
         let mut all = Vec::new();
         self.for_each(|k, v| {
             all.push((k.to_vec(), v.to_vec()));

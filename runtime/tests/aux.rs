@@ -5,7 +5,6 @@
 //! A gated engine holds commits back, so "in flight" is a state the tests can stand in rather
 //! than a race they hope to hit.
 
-use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use agora_runtime::{
     ActorId, Effects, Message, Reminder, RestoreAux, Runtime, RuntimeConfig, Stored, SystemClock,
     VirtualActor,
 };
-use agora_storage::{Engine, MemEngine, Pairs, StorageError, WriteBatch};
+use agora_storage::{Engine, MemEngine, Pairs, StorageError, Visit, WriteBatch};
 
 /// What a handler saw, published as it ran (its answer only arrives once durable).
 type Seen = Arc<Mutex<Vec<Reply>>>;
@@ -254,11 +253,7 @@ impl Engine for Gated {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError> {
         self.inner.scan_prefix(prefix)
     }
-    fn visit_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StorageError> {
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
         self.inner.visit_prefix(prefix, visit)
     }
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {

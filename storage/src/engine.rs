@@ -40,6 +40,9 @@ impl WriteBatch {
 /// Key-value pairs in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// What [`Engine::visit_prefix`] calls with each pair (key, value); `Break` stops the visit.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 pub trait Engine: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Every pair whose key starts with `prefix`, in key order.
@@ -51,11 +54,7 @@ pub trait Engine: Send + Sync + 'static {
     ///
     /// The default collects with [`Engine::scan_prefix`] (for wrappers in tests); both engines
     /// here stream.
-    fn visit_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StorageError> {
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
         for (k, v) in self.scan_prefix(prefix)? {
             if visit(&k, &v).is_break() {
                 break;
@@ -113,11 +112,7 @@ impl Engine for SledEngine {
             .collect()
     }
 
-    fn visit_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StorageError> {
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
         // sled hands out its own buffers (shared, not copied), one pair at a time.
         for kv in self.db.scan_prefix(prefix) {
             let (k, v) = kv?;
@@ -205,11 +200,7 @@ impl Engine for MemEngine {
             .collect())
     }
 
-    fn visit_prefix(
-        &self,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
-    ) -> Result<(), StorageError> {
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
         let map = self.map();
         for (k, v) in map
             .range(prefix.to_vec()..)
