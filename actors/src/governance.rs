@@ -9,9 +9,10 @@
 //! the state record holds only the core's small snapshot head (counters, log head, authority,
 //! switches) and the driver URL; the rest of the in-memory state is one auxiliary record per
 //! entry under `s/`, which restore loads ([`VirtualActor::RESTORE_AUX_PREFIXES`]), decoding
-//! each as it is read ([`VirtualActor::restore_streamed`]): item metadata (`s/i/<item>`), waiting actions (`s/w/<action>`), their conditions
-//! (`s/k/<condition>`), interned agent names (`s/g/<index>`), tallies (one per agent and change
-//! type, `s/q/<position><agent>`, laid over the whole lists `s/t/<agent>` an older layout wrote)
+//! each as it is read ([`VirtualActor::restore_streamed`]): item metadata (`s/i/<item>`),
+//! waiting actions (`s/w/<action>`), their conditions (`s/k/<condition>`), interned agent
+//! names (`s/g/<index>`), tallies (one per agent and change type, `s/q/<position><agent>`, laid
+//! over the whole lists `s/t/<agent>` an older layout wrote)
 //! and subscriptions (`s/u/<item>`); members, roles and permissions are one record each (`s/m`,
 //! `s/r`, `s/p`), rewritten only when the core says the constitution changed. A commit writes
 //! the entries the core's `Effects::changed` and action records name. State records of format
@@ -1440,9 +1441,9 @@ impl VirtualActor for Governance {
         aux: RestoreAux<'_>,
     ) -> Result<Self, String> {
         Self::rebuild(id, state, |parts| {
-            // Item ids are dense from 1, so the last item record's id is their number (a
-            // gap is refused below, as it was).
-            // A corrupt key at worst fails to reserve; the records decide what is restored.
+            // Item ids are dense from 1, so the last item record's id is their number: the
+            // vector is allocated once, not grown by doubling. The records still decide what
+            // is restored (a gap is refused as before); a corrupt key at worst fails to reserve.
             let items = part_key(ITEM_PART, b"");
             let last = aux.last_sub_key(&items)?;
             let count = last

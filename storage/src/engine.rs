@@ -1,7 +1,7 @@
 //! The ordered key-value engine behind a node: sled on disk, or a `BTreeMap` for tests.
 //!
-//! The trait is deliberately narrow (get, prefix scan or visit, atomic batch, flush) so that replacing
-//! sled is a one-file change; the same test suite runs against both implementations.
+//! The trait is deliberately narrow (get, prefix scan or visit, atomic batch, flush) so that
+//! replacing sled is a one-file change; the same test suite runs against both implementations.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
