@@ -17,6 +17,11 @@
 //!
 //! `cargo build --release --example governance_bench --bin agora`
 //! `target/release/examples/governance_bench --bin target/release/agora -c 64 -s 10`
+//!
+//! For the memory figure alone: `--node-env K=V` (repeatable) sets the node's environment
+//! (`AGORA_CACHE_MB=16`, `MIMALLOC_PURGE_DELAY=0`), and `--reuse` skips building and the load
+//! phases, restarting a node on the world a previous run left in `--dir` (pass the same
+//! `--items`).
 #![allow(clippy::print_stdout)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -48,6 +53,8 @@ struct Args {
     roles: usize,
     items: usize,
     permissions: usize,
+    node_env: Vec<(String, String)>,
+    reuse: bool,
 }
 
 fn args() -> Args {
@@ -62,8 +69,14 @@ fn args() -> Args {
         roles: 100,
         items: 100_000,
         permissions: 10_000,
+        node_env: Vec::new(),
+        reuse: false,
     };
     while let Some(k) = it.next() {
+        if k == "--reuse" {
+            a.reuse = true;
+            continue;
+        }
         let v = it.next().unwrap_or_default();
         let n = || v.parse::<usize>().expect("a number");
         match k.as_str() {
@@ -76,16 +89,21 @@ fn args() -> Args {
             "--roles" => a.roles = n(),
             "--items" => a.items = n(),
             "--permissions" => a.permissions = n(),
+            "--node-env" => {
+                let (k, v) = v.split_once('=').expect("--node-env K=V");
+                a.node_env.push((k.into(), v.into()));
+            }
             other => panic!("unknown argument {other}"),
         }
     }
     a
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
 }
@@ -339,12 +357,16 @@ async fn send(sender: &mut SendRequest<Full<Bytes>>, host: &str, r: Req) -> Opti
 #[tokio::main]
 async fn main() {
     let a = args();
-    let _ = std::fs::remove_dir_all(&a.dir);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.c * 2)
         .build()
         .expect("client");
-    let node = Node::start(&a.bin, a.port, &a.dir, None, &client).await;
+    if a.reuse {
+        activation(&a, &client, a.items).await;
+        return;
+    }
+    let _ = std::fs::remove_dir_all(&a.dir);
+    let node = Node::start(&a.bin, a.port, &a.dir, None, &a.node_env, &client).await;
     let base = node.base.clone();
     let items = Arc::new(build(&a, &client, &base).await);
 
@@ -390,9 +412,19 @@ async fn main() {
     }
 
     node.stop();
-    let node = Node::start(&a.bin, a.port, &a.dir, None, &client).await;
+    activation(&a, &client, items.len()).await;
+}
+
+/// Restarts the node on the world in `--dir`, times the first request that needs the
+/// community and reports the resident memory its activation added, per item.
+async fn activation(a: &Args, client: &reqwest::Client, items: usize) {
+    let node = Node::start(&a.bin, a.port, &a.dir, None, &a.node_env, client).await;
     let pid = node.child.id();
-    let before = rss_kib(pid);
+    // The node is ready before its start-up is quite over (sled's recovery buffers, the
+    // first tasks): read the baseline once it has settled.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = status_kib(pid, "VmRSS");
+    let anon_before = status_kib(pid, "RssAnon");
     let t = Instant::now();
     let r = client
         .get(format!("{}/api/v1/communities/big/governance", node.base))
@@ -402,13 +434,15 @@ async fn main() {
     assert!(r.status().is_success());
     let activation = t.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib(pid);
+    let after = status_kib(pid, "VmRSS");
+    let anon_after = status_kib(pid, "RssAnon");
     println!(
         "activation after restart: {:.0} ms; RSS {before} KiB before, {after} KiB after: \
-         {:.0} B per item ({} items, members, roles and permissions included); load {}",
+         {:.0} B per item ({items} items, members, roles and permissions included; \
+         anonymous {anon_before} → {anon_after} KiB); node env {:?}; load {}",
         activation.as_secs_f64() * 1000.0,
-        (after.saturating_sub(before) * 1024) as f64 / items.len() as f64,
-        items.len(),
+        (after.saturating_sub(before) * 1024) as f64 / items as f64,
+        a.node_env,
         loadavg()
     );
     node.stop();

@@ -241,7 +241,7 @@ async fn all_pages(client: &reqwest::Client, url: &str, key: &str) -> Vec<Value>
 }
 
 async fn timeouts(a: &Args, client: &reqwest::Client) {
-    let node = Node::start(&a.bin, a.port, &a.dir, None, client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, None, &[], client).await;
     let base = node.base.clone();
     let t = Instant::now();
     found(client, &base, "tb", 100).await;
@@ -469,7 +469,7 @@ async fn sink(port: u16) -> Heard {
 async fn phases(a: &Args, client: &reqwest::Client) {
     let heard = sink(a.sink_port).await;
     let driver = format!("http://127.0.0.1:{}/events", a.sink_port);
-    let node = Node::start(&a.bin, a.port, &a.dir, Some(&driver), client).await;
+    let node = Node::start(&a.bin, a.port, &a.dir, Some(&driver), &[], client).await;
     let base = node.base.clone();
     let t = Instant::now();
     found(client, &base, "pb", 100).await;

@@ -8,10 +8,11 @@
 //! Persistence is incremental, so an action writes O(1) records however large the community:
 //! the state record holds only the core's small snapshot head (counters, log head, authority,
 //! switches) and the driver URL; the rest of the in-memory state is one auxiliary record per
-//! entry under `s/`, which restore loads ([`VirtualActor::RESTORE_AUX_PREFIXES`]): item
-//! metadata (`s/i/<item>`), waiting actions (`s/w/<action>`), their conditions
-//! (`s/k/<condition>`), interned agent names (`s/g/<index>`), tallies (one per agent and change
-//! type, `s/q/<position><agent>`, laid over the whole lists `s/t/<agent>` an older layout wrote)
+//! entry under `s/`, which restore loads ([`VirtualActor::RESTORE_AUX_PREFIXES`]), decoding
+//! each as it is read ([`VirtualActor::restore_streamed`]): item metadata (`s/i/<item>`),
+//! waiting actions (`s/w/<action>`), their conditions (`s/k/<condition>`), interned agent
+//! names (`s/g/<index>`), tallies (one per agent and change type, `s/q/<position><agent>`, laid
+//! over the whole lists `s/t/<agent>` an older layout wrote)
 //! and subscriptions (`s/u/<item>`); members, roles and permissions are one record each (`s/m`,
 //! `s/r`, `s/p`), rewritten only when the core says the constitution changed. A commit writes
 //! the entries the core's `Effects::changed` and action records name. State records of format
@@ -44,7 +45,7 @@ use agora_governance::{
 };
 use agora_plugins::{ErrorCode, Event};
 use agora_runtime::{
-    ActorId, ActorMessage, Delivery, Effects, Message, OutboxMessage, Reminder, Stored,
+    ActorId, ActorMessage, Delivery, Effects, Message, OutboxMessage, Reminder, RestoreAux, Stored,
     VirtualActor,
 };
 use agora_storage::{decode_record, encode_record};
@@ -404,14 +405,31 @@ fn decode_part<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String
 }
 
 /// Rebuilds the core from a format-2 head and its `s/` records (sub-keys, in key order).
+#[cfg(test)]
 fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Community, String> {
-    let mut parts = SnapshotParts::default();
-    let mut items = Vec::new();
-    // Single tallies, merged over the whole lists once every record is read.
-    let mut single: Vec<(u16, Box<str>, Tallies)> = Vec::new();
+    let mut parts = RestoredParts::default();
     for (k, v) in aux {
+        parts.take(&k, &v)?;
+    }
+    parts.finish(head)
+}
+
+/// The `s/` records of a format-2 state, decoded one at a time as restore reads them (the
+/// records themselves are never all held: a large community has one per item).
+#[derive(Default)]
+struct RestoredParts {
+    parts: SnapshotParts,
+    items: Vec<ItemMeta>,
+    /// Single tallies, merged over the whole lists once every record is read.
+    single: Vec<(u16, Box<str>, Tallies)>,
+}
+
+impl RestoredParts {
+    /// Decodes the record at sub-key `k`; records must come in key order.
+    fn take(&mut self, k: &[u8], v: &[u8]) -> Result<(), String> {
+        let (parts, items, single) = (&mut self.parts, &mut self.items, &mut self.single);
         let Some(k) = k.strip_prefix(PARTS) else {
-            continue;
+            return Ok(());
         };
         let numbered = |rest: &[u8]| -> Result<u64, String> {
             let b: [u8; 8] = rest
@@ -427,47 +445,52 @@ fn restore_parts(head: Snapshot, aux: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Communi
                     items.len()
                 ));
             }
-            items.push(decode_part::<ItemMeta>(&v)?);
+            items.push(decode_part::<ItemMeta>(v)?);
         } else if k.starts_with(PENDING_PART) {
-            parts.pending.push(decode_part(&v)?);
+            parts.pending.push(decode_part(v)?);
         } else if let Some(rest) = k.strip_prefix(CONDITION_PART) {
             parts
                 .conditions
-                .push((ConditionId(numbered(rest)?), decode_part(&v)?));
+                .push((ConditionId(numbered(rest)?), decode_part(v)?));
         } else if let Some(rest) = k.strip_prefix(AGENT_PART) {
             let ix = numbered(rest)?;
             if ix != parts.agents.len() as u64 {
                 return Err(format!("agent name {ix} is missing its predecessors"));
             }
-            parts.agents.push(decode_part(&v)?);
+            parts.agents.push(decode_part(v)?);
         } else if k.starts_with(TALLY_PART) {
-            parts.tallies.push(decode_part(&v)?);
+            parts.tallies.push(decode_part(v)?);
         } else if let Some(rest) = k.strip_prefix(TALLY_AT_PART) {
             let at = rest
                 .get(..2)
                 .map(|b| u16::from_be_bytes([b[0], b[1]]))
                 .ok_or("a tally record key without its position")?;
-            let (agent, one): (Box<str>, Tallies) = decode_part(&v)?;
+            let (agent, one): (Box<str>, Tallies) = decode_part(v)?;
             single.push((at, agent, one));
         } else if k.starts_with(SUBSCRIPTION_PART) {
             parts
                 .subscriptions
-                .extend(decode_part::<Vec<Subscription>>(&v)?);
+                .extend(decode_part::<Vec<Subscription>>(v)?);
         } else if k == MEMBERS_PART {
-            parts.members = decode_part(&v)?;
+            parts.members = decode_part(v)?;
         } else if k == ROLES_PART {
-            parts.roles = decode_part(&v)?;
+            parts.roles = decode_part(v)?;
         } else if k == PERMISSIONS_PART {
-            parts.permissions = decode_part(&v)?;
+            parts.permissions = decode_part(v)?;
         } else {
             return Err(format!(
                 "an unknown governance state record '{}'",
                 String::from_utf8_lossy(k)
             ));
         }
+        Ok(())
     }
-    merge_tallies(&mut parts.tallies, single)?;
-    Community::restore(head.with_parts(parts), items).map_err(|e| e.to_string())
+
+    /// The core, from the head and every record taken.
+    fn finish(mut self, head: Snapshot) -> Result<Community, String> {
+        merge_tallies(&mut self.parts.tallies, self.single)?;
+        Community::restore(head.with_parts(self.parts), self.items).map_err(|e| e.to_string())
+    }
 }
 
 /// Lays single tallies over the whole lists: each replaces the tally at its position or, at
@@ -604,6 +627,43 @@ fn process_id(path: &str) -> Option<u64> {
 }
 
 impl Governance {
+    /// Rebuilds the actor from its state record; `feed` hands the `s/` records (in key order)
+    /// to the parts being restored, and is not called for a state without them.
+    fn rebuild(
+        id: &ActorId,
+        state: Option<Vec<u8>>,
+        feed: impl FnOnce(&mut RestoredParts) -> Result<(), String>,
+    ) -> Result<Self, String> {
+        let Some(bytes) = state else {
+            return Ok(Governance {
+                slug: id.key.clone(),
+                core: None,
+                driver_url: None,
+                agents_saved: 0,
+                save_all: false,
+            });
+        };
+        let (version, s) =
+            decode_record::<State>(RECORD, STATE_VERSION, &bytes).map_err(|e| e.to_string())?;
+        drop(bytes);
+        // Format 1 kept everything in the state record; its first commit rewrites it all.
+        let (core, save_all) = if version < 2 {
+            let core = Community::restore(s.snapshot, s.items).map_err(|e| e.to_string())?;
+            (core, true)
+        } else {
+            let mut parts = RestoredParts::default();
+            feed(&mut parts)?;
+            (parts.finish(s.snapshot)?, false)
+        };
+        Ok(Governance {
+            slug: id.key.clone(),
+            agents_saved: core.agent_names().len(),
+            core: Some(core),
+            driver_url: s.driver_url,
+            save_all,
+        })
+    }
+
     fn core(&self) -> Result<&Community, ActorError> {
         self.core.as_ref().ok_or_else(|| {
             refuse(
@@ -1363,30 +1423,38 @@ impl VirtualActor for Governance {
     }
 
     fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
-        let Some(bytes) = stored.state else {
-            return Ok(Governance {
-                slug: id.key.clone(),
-                core: None,
-                driver_url: None,
-                agents_saved: 0,
-                save_all: false,
-            });
-        };
-        let (version, s) =
-            decode_record::<State>(RECORD, STATE_VERSION, &bytes).map_err(|e| e.to_string())?;
-        // Format 1 kept everything in the state record; its first commit rewrites it all.
-        let (core, save_all) = if version < 2 {
-            let core = Community::restore(s.snapshot, s.items).map_err(|e| e.to_string())?;
-            (core, true)
-        } else {
-            (restore_parts(s.snapshot, stored.aux)?, false)
-        };
-        Ok(Governance {
-            slug: id.key.clone(),
-            agents_saved: core.agent_names().len(),
-            core: Some(core),
-            driver_url: s.driver_url,
-            save_all,
+        let aux = stored.aux;
+        Self::rebuild(id, stored.state, |parts| {
+            for (k, v) in &aux {
+                parts.take(k, v)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Activation's way in: each `s/` record is decoded as it is read, so a community of
+    /// 100,000 items never holds their 100,000 stored buffers at once.
+    fn restore_streamed(
+        id: &ActorId,
+        _env: &ActorsEnv,
+        state: Option<Vec<u8>>,
+        aux: RestoreAux<'_>,
+    ) -> Result<Self, String> {
+        Self::rebuild(id, state, |parts| {
+            // Item ids are dense from 1, so the last item record's id is their number: the
+            // vector is allocated once, not grown by doubling. The records still decide what
+            // is restored (a gap is refused as before); a corrupt key at worst fails to reserve.
+            let items = part_key(ITEM_PART, b"");
+            let last = aux.last_sub_key(&items)?;
+            let count = last
+                .as_deref()
+                .and_then(|k| <[u8; 8]>::try_from(k.strip_prefix(items.as_slice())?).ok())
+                .map(u64::from_be_bytes)
+                .and_then(|n| usize::try_from(n).ok());
+            if let Some(n) = count {
+                let _ = parts.items.try_reserve_exact(n);
+            }
+            aux.for_each(|k, v| parts.take(k, v))
         })
     }
 

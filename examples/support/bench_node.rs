@@ -21,13 +21,15 @@ pub struct Node {
 }
 
 impl Node {
-    /// Starts `bin serve` on `port` with data in `dir` (and `driver` as driver URL), and waits
-    /// until `/readyz` answers.
+    /// Starts `bin serve` on `port` with data in `dir` (and `driver` as driver URL, `env` as
+    /// extra environment such as `AGORA_CACHE_MB`, set last so that it wins), and waits until
+    /// `/readyz` answers.
     pub async fn start(
         bin: &str,
         port: u16,
         dir: &str,
         driver: Option<&str>,
+        env: &[(String, String)],
         client: &reqwest::Client,
     ) -> Node {
         let listen = format!("127.0.0.1:{port}");
@@ -42,6 +44,7 @@ impl Node {
         if let Some(url) = driver {
             cmd.env("AGORA_DRIVER_URL", url);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("agora starts");
         let base = format!("http://{listen}");
         for _ in 0..400 {

@@ -537,12 +537,33 @@ impl Items {
         page
     }
 
+    /// The items of a restored community (item `n` at index `n - 1`). Keeps `metas` as it is
+    /// (100,000 of them are 7.2 MB: copying them one by one into a vector grown by doubling
+    /// left about as much again in freed blocks the allocator kept), and sizes each container's
+    /// list of children once.
     pub(crate) fn from_metas(metas: Vec<ItemMeta>) -> Items {
-        let mut items = Items::default();
-        for (i, m) in metas.into_iter().enumerate() {
-            items.put(ItemId(i as u64 + 1), m);
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for m in &metas {
+            *counts.entry(m.container).or_default() += 1;
         }
-        items
+        let mut children: HashMap<u64, Vec<ItemId>> = counts
+            .into_iter()
+            .map(|(c, n)| (c, Vec::with_capacity(n)))
+            .collect();
+        let mut members: HashMap<u64, Vec<ItemId>> = HashMap::new();
+        // In id order, so every list is in id order as `put` keeps it.
+        for (i, m) in metas.iter().enumerate() {
+            let id = ItemId(i as u64 + 1);
+            children.entry(m.container).or_default().push(id);
+            for c in m.collections.iter() {
+                members.entry(c.collection().0).or_default().push(id);
+            }
+        }
+        Items {
+            metas,
+            children,
+            members,
+        }
     }
 
     pub(crate) fn metas(&self) -> &[ItemMeta] {
@@ -653,6 +674,16 @@ mod tests {
         one.set_membership(Membership::new(ItemId(2), true));
         items.put(ItemId(1), one);
         items
+    }
+
+    #[test]
+    fn items_rebuilt_from_their_metas_have_the_indexes_the_changes_built() {
+        let built = world();
+        let restored = Items::from_metas(built.metas.clone());
+        assert_eq!(restored.children, built.children);
+        assert_eq!(restored.members, built.members);
+        assert_eq!(restored.members[&2], vec![ItemId(1), ItemId(4)]);
+        assert_eq!(restored.len(), 4);
     }
 
     #[test]

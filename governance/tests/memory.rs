@@ -55,5 +55,22 @@ fn the_large_community_stays_under_300_bytes_per_item() {
     );
     assert_eq!(items, 100_000);
     assert!(per_item <= 300.0, "{per_item:.1} bytes per item");
+
+    // What a node holds after restarting: the same community restored from its snapshot and
+    // item metadata (as the governance actor hands them over, the metadata in a vector of
+    // exactly its length), with everything restore consumed freed.
+    let (snapshot, metas) = (big.c.snapshot(), big.c.item_metas().to_vec());
     drop(big.c);
+    let restored = agora_governance::Community::restore(snapshot, metas).expect("restores");
+    let live = LIVE.load(Ordering::Relaxed) - before;
+    let restored_per_item = live as f64 / items as f64;
+    eprintln!(
+        "restored: {live} bytes live, {restored_per_item:.1} bytes per item (item metadata {} bytes each)",
+        std::mem::size_of::<agora_governance::ItemMeta>()
+    );
+    assert_eq!(restored.items().len(), items);
+    assert!(
+        restored_per_item <= 300.0,
+        "{restored_per_item:.1} bytes per item"
+    );
 }

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use crate::actor_id::ActorId;
 use crate::aux::AuxReader;
 use crate::cluster::Serving;
-use crate::effects::{Effects, Reminder, Stored};
+use crate::effects::{Effects, Reminder, RestoreAux};
 use crate::keys;
 use crate::messages::{
     Delivery, MessageRecord, Outcome, Receipt, ReceiptRecord, RECEIPT_KIND, RECEIPT_VERSION,
@@ -183,26 +183,11 @@ impl<A: VirtualActor> Activation<A> {
             let state = engine
                 .get(&keys::state(&self.id))
                 .map_err(|e| e.to_string())?;
-            let aux = if A::RESTORE_AUX {
-                let prefix = keys::aux_prefix(&self.id);
-                engine
-                    .scan_prefix(&prefix)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|(k, v)| (k[prefix.len()..].to_vec(), v))
-                    .collect()
-            } else {
-                let base = keys::aux_prefix(&self.id);
-                let mut aux = Vec::new();
-                for sub in A::RESTORE_AUX_PREFIXES {
-                    let mut prefix = base.clone();
-                    prefix.extend_from_slice(sub);
-                    for (k, v) in engine.scan_prefix(&prefix).map_err(|e| e.to_string())? {
-                        aux.push((k[base.len()..].to_vec(), v));
-                    }
-                }
-                aux
-            };
+            let aux = RestoreAux::new(
+                engine.as_ref(),
+                keys::aux_prefix(&self.id),
+                (!A::RESTORE_AUX).then_some(A::RESTORE_AUX_PREFIXES),
+            );
             let rprefix = keys::actor_reminders_prefix(&self.id);
             let stored_reminders = if A::REMINDERS {
                 engine.scan_prefix(&rprefix).map_err(|e| e.to_string())?
@@ -215,7 +200,7 @@ impl<A: VirtualActor> Activation<A> {
                     .map_err(|e| e.to_string())?;
                 self.reminders.insert(name, rec);
             }
-            A::restore(&self.id, &self.env, Stored { state, aux })
+            A::restore_streamed(&self.id, &self.env, state, aux)
         })();
         self.life = match loaded {
             Ok(a) => Life::Ready(a),

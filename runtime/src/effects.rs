@@ -9,7 +9,9 @@
 //! [`Effects::scan_aux`]): the reads see the actor's own writes, including those still on
 //! their way to storage.
 
-use agora_storage::{Pairs, RecordError, StorageError};
+use std::ops::ControlFlow;
+
+use agora_storage::{Engine, Pairs, RecordError, StorageError};
 
 use crate::aux::AuxReader;
 use crate::messages::{ActorMessage, Outgoing, Receipt};
@@ -23,6 +25,90 @@ pub struct Stored {
     /// Auxiliary records (for example one per ballot) by sub-key, in key order; empty for
     /// kinds that read them on demand (`VirtualActor::RESTORE_AUX = false`).
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The auxiliary records an activation restores (every one with `VirtualActor::RESTORE_AUX`,
+/// else those under `VirtualActor::RESTORE_AUX_PREFIXES`), read from storage one at a time
+/// as the actor takes them, by sub-key. A kind with many of them decodes each as it is read
+/// ([`VirtualActor::restore_streamed`]), so their buffers are never all alive at once; the
+/// others collect them into [`Stored::aux`].
+pub struct RestoreAux<'a> {
+    engine: &'a dyn Engine,
+    /// The actor's auxiliary prefix, stripped from every key handed out.
+    base: Vec<u8>,
+    /// Sub-key prefixes read in this order; `None`: every record under `base`.
+    subs: Option<&'static [&'static [u8]]>,
+}
+
+impl<'a> RestoreAux<'a> {
+    pub(crate) fn new(
+        engine: &'a dyn Engine,
+        base: Vec<u8>,
+        subs: Option<&'static [&'static [u8]]>,
+    ) -> Self {
+        Self { engine, base, subs }
+    }
+
+    /// Calls `take(sub_key, value)` for every record, in the order [`Stored::aux`] lists them,
+    /// and stops at its first error, which it answers (as it answers a storage error).
+    pub fn for_each(
+        self,
+        mut take: impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let Some(subs) = self.subs else {
+            return self.visit(&self.base, &mut take);
+        };
+        let mut prefix = self.base.clone();
+        for sub in subs {
+            prefix.truncate(self.base.len());
+            prefix.extend_from_slice(sub);
+            self.visit(&prefix, &mut take)?;
+        }
+        Ok(())
+    }
+
+    fn visit(
+        &self,
+        prefix: &[u8],
+        take: &mut impl FnMut(&[u8], &[u8]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let base_len = self.base.len();
+        let mut failed = None;
+        self.engine
+            .visit_prefix(prefix, &mut |k, v| match take(&k[base_len..], v) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The greatest sub-key starting with `sub` (one seek, nothing read): lets a kind size
+    /// what it builds before [`RestoreAux::for_each`] (a vector of one entry per numbered
+    /// record, allocated once instead of grown by doubling). `sub` lies under the prefixes
+    /// restore loads.
+    pub fn last_sub_key(&self, sub: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let mut prefix = self.base.clone();
+        prefix.extend_from_slice(sub);
+        let last = self
+            .engine
+            .last_with_prefix(&prefix)
+            .map_err(|e| e.to_string())?;
+        Ok(last.map(|k| k[self.base.len()..].to_vec()))
+    }
+
+    /// Every record, by sub-key (what [`Stored::aux`] holds).
+    pub fn collect(self) -> Result<Pairs, String> {
+        let mut all = Vec::new();
+        self.for_each(|k, v| {
+            all.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(all)
+    }
 }
 
 /// A durable reminder, as delivered to the actor when it fires.
@@ -256,5 +342,48 @@ mod tests {
         assert_eq!(fx.set_reminders.len(), 1);
         assert_eq!(fx.set_reminders[0].due_ms, 20);
         assert!(!fx.is_empty());
+    }
+
+    #[test]
+    fn restore_records_come_by_sub_key_in_prefix_order_and_the_last_key_is_one_seek() {
+        use agora_storage::{MemEngine, WriteBatch};
+        let engine = MemEngine::new();
+        let mut b = WriteBatch::new();
+        for k in [
+            "a/x/s/1",
+            "a/x/s/2",
+            "a/x/k/9",
+            "a/x/other",
+            "a/y/s/3",
+            "a/x/s",
+        ] {
+            b.put(k.as_bytes().to_vec(), k.as_bytes().to_vec());
+        }
+        engine.apply(b).unwrap();
+        let base = b"a/x/".to_vec();
+        let subs: &'static [&'static [u8]] = &[b"s/", b"k/"];
+        let taken = |aux: RestoreAux<'_>| {
+            let mut keys = Vec::new();
+            aux.for_each(|k, v| {
+                assert!(v.ends_with(k), "the value stored under the sub-key");
+                keys.push(String::from_utf8(k.to_vec()).unwrap());
+                Ok(())
+            })
+            .map(|()| keys)
+        };
+        let some = RestoreAux::new(&engine, base.clone(), Some(subs));
+        assert_eq!(some.last_sub_key(b"s/").unwrap(), Some(b"s/2".to_vec()));
+        assert_eq!(some.last_sub_key(b"w/").unwrap(), None);
+        assert_eq!(taken(some).unwrap(), ["s/1", "s/2", "k/9"]);
+        let every = RestoreAux::new(&engine, base.clone(), None);
+        assert_eq!(taken(every).unwrap(), ["k/9", "other", "s", "s/1", "s/2"]);
+        // The first error stops the reading and is the answer.
+        let mut seen = 0;
+        let failed = RestoreAux::new(&engine, base, Some(subs)).for_each(|_, _| {
+            seen += 1;
+            Err("unreadable".into())
+        });
+        assert_eq!(failed, Err("unreadable".to_string()));
+        assert_eq!(seen, 1);
     }
 }

@@ -32,7 +32,7 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use cluster::rpc::serde_bytes_compat as msgpack_bytes;
 pub use cluster::{ClusterConfig, ClusterView};
 pub use courier::{MessageConfig, RECEIPT_MARGIN};
-pub use effects::{Effects, OutboxMessage, Published, Reminder, Stored};
+pub use effects::{Effects, OutboxMessage, Published, Reminder, RestoreAux, Stored};
 pub use fault::FAULT_ENV;
 pub use messages::{ActorMessage, Delivery, Outcome};
 pub use node::{

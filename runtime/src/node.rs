@@ -23,7 +23,7 @@ use crate::cluster::replica::ClusterReplicator;
 use crate::cluster::{self, Cluster, ClusterConfig, ClusterView, Serving};
 use crate::courier::{Courier, DeliverFn, KindRoute, MessageConfig};
 use crate::directory::{Directory, Lookup};
-use crate::effects::{Effects, Published, Reminder, Stored};
+use crate::effects::{Effects, Published, Reminder, RestoreAux, Stored};
 use crate::fault::{self, Fault};
 use crate::ids::IdAllocator;
 use crate::keys;
@@ -46,6 +46,21 @@ pub trait VirtualActor: Sized + Send + Unpin + 'static {
     /// Rebuilds the actor from what it persisted. An error marks the record unreadable; the
     /// runtime then answers every message with an internal error instead of guessing.
     fn restore(id: &ActorId, env: &Self::Env, stored: Stored) -> Result<Self, String>;
+
+    /// What activation calls: rebuilds the actor from its state record and the auxiliary
+    /// records restore loads, read from storage as it takes them. The default collects them
+    /// into [`Stored::aux`] for [`VirtualActor::restore`]; a kind that loads many records (a
+    /// large community's item metadata) overrides it to decode each as it is read, so the
+    /// records' buffers are never all alive at once.
+    fn restore_streamed(
+        id: &ActorId,
+        env: &Self::Env,
+        state: Option<Vec<u8>>,
+        aux: RestoreAux<'_>,
+    ) -> Result<Self, String> {
+        let aux = aux.collect()?;
+        Self::restore(id, env, Stored { state, aux })
+    }
 
     /// A durable reminder came due. Its removal is committed with whatever this records.
     fn on_reminder(&mut self, env: &Self::Env, reminder: Reminder, fx: &mut Effects);

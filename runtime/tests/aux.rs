@@ -9,9 +9,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use agora_runtime::{
-    ActorId, Effects, Message, Reminder, Runtime, RuntimeConfig, Stored, SystemClock, VirtualActor,
+    ActorId, Effects, Message, Reminder, RestoreAux, Runtime, RuntimeConfig, Stored, SystemClock,
+    VirtualActor,
 };
-use agora_storage::{Engine, MemEngine, Pairs, StorageError, WriteBatch};
+use agora_storage::{Engine, MemEngine, Pairs, StorageError, Visit, WriteBatch};
 
 /// What a handler saw, published as it ran (its answer only arrives once durable).
 type Seen = Arc<Mutex<Vec<Reply>>>;
@@ -180,6 +181,53 @@ impl Message<Indexed> for Cmd {
     }
 }
 
+type Taken = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// `Indexed`'s records, taken one at a time as restore reads them: a record `s/bad` makes the
+/// restore fail, and nothing after it is taken.
+struct Streamed {
+    restored: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl VirtualActor for Streamed {
+    const KIND: &'static str = "streamed";
+    const RESTORE_AUX: bool = false;
+    const RESTORE_AUX_PREFIXES: &'static [&'static [u8]] = &[b"s/", b"keep/"];
+    type Env = Taken;
+
+    fn restore(_: &ActorId, _: &Self::Env, _: Stored) -> Result<Self, String> {
+        Err("activation restores this kind through restore_streamed".into())
+    }
+    fn restore_streamed(
+        _: &ActorId,
+        taken: &Self::Env,
+        _: Option<Vec<u8>>,
+        aux: RestoreAux<'_>,
+    ) -> Result<Self, String> {
+        let mut restored = Vec::new();
+        aux.for_each(|k, v| {
+            taken.lock().unwrap().push(k.to_vec());
+            if k == b"s/bad" {
+                return Err("a record restore cannot read".into());
+            }
+            restored.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })?;
+        Ok(Streamed { restored })
+    }
+    fn on_reminder(&mut self, _: &Self::Env, _: Reminder, _: &mut Effects) {}
+}
+
+impl Message<Streamed> for Cmd {
+    type Reply = Reply;
+    fn handle(self, x: &mut Streamed, _: &Taken, fx: &mut Effects) -> Reply {
+        match self {
+            Cmd::Restored => Reply::Page(x.restored.clone()),
+            cmd => handle(x.restored.len(), cmd, fx),
+        }
+    }
+}
+
 /// An engine whose commits can be held back (the committer thread waits in `apply`).
 #[derive(Default)]
 struct Gated {
@@ -205,6 +253,9 @@ impl Engine for Gated {
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError> {
         self.inner.scan_prefix(prefix)
     }
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
+        self.inner.visit_prefix(prefix, visit)
+    }
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.last_with_prefix(prefix)
     }
@@ -228,10 +279,16 @@ impl Engine for Gated {
 }
 
 fn start(engine: Arc<Gated>, seen: &Seen) -> Runtime {
+    start_taking(engine, seen, Arc::default())
+}
+
+/// [`start`], with `taken` collecting the sub-keys `Streamed` restores take.
+fn start_taking(engine: Arc<Gated>, seen: &Seen, taken: Taken) -> Runtime {
     let rt = Runtime::start(RuntimeConfig::default(), engine, Arc::new(SystemClock)).unwrap();
     rt.register::<Ledger>(seen.clone());
     rt.register::<Ballots>(());
     rt.register::<Indexed>(());
+    rt.register::<Streamed>(taken);
     rt
 }
 
@@ -356,6 +413,61 @@ async fn restore_loads_the_records_under_the_prefixes_the_kind_names_and_only_th
             .await
             .unwrap(),
         value("v42")
+    );
+    rt.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_that_streams_its_restore_takes_the_same_records_one_at_a_time() {
+    let engine = Arc::new(Gated::default());
+    let seen = Seen::default();
+    let rt = start(engine.clone(), &seen);
+    for key in ["x", "bad"] {
+        let ask = |cmd| rt.ask::<Streamed, _>(key, cmd);
+        ask(Cmd::PutMany {
+            from: 0,
+            count: 300,
+        })
+        .await
+        .unwrap();
+        for (k, v) in [
+            ("s/b", "2"),
+            ("keep/z", "3"),
+            ("s/a", "1"),
+            ("s", "not under s/"),
+            ("kee", "not under keep/"),
+        ] {
+            ask(Cmd::Put(k, v)).await.unwrap();
+        }
+    }
+    rt.ask::<Streamed, _>("bad", Cmd::Put("s/bad", "?"))
+        .await
+        .unwrap();
+    rt.shutdown();
+
+    let taken = Arc::new(Mutex::new(Vec::new()));
+    let rt = start_taking(engine, &seen, taken.clone());
+    let pair = |k: &str, v: &str| (k.as_bytes().to_vec(), v.as_bytes().to_vec());
+    assert_eq!(
+        rt.ask::<Streamed, _>("x", Cmd::Restored).await.unwrap(),
+        Reply::Page(vec![
+            pair("s/a", "1"),
+            pair("s/b", "2"),
+            pair("keep/z", "3")
+        ])
+    );
+    assert_eq!(
+        taken.lock().unwrap().len(),
+        3,
+        "only the records under the prefixes"
+    );
+    // A record the kind cannot take fails the restore: the actor answers an error, not a
+    // state missing what followed, and nothing after that record is read.
+    taken.lock().unwrap().clear();
+    assert!(rt.ask::<Streamed, _>("bad", Cmd::Restored).await.is_err());
+    assert_eq!(
+        *taken.lock().unwrap(),
+        vec![b"s/a".to_vec(), b"s/b".to_vec(), b"s/bad".to_vec()]
     );
     rt.shutdown();
 }

@@ -1,9 +1,10 @@
 //! The ordered key-value engine behind a node: sled on disk, or a `BTreeMap` for tests.
 //!
-//! The trait is deliberately narrow (get, prefix scan, atomic batch, flush) so that replacing
-//! sled is a one-file change; the same test suite runs against both implementations.
+//! The trait is deliberately narrow (get, prefix scan or visit, atomic batch, flush) so that
+//! replacing sled is a one-file change; the same test suite runs against both implementations.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -39,10 +40,28 @@ impl WriteBatch {
 /// Key-value pairs in key order.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// What [`Engine::visit_prefix`] calls with each pair (key, value); `Break` stops the visit.
+pub type Visit<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 pub trait Engine: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// Every pair whose key starts with `prefix`, in key order.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError>;
+    /// Hands every pair whose key starts with `prefix` to `visit`, in key order, until it
+    /// answers `Break`, without collecting them: for a scan too large to hold at once (an
+    /// actor's restore reads its 100,000 records this way and keeps only what it decodes).
+    /// `visit` must not use the engine (the in-memory engine holds its lock meanwhile).
+    ///
+    /// The default collects with [`Engine::scan_prefix`] (for wrappers in tests); both engines
+    /// here stream.
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
+        for (k, v) in self.scan_prefix(prefix)? {
+            if visit(&k, &v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// The greatest key starting with `prefix`.
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// At most `limit` pairs whose key starts with `prefix` and is `>= from`, in key order.
@@ -91,6 +110,17 @@ impl Engine for SledEngine {
                 Ok((k.to_vec(), v.to_vec()))
             })
             .collect()
+    }
+
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
+        // sled hands out its own buffers (shared, not copied), one pair at a time.
+        for kv in self.db.scan_prefix(prefix) {
+            let (k, v) = kv?;
+            if visit(&k, &v).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -168,6 +198,19 @@ impl Engine for MemEngine {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn visit_prefix(&self, prefix: &[u8], visit: &mut Visit<'_>) -> Result<(), StorageError> {
+        let map = self.map();
+        for (k, v) in map
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            if visit(k, v).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -248,6 +291,49 @@ mod tests {
             assert_eq!(all.len(), 2);
             assert_eq!(e.scan_from(b"a/", b"", 1).unwrap()[0].0, b"a/1".to_vec());
             e.flush().unwrap();
+        }
+    }
+
+    #[test]
+    fn visiting_a_prefix_sees_what_a_scan_answers_and_stops_when_asked() {
+        for (e, _dir) in engines() {
+            let mut b = WriteBatch::new();
+            for (k, v) in [
+                ("a", "0"),
+                ("b/1", "x"),
+                ("b/2", "yy"),
+                ("b/3", "zzz"),
+                ("c", "1"),
+            ] {
+                b.put(k.as_bytes().to_vec(), v.as_bytes().to_vec());
+            }
+            e.apply(b).unwrap();
+            let mut seen: Pairs = Vec::new();
+            e.visit_prefix(b"b/", &mut |k, v| {
+                seen.push((k.to_vec(), v.to_vec()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(seen, e.scan_prefix(b"b/").unwrap());
+            assert_eq!(seen.len(), 3);
+            let mut first_two = Vec::new();
+            e.visit_prefix(b"b/", &mut |k, _| {
+                first_two.push(k.to_vec());
+                if first_two.len() == 2 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .unwrap();
+            assert_eq!(first_two, vec![b"b/1".to_vec(), b"b/2".to_vec()]);
+            let mut none = 0;
+            e.visit_prefix(b"d", &mut |_, _| {
+                none += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(none, 0);
         }
     }
 

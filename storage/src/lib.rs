@@ -13,7 +13,7 @@ mod record;
 
 pub use backup::{read_snapshot, write_snapshot, BackupError};
 pub use committer::{CommitSeq, Committer, CommitterStats, OnDurable, Replicator};
-pub use engine::{Engine, MemEngine, Pairs, SledEngine, WriteBatch};
+pub use engine::{Engine, MemEngine, Pairs, SledEngine, Visit, WriteBatch};
 pub use record::{decode_record, encode_record, RecordError};
 
 /// Errors at the storage boundary.
