@@ -173,6 +173,9 @@ impl From<StorageError> for AskError {
     }
 }
 
+/// An auxiliary record's sub-key and value.
+pub type AuxPair = (Vec<u8>, Vec<u8>);
+
 /// Runtime settings; every field has a production default.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -780,6 +783,29 @@ impl Runtime {
         let value = self.shared.engine().get(&keys::aux(&id, sub))?;
         self.settle().await?;
         Ok(value)
+    }
+
+    /// The last auxiliary record of actor `A` keyed `key` whose sub-key starts with `prefix`
+    /// (sub-key and value), as storage holds it right now. Unlike [`Runtime::read_aux`] it
+    /// does not wait: the record may be a write not yet durable, or one a cluster replica
+    /// will reject. So it is only a hint that the actor checks against its own state, read
+    /// on the caller's thread to spare the actor's one thread a storage read (a prefetch).
+    pub fn peek_last_aux<A: VirtualActor>(
+        &self,
+        key: &str,
+        prefix: &[u8],
+    ) -> Result<Option<AuxPair>, AskError> {
+        let id = actor_id::<A>(key);
+        self.check_serving(id.partition)?;
+        let engine = self.shared.engine();
+        let Some(full) = engine.last_with_prefix(&keys::aux(&id, prefix))? else {
+            return Ok(None);
+        };
+        let Some(value) = engine.get(&full)? else {
+            return Ok(None);
+        };
+        let sub = full[keys::aux_prefix(&id).len()..].to_vec();
+        Ok(Some((sub, value)))
     }
 
     /// Up to `limit` auxiliary records of actor `A` keyed `key` whose sub-key starts with

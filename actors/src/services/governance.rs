@@ -137,6 +137,7 @@ impl Governance {
                 body: body.clone(),
                 driver_url: driver_url.clone(),
                 vote_ids: vote_ids.clone(),
+                prefetched: gov::prefetch(&self.core.rt, slug, &body),
             };
             match self.core.governance.ask(slug, cmd).await?? {
                 Submitted::Done(record) => return Ok(record.to_json()),
@@ -164,6 +165,7 @@ impl Governance {
         let cmd = gov::DryRun {
             actor: actor.id,
             platforms: actor.platforms,
+            prefetched: gov::prefetch(&self.core.rt, slug, &body),
             body,
         };
         self.core.governance.ask(slug, cmd).await?
