@@ -832,14 +832,11 @@ impl Governance {
             }
             // A version record is written once and never changed (destroy deletes them all,
             // checked above), so the hint is right whenever it is the version held as current.
-            if hint
-                .as_ref()
-                .is_some_and(|Prefetched(v)| v.item == *id && v.version == meta.version())
-            {
-                if let Some(Prefetched(v)) = hint.take() {
-                    out.insert(*id, v.fields);
-                    continue;
-                }
+            let current =
+                |Prefetched(v): &mut Prefetched| v.item == *id && v.version == meta.version();
+            if let Some(Prefetched(v)) = hint.take_if(current) {
+                out.insert(*id, v.fields);
+                continue;
             }
             if let Some(v) = self.version(fx, *id, meta.version())? {
                 out.insert(*id, v.fields);

@@ -368,6 +368,16 @@ async fn restore_loads_every_record_or_none_as_the_kind_says() {
     rt.shutdown();
 }
 
+/// Records under the restore prefixes `s/` and `keep/`, written out of order, and two whose keys
+/// only look like them.
+const UNDER_AND_BESIDE: [(&str, &str); 5] = [
+    ("s/b", "2"),
+    ("keep/z", "3"),
+    ("s/a", "1"),
+    ("s", "not under s/"),
+    ("kee", "not under keep/"),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_loads_the_records_under_the_prefixes_the_kind_names_and_only_those() {
     let engine = Arc::new(Gated::default());
@@ -380,14 +390,7 @@ async fn restore_loads_the_records_under_the_prefixes_the_kind_names_and_only_th
     })
     .await
     .unwrap();
-    for (k, v) in [
-        ("s/b", "2"),
-        ("keep/z", "3"),
-        ("s/a", "1"),
-        ("s", "not under s/"),
-        ("kee", "not under keep/"),
-        ("s/gone", "x"),
-    ] {
+    for (k, v) in UNDER_AND_BESIDE.into_iter().chain([("s/gone", "x")]) {
         ask(Cmd::Put(k, v)).await.unwrap();
     }
     ask(Cmd::Delete("s/gone")).await.unwrap();
@@ -430,13 +433,7 @@ async fn a_kind_that_streams_its_restore_takes_the_same_records_one_at_a_time() 
         })
         .await
         .unwrap();
-        for (k, v) in [
-            ("s/b", "2"),
-            ("keep/z", "3"),
-            ("s/a", "1"),
-            ("s", "not under s/"),
-            ("kee", "not under keep/"),
-        ] {
+        for (k, v) in UNDER_AND_BESIDE {
             ask(Cmd::Put(k, v)).await.unwrap();
         }
     }
