@@ -276,7 +276,6 @@ impl<A: VirtualActor> Activation<A> {
         for name in fx.cancel_reminders {
             if let Some(old) = self.reminders.remove(&name) {
                 batch.delete(keys::actor_reminder(&self.id, &name));
-                batch.delete(keys::due(old.due_ms, &self.id, &name));
                 sched.push(SchedulerEvent::Cancel {
                     id: self.id.clone(),
                     name,
@@ -286,7 +285,6 @@ impl<A: VirtualActor> Activation<A> {
         }
         for r in fx.set_reminders {
             if let Some(old) = self.reminders.get(&r.name) {
-                batch.delete(keys::due(old.due_ms, &self.id, &r.name));
                 sched.push(SchedulerEvent::Cancel {
                     id: self.id.clone(),
                     name: r.name.clone(),
@@ -300,7 +298,6 @@ impl<A: VirtualActor> Activation<A> {
             let bytes = encode_record(REMINDER_KIND, REMINDER_VERSION, &rec)
                 .map_err(|e| AskError::Internal(e.to_string()))?;
             batch.put(keys::actor_reminder(&self.id, &r.name), bytes);
-            batch.put(keys::due(r.due_ms, &self.id, &r.name), Vec::new());
             sched.push(SchedulerEvent::Schedule {
                 id: self.id.clone(),
                 name: r.name.clone(),

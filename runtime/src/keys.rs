@@ -13,7 +13,10 @@ use crate::actor_id::ActorId;
 pub(crate) const STATE: &[u8] = b"s/";
 pub(crate) const AUX: &[u8] = b"x/";
 pub(crate) const ACTOR_REMINDER: &[u8] = b"m/";
-pub(crate) const DUE: &[u8] = b"q/";
+/// The due index earlier Agoras wrote (`q/<due ms BE><kind>\0<key>\0<name>`), a second key per
+/// reminder. The scheduler loads every reminder of a partition into memory anyway, so the
+/// order it gave was never read; a node deletes what is left of it at start.
+pub(crate) const LEGACY_DUE: &[u8] = b"q/";
 pub(crate) const OUTBOX: &[u8] = b"o/";
 pub(crate) const INDEX: &[u8] = b"i/";
 pub(crate) const IDS: &[u8] = b"n/";
@@ -98,27 +101,14 @@ pub(crate) fn actor_reminder(id: &ActorId, name: &str) -> Vec<u8> {
     k
 }
 
-pub(crate) fn due(due_ms: u64, id: &ActorId, name: &str) -> Vec<u8> {
-    let mut k = section(id.partition, DUE);
-    k.extend_from_slice(&due_ms.to_be_bytes());
-    actor_part(&mut k, id);
-    k.push(0);
-    k.extend_from_slice(name.as_bytes());
-    k
-}
-
-/// Splits a `q/` key back into (due, kind, key, name).
-pub(crate) fn parse_due(k: &[u8]) -> Option<(u64, String, String, String)> {
-    let rest = unpartitioned(k)?.strip_prefix(DUE)?;
-    if rest.len() < 8 {
-        return None;
-    }
-    let due = u64::from_be_bytes(rest[..8].try_into().ok()?);
-    let mut parts = rest[8..].split(|b| *b == 0);
+/// Splits an `m/` key back into (kind, key, name).
+pub(crate) fn parse_actor_reminder(k: &[u8]) -> Option<(String, String, String)> {
+    let rest = unpartitioned(k)?.strip_prefix(ACTOR_REMINDER)?;
+    let mut parts = rest.splitn(3, |b| *b == 0);
     let kind = String::from_utf8(parts.next()?.to_vec()).ok()?;
     let key = String::from_utf8(parts.next()?.to_vec()).ok()?;
     let name = String::from_utf8(parts.next()?.to_vec()).ok()?;
-    Some((due, kind, key, name))
+    Some((kind, key, name))
 }
 
 pub(crate) fn outbox(p: u32, seq: u64) -> Vec<u8> {
@@ -191,15 +181,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn due_keys_sort_by_time_and_parse_back() {
+    fn keys_parse_back() {
         let id = ActorId::new("process", "42").in_partition(9);
-        let a = due(5, &id, "close");
-        let b = due(300, &ActorId::new("community", "a/b").in_partition(9), "x");
-        assert!(a < b);
+        let b = actor_reminder(&ActorId::new("community", "a/b").in_partition(9), "x");
         assert_eq!(
-            parse_due(&b),
-            Some((300, "community".into(), "a/b".into(), "x".into()))
+            parse_actor_reminder(&b),
+            Some(("community".into(), "a/b".into(), "x".into()))
         );
+        assert_eq!(parse_actor_reminder(&state(&id)), None);
         assert_eq!(parse_outbox(&outbox(3, 77)), Some(77));
         assert_eq!(partition_of_key(&outbox(3, 77)), Some(3));
         assert_eq!(partition_of_key(&b), Some(9));

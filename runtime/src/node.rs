@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
-use agora_storage::{CommitSeq, Committer, Engine, Replicator, StorageError};
+use agora_storage::{CommitSeq, Committer, Engine, Replicator, StorageError, WriteBatch};
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
@@ -312,7 +312,19 @@ impl Runtime {
         // any partition.
         let mut next_outbox = 0;
         let mut next_message = 0;
+        let mut legacy_due = 0;
         for p in 0..PARTITIONS {
+            let legacy = engine.scan_prefix(&keys::section(p, keys::LEGACY_DUE))?;
+            if !legacy.is_empty() {
+                legacy_due += legacy.len();
+                let mut batch = WriteBatch::new();
+                for (k, _) in legacy {
+                    batch.delete(k);
+                }
+                // Not flushed: should the node die before its first commit, the next start
+                // deletes them again.
+                engine.apply(batch)?;
+            }
             if let Some(k) = engine.last_with_prefix(&keys::section(p, keys::OUTBOX))? {
                 if let Some(seq) = keys::parse_outbox(&k) {
                     next_outbox = next_outbox.max(seq + 1);
@@ -323,6 +335,12 @@ impl Runtime {
                     next_message = next_message.max(seq + 1);
                 }
             }
+        }
+        if legacy_due > 0 {
+            tracing::info!(
+                keys = legacy_due,
+                "deleted the due index an earlier Agora kept beside each reminder"
+            );
         }
         let next_journal = match engine.last_with_prefix(keys::JOURNAL)? {
             Some(k) => keys::parse_journal(&k).map(|s| s + 1).unwrap_or(1),

@@ -2,18 +2,19 @@
 //! on the runtime's clock (so a manual clock that moves past a due time fires it at once), and
 //! fires it by activating its actor.
 //!
-//! The scheduler's map is a cache of the `q/` keys: it is rebuilt from storage at start (so
-//! reminders that came due while the node was down fire right away, oldest first) and kept up
-//! to date by commit notifications. Firing is at-least-once; the activation makes the effect
+//! The scheduler's map is a cache of the `m/` records (each actor's reminders, due time
+//! included): it is rebuilt from storage at start (so reminders that came due while the node
+//! was down fire right away, oldest first) and kept up to date by commit notifications. Firing is at-least-once; the activation makes the effect
 //! happen once, because the reminder's removal is committed with the effect.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use agora_storage::{Engine, StorageError};
+use agora_storage::{decode_record, Engine, StorageError};
 use tokio::sync::{mpsc, Notify};
 
+use crate::activation::{ReminderRecord, REMINDER_KIND, REMINDER_VERSION};
 use crate::actor_id::ActorId;
 use crate::keys;
 use crate::node::{FireFn, Shared};
@@ -96,21 +97,10 @@ impl Scheduler {
     ) -> Result<usize, StorageError> {
         let sender = self.sender();
         let mut n = 0;
-        for (k, _) in engine.scan_prefix(&keys::section(p, keys::DUE))? {
-            let Some((due_ms, kind, key, name)) = keys::parse_due(&k) else {
-                continue;
-            };
-            let Some(kind) = kinds.iter().find(|k| **k == kind) else {
-                tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
-                continue;
-            };
-            sender.notify(SchedulerEvent::Schedule {
-                id: ActorId::new(kind, key),
-                name,
-                due_ms,
-            });
+        visit_stored(engine, p, kinds, |id, name, due_ms| {
+            sender.notify(SchedulerEvent::Schedule { id, name, due_ms });
             n += 1;
-        }
+        })?;
         Ok(n)
     }
 
@@ -141,17 +131,9 @@ impl Scheduler {
         };
         let partitions = if load_all { 0..PARTITIONS } else { 0..0 };
         for p in partitions {
-            for (k, _) in engine.scan_prefix(&keys::section(p, keys::DUE))? {
-                let Some((due, kind, key, name)) = keys::parse_due(&k) else {
-                    tracing::warn!("skipping a malformed reminder key");
-                    continue;
-                };
-                let Some(kind) = kinds.iter().find(|k| **k == kind) else {
-                    tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
-                    continue;
-                };
-                state.schedule(key_of(&ActorId::new(kind, key), &name), due, due, 0);
-            }
+            visit_stored(engine, p, &kinds, |id, name, due| {
+                state.schedule(key_of(&id, &name), due, due, 0);
+            })?;
         }
         tracing::info!(reminders = state.entries.len(), "reminder scheduler loaded");
         self.pending
@@ -169,6 +151,35 @@ impl Scheduler {
         tokio::spawn(worker.run());
         Ok(())
     }
+}
+
+/// Calls `f` with every reminder stored in partition `p` (its `m/` records, read whole: the
+/// due time is in the record) whose actor kind is registered.
+fn visit_stored(
+    engine: &Arc<dyn Engine>,
+    p: u32,
+    kinds: &[&'static str],
+    mut f: impl FnMut(ActorId, String, u64),
+) -> Result<(), StorageError> {
+    for (k, v) in engine.scan_prefix(&keys::section(p, keys::ACTOR_REMINDER))? {
+        let Some((kind, key, name)) = keys::parse_actor_reminder(&k) else {
+            tracing::warn!("skipping a malformed reminder key");
+            continue;
+        };
+        let Some(kind) = kinds.iter().find(|k| **k == kind) else {
+            tracing::warn!(%kind, "skipping a reminder of an unregistered actor kind");
+            continue;
+        };
+        let rec = match decode_record::<ReminderRecord>(REMINDER_KIND, REMINDER_VERSION, &v) {
+            Ok((_, rec)) => rec,
+            Err(e) => {
+                tracing::warn!(%kind, %key, %name, error = %e, "skipping an unreadable reminder");
+                continue;
+            }
+        };
+        f(ActorId::new(kind, key), name, rec.due_ms);
+    }
+    Ok(())
 }
 
 /// One pending reminder, named by `kind\0key\0name` in a single shared allocation: a node may

@@ -14,7 +14,7 @@ use agora_runtime::{
     ActorId, AskError, Client, Clock, DeliveryConfig, Effects, ManualClock, Message, OutboxMessage,
     Reminder, Runtime, RuntimeConfig, Stored, SystemClock, VirtualActor,
 };
-use agora_storage::{Engine, SledEngine};
+use agora_storage::{Engine, SledEngine, WriteBatch};
 
 struct Counter {
     value: u64,
@@ -240,6 +240,59 @@ async fn reminders_fire_once_and_overdue_ones_fire_after_restart() {
     assert_eq!(counters(&rt).ask("s", Get).await.unwrap().1, 1);
     assert_eq!(counters(&rt).ask("r", Get).await.unwrap().1, 1);
     rt.shutdown();
+}
+
+/// Earlier Agoras kept a second key per reminder, a due index under `q/`. A node deletes what is
+/// left of it at start and schedules from each actor's own reminder records, so a reminder
+/// moved to a later time is loaded once, at its new time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_reminder_fires_once_at_its_new_time_after_restart_and_a_leftover_due_index_is_deleted(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let legacy_prefix = [b'P', 0, 7, b'q', b'/'];
+    {
+        let engine = SledEngine::open(dir.path()).unwrap();
+        let mut key = legacy_prefix.to_vec();
+        key.extend_from_slice(&5u64.to_be_bytes());
+        key.extend_from_slice(b"counter\0old\0tick");
+        let mut batch = WriteBatch::new();
+        batch.put(key, Vec::new());
+        engine.apply(batch).unwrap();
+        engine.flush().unwrap();
+    }
+    {
+        let rt = start_with_clock(dir.path(), RuntimeConfig::default(), clock.clone());
+        counters(&rt).ask("m", RemindIn(100)).await.unwrap();
+        counters(&rt).ask("m", RemindIn(500)).await.unwrap();
+        eventually("the moved reminder alone pending", || {
+            rt.stats().reminders_pending == 1
+        })
+        .await;
+        clock.advance(200);
+        settle().await;
+        assert_eq!(counters(&rt).ask("m", Get).await.unwrap().1, 0);
+        rt.shutdown();
+    }
+    let rt = start_with_clock(dir.path(), RuntimeConfig::default(), clock.clone());
+    settle().await;
+    assert_eq!(
+        rt.stats().reminders_pending,
+        1,
+        "only the moved reminder is loaded"
+    );
+    clock.advance(299);
+    settle().await;
+    assert_eq!(counters(&rt).ask("m", Get).await.unwrap().1, 0);
+    clock.advance(1);
+    fired(&rt, "m", 1).await;
+    clock.advance(10_000);
+    settle().await;
+    assert_eq!(counters(&rt).ask("m", Get).await.unwrap().1, 1);
+    rt.shutdown();
+    drop(rt);
+    let engine = SledEngine::open(dir.path()).unwrap();
+    assert!(engine.scan_prefix(&legacy_prefix).unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
