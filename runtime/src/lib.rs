@@ -24,6 +24,7 @@ mod node;
 mod outbox;
 mod reminders;
 mod tasks;
+mod transport;
 
 pub use actor_id::{
     id_in_partition, partition_of, partition_of_id, partition_of_id_key, ActorId, PARTITIONS,

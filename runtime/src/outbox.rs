@@ -21,6 +21,7 @@ use agora_storage::{
     decode_record, encode_record, Committer, Engine, RecordError, StorageError, WriteBatch,
 };
 use hmac::{Hmac, Mac};
+use hyper::body::Bytes;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -28,6 +29,7 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::keys;
+use crate::transport::{Proxies, Transport};
 use crate::PARTITIONS;
 
 /// How deliveries are made and retried.
@@ -87,7 +89,7 @@ pub(crate) struct Outbox {
     config: DeliveryConfig,
     committer: Committer,
     clock: Arc<dyn Clock>,
-    client: reqwest::Client,
+    transport: Transport,
     queues: Mutex<HashMap<String, Queue>>,
     runtime: Mutex<Option<tokio::runtime::Handle>>,
     semaphore: Arc<Semaphore>,
@@ -99,17 +101,12 @@ pub(crate) struct Outbox {
 
 impl Outbox {
     pub fn new(config: DeliveryConfig, committer: Committer, clock: Arc<dyn Clock>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .user_agent(concat!("agora/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         Self {
+            transport: Transport::new(config.timeout, Proxies::FromEnv),
             semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
             committer,
             clock,
-            client,
             queues: Mutex::new(HashMap::new()),
             runtime: Mutex::new(None),
             depth: AtomicI64::new(0),
@@ -245,6 +242,7 @@ impl Outbox {
 
     /// Retries with exponential backoff until delivered or expired. False when stopping.
     async fn deliver_until_done(&self, rec: &OutboxRecord) -> bool {
+        let body = Bytes::from(rec.body.clone());
         let mut attempt = 0u32;
         loop {
             if self.stopped.load(Ordering::Relaxed) {
@@ -253,7 +251,7 @@ impl Outbox {
             attempt += 1;
             let outcome = {
                 let _permit = self.semaphore.acquire().await;
-                self.attempt(rec).await
+                self.attempt(rec, &body).await
             };
             let wait = match outcome {
                 Attempt::Delivered => {
@@ -279,25 +277,23 @@ impl Outbox {
         }
     }
 
-    async fn attempt(&self, rec: &OutboxRecord) -> Attempt {
-        let mut req = self
-            .client
-            .post(&rec.url)
-            .header("content-type", "application/json")
-            .header("idempotency-key", &rec.id)
-            .body(rec.body.clone());
-        if let Some(secret) = &self.config.signing_secret {
-            req = req.header("x-agora-signature", signature(secret, rec.body.as_bytes()));
+    async fn attempt(&self, rec: &OutboxRecord, body: &Bytes) -> Attempt {
+        let signature = self
+            .config
+            .signing_secret
+            .as_ref()
+            .map(|secret| signature(secret, rec.body.as_bytes()));
+        let mut headers = vec![("idempotency-key", rec.id.as_str())];
+        if let Some(s) = &signature {
+            headers.push(("x-agora-signature", s.as_str()));
         }
-        match req.send().await {
-            Ok(resp) if resp.status().is_success() => Attempt::Delivered,
-            Ok(resp) => {
-                let after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| retry_after(v, self.clock.now_ms(), self.config.max_backoff));
-                tracing::debug!(url = %rec.url, status = %resp.status(), "delivery refused");
+        match self.transport.post(&rec.url, &headers, body.clone()).await {
+            Ok(a) if a.status.is_success() => Attempt::Delivered,
+            Ok(a) => {
+                let after = a
+                    .retry_after
+                    .and_then(|v| retry_after(&v, self.clock.now_ms(), self.config.max_backoff));
+                tracing::debug!(url = %rec.url, status = %a.status, "delivery refused");
                 Attempt::Retry(after)
             }
             Err(e) => {
