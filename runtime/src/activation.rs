@@ -138,6 +138,9 @@ pub(crate) struct Activation<A: VirtualActor> {
     /// Durable messages handled in commits that may not be durable yet: storage does not show
     /// their receipts, so a redelivery racing the commit must be caught here.
     handled_in_flight: HashMap<String, CommitSeq>,
+    /// Nothing is stored under this id (a key allocated just now): the first restore reads
+    /// nothing. Any later one (after a failed commit, a new lease) reads storage as usual.
+    fresh: bool,
 }
 
 impl<A: VirtualActor> Activation<A> {
@@ -147,6 +150,7 @@ impl<A: VirtualActor> Activation<A> {
         env: A::Env,
         shared: Weak<Shared>,
         pending: Arc<AtomicUsize>,
+        fresh: bool,
     ) -> Self {
         Self {
             id,
@@ -162,6 +166,7 @@ impl<A: VirtualActor> Activation<A> {
             restored_lease: 0,
             reader: None,
             handled_in_flight: HashMap::new(),
+            fresh,
         }
     }
 
@@ -179,17 +184,26 @@ impl<A: VirtualActor> Activation<A> {
                 )))
             }
         }
+        let fresh = std::mem::take(&mut self.fresh);
         let loaded = (|| -> Result<A, String> {
-            let state = engine
-                .get(&keys::state(&self.id))
-                .map_err(|e| e.to_string())?;
+            let state = if fresh {
+                None
+            } else {
+                engine
+                    .get(&keys::state(&self.id))
+                    .map_err(|e| e.to_string())?
+            };
             let aux = RestoreAux::new(
                 engine.as_ref(),
                 keys::aux_prefix(&self.id),
-                (!A::RESTORE_AUX).then_some(A::RESTORE_AUX_PREFIXES),
+                if fresh {
+                    Some(&[])
+                } else {
+                    (!A::RESTORE_AUX).then_some(A::RESTORE_AUX_PREFIXES)
+                },
             );
             let rprefix = keys::actor_reminders_prefix(&self.id);
-            let stored_reminders = if A::REMINDERS {
+            let stored_reminders = if A::REMINDERS && !fresh {
                 engine.scan_prefix(&rprefix).map_err(|e| e.to_string())?
             } else {
                 Vec::new()

@@ -137,6 +137,11 @@ impl<A: VirtualActor> Client<A> {
     pub async fn ask<M: Message<A>>(&self, key: &str, msg: M) -> Result<M::Reply, AskError> {
         self.rt.ask::<A, M>(key, msg).await
     }
+
+    /// Sends `msg` to the actor keyed `key`, a key allocated just now (see [`Runtime::ask_new`]).
+    pub async fn ask_new<M: Message<A>>(&self, key: &str, msg: M) -> Result<M::Reply, AskError> {
+        self.rt.ask_new::<A, M>(key, msg).await
+    }
 }
 
 tokio::task_local! {
@@ -609,6 +614,27 @@ impl Runtime {
         key: &str,
         msg: M,
     ) -> Result<M::Reply, AskError> {
+        self.ask_as(key, msg, false).await
+    }
+
+    /// [`Runtime::ask`] to an actor whose key was allocated just now (from
+    /// [`Runtime::next_id_in`], which never hands out an id twice), so nothing can be stored
+    /// under it: activating it reads nothing from storage. Starting a process used to pay
+    /// three storage probes (state, records, reminders) to learn that.
+    pub async fn ask_new<A: VirtualActor, M: Message<A>>(
+        &self,
+        key: &str,
+        msg: M,
+    ) -> Result<M::Reply, AskError> {
+        self.ask_as(key, msg, true).await
+    }
+
+    async fn ask_as<A: VirtualActor, M: Message<A>>(
+        &self,
+        key: &str,
+        msg: M,
+        fresh: bool,
+    ) -> Result<M::Reply, AskError> {
         let id = actor_id::<A>(key);
         // Single nodes skip this: it is only ever true in a cluster that lost Redis.
         let stale_ok = self.shared.cluster.as_ref().is_some_and(|c| {
@@ -618,7 +644,7 @@ impl Runtime {
             self.check_serving(id.partition)?;
         }
         let (tx, rx) = oneshot::channel();
-        self.send::<A, _>(&id, Ask::new(msg, tx, stale_ok))?;
+        self.send::<A, _>(&id, Ask::new(msg, tx, stale_ok), fresh)?;
         let (reply, seq) = rx
             .await
             .map_err(|_| AskError::Unavailable(format!("{id} stopped before answering")))??;
@@ -642,6 +668,7 @@ impl Runtime {
                 delivery: Box::new(delivery),
                 reply: tx,
             },
+            false,
         )?;
         let (outcome, seq) = rx
             .await
@@ -707,6 +734,7 @@ impl Runtime {
                 due_ms,
                 reply: tx,
             },
+            false,
         )?;
         let seq = rx
             .await
@@ -727,7 +755,13 @@ impl Runtime {
 
     /// Queues `msg` in the mailbox of `id`'s activation (created if needed). Every kind of
     /// message shares the one bounded mailbox; actix boxes each message once on the way in.
-    fn send<A: VirtualActor, T: Mail<A>>(&self, id: &ActorId, msg: T) -> Result<(), AskError> {
+    /// `fresh`: an activation created here has nothing stored (see [`Runtime::ask_new`]).
+    fn send<A: VirtualActor, T: Mail<A>>(
+        &self,
+        id: &ActorId,
+        msg: T,
+        fresh: bool,
+    ) -> Result<(), AskError> {
         let shared = &self.shared;
         let mut refusal = None;
         let spawn = |generation: u64, pending: Arc<AtomicUsize>| {
@@ -741,8 +775,14 @@ impl Runtime {
             };
             let n = shared.arbiters.len();
             let arbiter = &shared.arbiters[(stable_hash(id.key.as_bytes()) as usize) % n];
-            let activation =
-                Activation::<A>::new(id.clone(), generation, env, Arc::downgrade(shared), pending);
+            let activation = Activation::<A>::new(
+                id.clone(),
+                generation,
+                env,
+                Arc::downgrade(shared),
+                pending,
+                fresh,
+            );
             // The mailbox is created here, at its final capacity, so no caller can ever see
             // actix's small default while the arbiter is still starting the actor.
             let (tx, rx) = actix::dev::channel::channel(shared.config.mailbox_capacity + 16);

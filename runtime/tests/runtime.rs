@@ -295,6 +295,99 @@ async fn a_moved_reminder_fires_once_at_its_new_time_after_restart_and_a_leftove
     assert!(engine.scan_prefix(&legacy_prefix).unwrap().is_empty());
 }
 
+/// Counts the reads that reach storage.
+struct CountingReads {
+    inner: SledEngine,
+    reads: AtomicUsize,
+}
+
+impl Engine for CountingReads {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, agora_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key)
+    }
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> Result<agora_storage::Pairs, agora_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.scan_prefix(prefix)
+    }
+    fn visit_prefix(
+        &self,
+        prefix: &[u8],
+        visit: &mut agora_storage::Visit<'_>,
+    ) -> Result<(), agora_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.visit_prefix(prefix, visit)
+    }
+    fn last_with_prefix(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Option<Vec<u8>>, agora_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.last_with_prefix(prefix)
+    }
+    fn scan_from(
+        &self,
+        prefix: &[u8],
+        from: &[u8],
+        limit: usize,
+    ) -> Result<agora_storage::Pairs, agora_storage::StorageError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.scan_from(prefix, from, limit)
+    }
+    fn apply(&self, batch: WriteBatch) -> Result<(), agora_storage::StorageError> {
+        self.inner.apply(batch)
+    }
+    fn flush(&self) -> Result<(), agora_storage::StorageError> {
+        self.inner.flush()
+    }
+    fn size_on_disk(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// `ask_new` is for a key allocated just now: its activation reads nothing from storage, what
+/// it writes is stored as usual, and a later activation reads it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_asked_as_new_reads_nothing_to_activate_and_is_stored_as_usual() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = Arc::new(CountingReads {
+            inner: SledEngine::open(dir.path()).unwrap(),
+            reads: AtomicUsize::new(0),
+        });
+        let rt = Runtime::start(
+            RuntimeConfig::default(),
+            engine.clone(),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        rt.register::<Counter>(());
+        rt.run_background().unwrap();
+        let before = engine.reads.load(Ordering::SeqCst);
+        counters(&rt).ask_new("n1", Add(5)).await.unwrap();
+        counters(&rt)
+            .ask_new("n1", RemindIn(3_600_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            engine.reads.load(Ordering::SeqCst),
+            before,
+            "a new actor read storage"
+        );
+        // The control: activating an actor the usual way reads its state and reminders.
+        counters(&rt).ask("n2", Add(1)).await.unwrap();
+        assert!(engine.reads.load(Ordering::SeqCst) > before);
+        rt.shutdown();
+    }
+    let rt = start(dir.path(), RuntimeConfig::default());
+    assert_eq!(counters(&rt).ask("n1", Get).await.unwrap(), (5, 0));
+    assert_eq!(rt.stats().reminders_pending, 1);
+    rt.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_fire_on_the_real_clock() {
     let dir = tempfile::tempdir().unwrap();

@@ -125,7 +125,7 @@ impl Processes {
             remote,
             by: by.clone(),
         };
-        self.core.processes.ask(&id.to_string(), cmd).await??;
+        self.core.processes.ask_new(&id.to_string(), cmd).await??;
         Ok(id)
     }
 

@@ -74,7 +74,7 @@ impl Votes {
             by: by.clone(),
             condition: None,
         };
-        self.core.votes.ask(&id.to_string(), cmd).await??;
+        self.core.votes.ask_new(&id.to_string(), cmd).await??;
         Ok(id)
     }
 
