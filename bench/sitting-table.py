@@ -23,7 +23,7 @@ for line in open(sys.argv[1]):
     m = re.match(r"(\w+)\s+n=\s*\d+\s+([\d.]+) req/s\s+p50=\s*([\d.]+)ms\s+p99=\s*([\d.]+)ms.*errors=(\d+).*node=\s*([\d.]+)us client=\s*([\d.]+)us", line)
     if m and current and m.group(1) in METAGOV_LOW:
         runs[current][m.group(1)].append(tuple(float(x) for x in m.groups()[1:]))
-    if line.startswith("wrk "):
+    if line.startswith("wrk ") or line.startswith("host probe"):
         wrk.append(line.strip())
 print("| phase | req/s (3 fresh runs) | × Metagov low | target | p99 ms | node / client CPU µs/req | second run vs first |")
 print("|---|---|---|---|---|---|---|")

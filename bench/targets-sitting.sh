@@ -8,15 +8,24 @@ out=$1 rounds=${2:-3}
 bin=${BIN:-target/release}
 port=18080 base=http://127.0.0.1:18080
 mkdir -p "$out"
+# The host's own speed: SHA-256 over 256 MiB on one core, in ms. This machine is a VM whose
+# speed drifts by 10-30 % within an hour; a run whose probe is slow says so about its figures.
+probe() {
+  local t0; t0=$(date +%s%N)
+  head -c 268435456 /dev/zero | sha256sum > /dev/null
+  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+}
 for r in $(seq 1 "$rounds"); do
   dir=$(mktemp -d /tmp/agora-sit.XXXX)
   "$bin/examples/sink" 127.0.0.1:19999 > /dev/null 2>&1 & sink=$!
   "$bin/agora" serve --dev --listen 127.0.0.1:$port --data-dir "$dir" > "$out/node-$r.log" 2>&1 & node=$!
   for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
   for pass in first second; do
+    before=$(probe)
     echo "== round $r $pass run, load $(cut -d' ' -f1 /proc/loadavg), nproc $(nproc)" | tee -a "$out/summary.txt"
     "$bin/examples/workload" --base $base -n 20000 -c 64 --sink http://127.0.0.1:19999/callback \
       --node-pid $node 2>/dev/null | tee -a "$out/summary.txt"
+    echo "host probe round $r $pass run: $before ms before, $(probe) ms after" | tee -a "$out/summary.txt"
     if [ $pass = first ]; then
       loc=$(curl -si -X POST $base/api/internal/process/randomness.delayed-stochastic-vote \
         -H 'X-Metagov-Community: bench' -H 'content-type: application/json' \
