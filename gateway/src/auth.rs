@@ -198,23 +198,43 @@ pub(crate) fn agent(headers: &HeaderMap) -> Result<Option<AgentId>, ApiError> {
 /// (and the [`Grant`], for [`authorize`]) for what follows.
 pub(crate) async fn admit(
     State((state, access)): State<(AppState, Access)>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
-    let (caller, grant) = match caller(&state, access, req.headers()).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    if let Err(why) = role_allows(&grant, access) {
-        return forbidden(why);
+    match admitted(&state, access, req).await {
+        Ok(req) => next.run(req).await,
+        Err(refused) => refused,
     }
-    let agent = match agent(req.headers()) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
+}
+
+/// [`admit`], then [`authorize`], as one layer: on a single node nothing routes between them,
+/// and each layer costs every request about 1.5 µs (a boxed future, the request moved through
+/// it). With wrk on a community GET, this and no routing layer took node CPU per request from
+/// 18.5-19.1 to 15.5-16.1 µs.
+pub(crate) async fn admit_and_authorize(
+    State((state, access)): State<(AppState, Access)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let req = match admitted(&state, access, req).await {
+        Ok(req) => req,
+        Err(refused) => return refused,
     };
+    match authorized(&state, access, req).await {
+        Ok(req) => next.run(req).await,
+        Err(refused) => refused,
+    }
+}
+
+async fn admitted(state: &AppState, access: Access, mut req: Request) -> Result<Request, Response> {
+    let (caller, grant) = caller(state, access, req.headers()).await?;
+    if let Err(why) = role_allows(&grant, access) {
+        return Err(forbidden(why));
+    }
+    let agent = agent(req.headers()).map_err(IntoResponse::into_response)?;
     req.extensions_mut().insert(Principal::new(caller, agent));
     req.extensions_mut().insert(grant);
-    next.run(req).await
+    Ok(req)
 }
 
 /// The community check of a route about one community, on the node that runs the request
@@ -222,15 +242,26 @@ pub(crate) async fn admit(
 /// cannot be read (no header, no such process) goes on, and its handler refuses it.
 pub(crate) async fn authorize(
     State((state, access)): State<(AppState, Access)>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
+    match authorized(&state, access, req).await {
+        Ok(req) => next.run(req).await,
+        Err(refused) => refused,
+    }
+}
+
+async fn authorized(
+    state: &AppState,
+    access: Access,
+    mut req: Request,
+) -> Result<Request, Response> {
     let (Access::Read(Scope::Community(of)) | Access::Change(Scope::Community(of))) = access else {
-        return next.run(req).await;
+        return Ok(req);
     };
     let token = match req.extensions().get::<Grant>() {
         Some(Grant::Token(t)) if !t.communities.is_empty() => t.clone(),
-        _ => return next.run(req).await,
+        _ => return Ok(req),
     };
     let about: Vec<String> = match of {
         CommunityOf::Path(name) => path_param(&mut req, name).await.into_iter().collect(),
@@ -262,23 +293,23 @@ pub(crate) async fn authorize(
         CommunityOf::Query(name) => {
             let named = query_values(req.uri().query().unwrap_or(""), name);
             if named.is_empty() {
-                return forbidden(format!(
+                return Err(forbidden(format!(
                     "token {} is limited to {}: name one of them with ?{name}=",
                     token.id,
                     token.communities.join(", ")
-                ));
+                )));
             }
             named
         }
     };
     if let Some(other) = about.iter().find(|c| !token.covers(c)) {
-        return forbidden(format!(
+        return Err(forbidden(format!(
             "token {} is limited to {}; this request is about '{other}'",
             token.id,
             token.communities.join(", ")
-        ));
+        )));
     }
-    next.run(req).await
+    Ok(req)
 }
 
 /// The path parameter `name` of the route the request matched.
