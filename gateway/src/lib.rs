@@ -26,6 +26,7 @@ use std::sync::Arc;
 use agora_actors::Agora;
 use agora_runtime::Tasks;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
 use axum::Router;
 
@@ -78,7 +79,8 @@ pub fn router(state: AppState) -> Router {
             continue;
         };
         // A single node serves every partition, so nothing routes between admission and the
-        // community check: one layer does both (each layer costs every request ~2 µs).
+        // community check: one layer does both, and the metrics (each layer costs every
+        // request 0.6-1.9 µs).
         let method_router = if clustered {
             method_router
                 .route_layer(from_fn_with_state(
@@ -91,17 +93,22 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .route_layer(from_fn_with_state((state.clone(), r.access), auth::admit))
         } else {
-            method_router.route_layer(from_fn_with_state(
-                (state.clone(), r.access),
-                auth::admit_and_authorize,
-            ))
+            method_router.route_layer(from_fn_with_state((state.clone(), r.access), auth::gate))
         };
         app = app.route(r.path, method_router);
     }
+    // Metrics and the request span: in `auth::gate` for a single node's routes; as a layer
+    // around everything else (a cluster node's routes, and every node's 404 and 405 answers).
+    let track = from_fn_with_state(state.clone(), metrics::track);
+    let app = if clustered {
+        app.fallback(routes::not_found)
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(track)
+    } else {
+        app.fallback(routes::not_found.layer(track.clone()))
+            .method_not_allowed_fallback(routes::method_not_allowed.layer(track))
+    };
     let app = app
-        .fallback(routes::not_found)
-        .method_not_allowed_fallback(routes::method_not_allowed)
-        .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());
     cluster::install_handler(&state, app.clone());

@@ -5,12 +5,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::Instant;
 
 use agora_runtime::RuntimeStats;
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -254,11 +256,22 @@ impl HttpMetrics {
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
+    tracked(&state, &method, route.as_ref(), next.run(req)).await
+}
+
+/// Runs `handling` (the request's `method` on `route`) in its span and records its response.
+pub(crate) async fn tracked(
+    state: &AppState,
+    method: &Method,
+    route: Option<&MatchedPath>,
+    handling: impl Future<Output = Response>,
+) -> Response {
+    let route = route.map(|r| r.as_str()).unwrap_or("unmatched");
     // Debug level for the same reason as the actor span: formatting span fields on every
     // request is a measurable share of a small request's cost.
-    let span = tracing::debug_span!("request", %method, route = route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched"));
+    let span = tracing::debug_span!("request", %method, route);
     let started = Instant::now();
-    let resp = tracing::Instrument::instrument(next.run(req), span).await;
+    let resp = tracing::Instrument::instrument(handling, span).await;
     // Unauthenticated clients choose the method: only the standard ones get their own series,
     // so nobody can grow the metrics without bound.
     let method_label = match method.as_str() {
@@ -267,7 +280,7 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     };
     state.metrics.record(
         method_label,
-        route.as_ref().map(|r| r.as_str()).unwrap_or("unmatched"),
+        route,
         resp.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
