@@ -131,7 +131,11 @@ fn start_with_clock(
     config: RuntimeConfig,
     clock: Arc<dyn Clock>,
 ) -> Runtime {
-    let engine: Arc<dyn Engine> = Arc::new(SledEngine::open(dir).unwrap());
+    start_on(Arc::new(SledEngine::open(dir).unwrap()), config, clock)
+}
+
+/// A running runtime with counters, over `engine`.
+fn start_on(engine: Arc<dyn Engine>, config: RuntimeConfig, clock: Arc<dyn Clock>) -> Runtime {
     let rt = Runtime::start(config, engine, clock).unwrap();
     rt.register::<Counter>(());
     rt.run_background().unwrap();
@@ -358,14 +362,11 @@ async fn an_actor_asked_as_new_reads_nothing_to_activate_and_is_stored_as_usual(
             inner: SledEngine::open(dir.path()).unwrap(),
             reads: AtomicUsize::new(0),
         });
-        let rt = Runtime::start(
-            RuntimeConfig::default(),
+        let rt = start_on(
             engine.clone(),
+            RuntimeConfig::default(),
             Arc::new(SystemClock),
-        )
-        .unwrap();
-        rt.register::<Counter>(());
-        rt.run_background().unwrap();
+        );
         let before = engine.reads.load(Ordering::SeqCst);
         counters(&rt).ask_new("n1", Add(5)).await.unwrap();
         counters(&rt)
