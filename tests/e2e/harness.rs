@@ -14,7 +14,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::TcpListener as StdTcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -62,8 +62,28 @@ fn agora_command() -> Command {
     cmd
 }
 
-/// A port that was free a moment ago (the OS picked it; nothing listens on it now).
+/// A port that was free a moment ago, below the kernel's ephemeral range. A port the OS picks
+/// (`bind(:0)`) comes from that range, and until the node binds it (or binds it again after a
+/// restart), any outgoing connection of the machine may take it as its source port: the
+/// tests make thousands, and CI once lost two tests to that. Ports below the range are never
+/// handed out that way. A counter keeps this process from handing one out twice; the start
+/// depends on the process id, so test binaries running at once start apart.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 10_000;
+    let high = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768)
+        .clamp(LOW + 1_000, 65_535);
+    let span = high - LOW;
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if let Ok(l) = StdTcpListener::bind(("127.0.0.1", port as u16)) {
+            return l.local_addr().expect("local address").port();
+        }
+    }
     let listener = StdTcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
     listener.local_addr().expect("local address").port()
 }
