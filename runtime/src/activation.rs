@@ -12,11 +12,11 @@
 //! its actor implements, each with its own reply type, through the one mailbox. actix boxes a
 //! message once when it enters the mailbox; the ask path adds no allocation of its own.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use agora_storage::{decode_record, encode_record, CommitSeq, WriteBatch};
@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use crate::actor_id::ActorId;
 use crate::aux::AuxReader;
 use crate::cluster::Serving;
+use crate::directory::{sweep_schedule, Mailbox};
 use crate::effects::{Effects, Reminder, RestoreAux};
 use crate::keys;
 use crate::messages::{
@@ -43,6 +44,8 @@ pub(crate) enum ActMsg {
         due_ms: u64,
         reply: oneshot::Sender<Result<CommitSeq, AskError>>,
     },
+    /// The node's idle sweep: passivate unless something is still in flight.
+    Idle,
     /// A durable message from another actor (boxed: most messages are asks, and this keeps
     /// every message small).
     Deliver {
@@ -126,7 +129,6 @@ pub(crate) struct Activation<A: VirtualActor> {
     life: Life<A>,
     reminders: BTreeMap<String, ReminderRecord>,
     last_seq: CommitSeq,
-    last_active: Instant,
     pending: Arc<AtomicUsize>,
     /// The commit epoch and the partition's lease generation when state was last read from
     /// storage: when either moves on, memory may hold what storage never accepted (or what
@@ -160,7 +162,6 @@ impl<A: VirtualActor> Activation<A> {
             life: Life::Unrestored,
             reminders: BTreeMap::new(),
             last_seq: 0,
-            last_active: Instant::now(),
             pending,
             restored_epoch: 0,
             restored_lease: 0,
@@ -399,27 +400,38 @@ impl<A: VirtualActor> Activation<A> {
 
 impl<A: VirtualActor> Actor for Activation<A> {
     type Context = Context<Self>;
+}
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+impl<A: VirtualActor> Mailbox for Addr<Activation<A>> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn nudge_idle(&self) {
+        // A full mailbox is not idle; the next sweep asks again.
+        let _ = self.try_send(ActMsg::Idle);
+    }
+}
+
+impl<A: VirtualActor> Activation<A> {
+    /// The sweep found this activation unasked for the idle timeout. It stops only once its
+    /// writes are durable, and the directory re-checks under its lock that no caller is
+    /// about to send.
+    fn passivate_if_idle(&mut self, ctx: &mut Context<Self>) {
         let Some(shared) = self.shared.upgrade() else {
+            ctx.stop();
             return;
         };
-        let idle = shared.config.idle_timeout;
-        let every = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
-        ctx.run_interval(every, move |act, ctx| {
-            let Some(shared) = act.shared.upgrade() else {
-                ctx.stop();
-                return;
-            };
-            let quiet = act.last_active.elapsed() >= idle
-                && act.pending.load(Ordering::Relaxed) == 0
-                && shared.committer.durable() >= act.last_seq;
-            // The directory re-checks `pending` under its lock: a caller may be about to send.
-            if quiet && shared.directory.remove_if_idle(&act.id, act.generation) {
-                tracing::debug!(actor = %act.id, "passivated");
-                ctx.stop();
-            }
-        });
+        let (_, quiet) = sweep_schedule(shared.config.idle_timeout);
+        if self.pending.load(Ordering::Relaxed) == 0
+            && shared.committer.durable() >= self.last_seq
+            && shared
+                .directory
+                .remove_if_idle(&self.id, self.generation, quiet)
+        {
+            tracing::debug!(actor = %self.id, "passivated");
+            ctx.stop();
+        }
     }
 }
 
@@ -434,7 +446,6 @@ impl<A: VirtualActor> Activation<A> {
         stale_ok: bool,
     ) -> Result<Arc<Shared>, Option<AskError>> {
         self.pending.fetch_sub(1, Ordering::Relaxed);
-        self.last_active = Instant::now();
         let shared = self.shared.upgrade().ok_or(None)?;
         shared
             .directory
@@ -539,6 +550,7 @@ impl<A: VirtualActor> Handler<ActMsg> for Activation<A> {
         let span = tracing::debug_span!("actor", actor = %self.id);
         let _enter = span.enter();
         match msg {
+            ActMsg::Idle => self.passivate_if_idle(ctx),
             ActMsg::Fire {
                 name,
                 due_ms,

@@ -22,7 +22,7 @@ use crate::clock::Clock;
 use crate::cluster::replica::ClusterReplicator;
 use crate::cluster::{self, Cluster, ClusterConfig, ClusterView, Serving};
 use crate::courier::{Courier, DeliverFn, KindRoute, MessageConfig};
-use crate::directory::{Directory, Lookup};
+use crate::directory::{sweep_schedule, Directory, Lookup, Mailbox};
 use crate::effects::{Effects, Published, Reminder, RestoreAux, Stored};
 use crate::fault::{self, Fault};
 use crate::ids::IdAllocator;
@@ -385,6 +385,8 @@ impl Runtime {
             actix_stop: Mutex::new(Some(stop_tx)),
             actix_thread: Mutex::new(Some(thread)),
         });
+        let (every, quiet) = sweep_schedule(shared.config.idle_timeout);
+        shared.arbiters[0].spawn(idle_sweep(Arc::downgrade(&shared), every, quiet));
         Ok(Runtime { shared })
     }
 
@@ -791,7 +793,7 @@ impl Runtime {
                 actix::spawn(ctx.into_future(activation));
             });
             let addr: Addr<Activation<A>> = Addr::new(tx);
-            Some(Arc::new(addr) as Arc<dyn Any + Send + Sync>)
+            Some(Arc::new(addr) as Arc<dyn Mailbox>)
         };
         let lookup = shared
             .directory
@@ -805,6 +807,7 @@ impl Runtime {
             }
         };
         let addr = addr
+            .as_any()
             .downcast_ref::<Addr<Activation<A>>>()
             .ok_or_else(|| AskError::Internal(format!("{id} is registered with another type")))?;
         match msg.try_send(addr) {
@@ -1098,6 +1101,22 @@ impl Runtime {
             .take()
         {
             let _ = t.join();
+        }
+    }
+}
+
+/// The node's one idle sweep: runs on an arbiter, so it lives exactly as long as the actors.
+async fn idle_sweep(shared: Weak<Shared>, every: Duration, quiet: u64) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        for idle in shared.directory.sweep(quiet) {
+            idle.nudge_idle();
         }
     }
 }

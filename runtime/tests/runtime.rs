@@ -389,6 +389,44 @@ async fn an_actor_asked_as_new_reads_nothing_to_activate_and_is_stored_as_usual(
     rt.shutdown();
 }
 
+/// The node's idle sweep passivates only what nobody asks: an actor asked every 40 ms keeps
+/// its activation (it never reads storage again) through four idle timeouts, while one asked
+/// once beside it is passivated, and so is the busy one once it goes quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_sweep_passivates_quiet_actors_and_keeps_busy_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(CountingReads {
+        inner: SledEngine::open(dir.path()).unwrap(),
+        reads: AtomicUsize::new(0),
+    });
+    let config = RuntimeConfig {
+        idle_timeout: Duration::from_millis(200),
+        ..RuntimeConfig::default()
+    };
+    let rt = start_on(engine.clone(), config, Arc::new(SystemClock));
+    counters(&rt).ask("quiet", Add(1)).await.unwrap();
+    counters(&rt).ask("busy", Add(1)).await.unwrap();
+    let reads = engine.reads.load(Ordering::SeqCst);
+    let began = std::time::Instant::now();
+    let mut quiet_passivated = false;
+    while began.elapsed() < Duration::from_millis(800) {
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        counters(&rt).ask("busy", Add(1)).await.unwrap();
+        quiet_passivated |= rt.stats().active_actors == 1;
+    }
+    assert_eq!(
+        engine.reads.load(Ordering::SeqCst),
+        reads,
+        "the busy actor was passivated and restored"
+    );
+    assert!(quiet_passivated, "the quiet actor stayed active");
+    eventually("passivation", || rt.stats().active_actors == 0).await;
+    let busy = counters(&rt).ask("busy", Get).await.unwrap().0;
+    assert!(busy > 10, "{busy}");
+    assert!(engine.reads.load(Ordering::SeqCst) > reads);
+    rt.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reminders_fire_on_the_real_clock() {
     let dir = tempfile::tempdir().unwrap();
