@@ -305,6 +305,15 @@ struct CountingReads {
     reads: AtomicUsize,
 }
 
+impl CountingReads {
+    fn open(path: &std::path::Path) -> Arc<Self> {
+        Arc::new(CountingReads {
+            inner: SledEngine::open(path).unwrap(),
+            reads: AtomicUsize::new(0),
+        })
+    }
+}
+
 impl Engine for CountingReads {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, agora_storage::StorageError> {
         self.reads.fetch_add(1, Ordering::SeqCst);
@@ -358,10 +367,7 @@ impl Engine for CountingReads {
 async fn an_actor_asked_as_new_reads_nothing_to_activate_and_is_stored_as_usual() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let engine = Arc::new(CountingReads {
-            inner: SledEngine::open(dir.path()).unwrap(),
-            reads: AtomicUsize::new(0),
-        });
+        let engine = CountingReads::open(dir.path());
         let rt = start_on(
             engine.clone(),
             RuntimeConfig::default(),
@@ -395,10 +401,7 @@ async fn an_actor_asked_as_new_reads_nothing_to_activate_and_is_stored_as_usual(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_idle_sweep_passivates_quiet_actors_and_keeps_busy_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = Arc::new(CountingReads {
-        inner: SledEngine::open(dir.path()).unwrap(),
-        reads: AtomicUsize::new(0),
-    });
+    let engine = CountingReads::open(dir.path());
     let config = RuntimeConfig {
         idle_timeout: Duration::from_millis(200),
         ..RuntimeConfig::default()
