@@ -41,7 +41,7 @@ mod bench_node;
 use bench_node::{change, loadavg, post, Node};
 #[path = "support/raw_http.rs"]
 mod raw_http;
-use raw_http::{connect, cpu_ticks, TICKS_PER_SEC};
+use raw_http::{connect, cpu_ticks, disk_write_bytes, TICKS_PER_SEC};
 
 struct Args {
     bin: String,
@@ -290,6 +290,7 @@ where
         }));
     }
     let node0 = cpu_ticks(&node_pid.to_string());
+    let disk0 = disk_write_bytes(&node_pid.to_string());
     let self0 = cpu_ticks("self");
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(a.secs)).await;
@@ -299,6 +300,7 @@ where
     }
     let secs = t.elapsed().as_secs_f64();
     let (node1, self1) = (cpu_ticks(&node_pid.to_string()), cpu_ticks("self"));
+    let disk1 = disk_write_bytes(&node_pid.to_string());
     let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
     all.lat_us.sort_unstable();
     let n = all.lat_us.len();
@@ -316,7 +318,7 @@ where
     println!(
         "{label}: {:.0}/s ({n} ok, {} errors in {secs:.1} s), p50 {:.2} ms, p99 {:.2} ms, \
          stopped at the scan limit {} of {n}; CPU per request: node {} µs, client {} µs; \
-         c = {}, load {}",
+         disk per request {} B; c = {}, load {}",
         n as f64 / secs,
         all.errors,
         pct(0.50),
@@ -324,6 +326,11 @@ where
         all.stopped,
         per_req(node0, node1),
         per_req(self0, self1),
+        match (disk0, disk1) {
+            (Some(d0), Some(d1)) if n > 0 =>
+                format!("{:.0}", d1.saturating_sub(d0) as f64 / n as f64),
+            _ => "?".into(),
+        },
         a.c,
         loadavg()
     );

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 #[path = "support/raw_http.rs"]
 mod raw_http;
-use raw_http::{connect, cpu_ticks, TICKS_PER_SEC};
+use raw_http::{connect, cpu_ticks, disk_write_bytes, TICKS_PER_SEC};
 
 struct Args {
     base: String,
@@ -34,8 +34,9 @@ struct Args {
     perf_pid: Option<u32>,
 }
 
-/// The node's commit counters from `/metrics`: change records, keys written, flushes.
-async fn commit_counters(client: &reqwest::Client, base: &str) -> Option<[f64; 3]> {
+/// The node's commit counters from `/metrics`: change records, keys written, flushes, and the
+/// committer's seconds applying and flushing.
+async fn commit_counters(client: &reqwest::Client, base: &str) -> Option<[f64; 5]> {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -52,6 +53,8 @@ async fn commit_counters(client: &reqwest::Client, base: &str) -> Option<[f64; 3
         read("agora_commits_total")?,
         read("agora_storage_writes_total")?,
         read("agora_flushes_total")?,
+        read("agora_commit_apply_seconds_total")?,
+        read("agora_commit_flush_seconds_total")?,
     ])
 }
 
@@ -172,6 +175,7 @@ async fn phase(
         None => None,
     };
     let node0 = a.node_pid.and_then(|p| cpu_ticks(&p.to_string()));
+    let disk0 = a.node_pid.and_then(|p| disk_write_bytes(&p.to_string()));
     let self0 = cpu_ticks("self");
     let start = Instant::now();
     let host = a
@@ -209,6 +213,7 @@ async fn phase(
     }
     let wall = start.elapsed();
     let node1 = a.node_pid.and_then(|p| cpu_ticks(&p.to_string()));
+    let disk1 = a.node_pid.and_then(|p| disk_write_bytes(&p.to_string()));
     let self1 = cpu_ticks("self");
     let commits1 = match a.node_pid {
         Some(_) => commit_counters(client, &a.base).await,
@@ -226,12 +231,22 @@ async fn phase(
         let per = all.len().max(1) as f64;
         let commits = match (commits0, commits1) {
             // The second scrape's own commits, if any, are noise next to thousands of requests.
-            (Some(c0), Some(c1)) => format!(
-                "  per req: commits={:.2} keys={:.2} flushes={:.3}",
-                (c1[0] - c0[0]) / per,
-                (c1[1] - c0[1]) / per,
-                (c1[2] - c0[2]) / per
-            ),
+            (Some(c0), Some(c1)) => {
+                let flushes = (c1[2] - c0[2]).max(1.0);
+                format!(
+                    "  per req: commits={:.2} keys={:.2} flushes={:.3} disk={:.0}B  per flush: apply={:.0}us flush={:.0}us busy={:.0}%",
+                    (c1[0] - c0[0]) / per,
+                    (c1[1] - c0[1]) / per,
+                    (c1[2] - c0[2]) / per,
+                    match (disk0, disk1) {
+                        (Some(d0), Some(d1)) => d1.saturating_sub(d0) as f64 / per,
+                        _ => f64::NAN,
+                    },
+                    (c1[3] - c0[3]) * 1e6 / flushes,
+                    (c1[4] - c0[4]) * 1e6 / flushes,
+                    (c1[3] - c0[3] + c1[4] - c0[4]) / wall.as_secs_f64() * 100.0
+                )
+            }
             _ => String::new(),
         };
         format!(

@@ -20,6 +20,17 @@ pub fn cpu_ticks(pid: &str) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// Bytes the process sent to the block layer (`write_bytes` in `/proc/<pid>/io`): what its
+/// flushes cost the disk, apart from its sockets.
+pub fn disk_write_bytes(pid: &str) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// One keep-alive HTTP/1 connection to the node. A raw hyper connection rather than reqwest:
 /// the client shares the node's two cores, and reqwest's pool, redirect and URL handling cost
 /// about 13 µs of CPU per request, twice what wrk spends.

@@ -138,7 +138,7 @@ impl HttpMetrics {
                 "agora_http_request_duration_seconds_count{{{labels}}} {count}"
             );
         }
-        let gauges: [(&str, &str, &str, f64); 17] = [
+        let gauges: [(&str, &str, &str, f64); 19] = [
             (
                 "agora_active_actors",
                 "gauge",
@@ -234,6 +234,18 @@ impl HttpMetrics {
                 "gauge",
                 "Duration of the latest group commit.",
                 rt.last_flush_us as f64 / 1e6,
+            ),
+            (
+                "agora_commit_apply_seconds_total",
+                "counter",
+                "Time the committer spent applying groups of change records.",
+                rt.commit_apply_ns as f64 / 1e9,
+            ),
+            (
+                "agora_commit_flush_seconds_total",
+                "counter",
+                "Time the committer spent waiting for flushes to reach the disk.",
+                rt.commit_flush_ns as f64 / 1e9,
             ),
             (
                 "agora_storage_failed",

@@ -239,6 +239,9 @@ pub struct RuntimeStats {
     pub flushes: u64,
     pub commit_queue: u64,
     pub last_flush_us: u64,
+    /// Committer time applying groups and flushing them, in total.
+    pub commit_apply_ns: u64,
+    pub commit_flush_ns: u64,
     pub storage_failed: bool,
 }
 
@@ -1062,6 +1065,8 @@ impl Runtime {
             flushes: c.flushes,
             commit_queue: c.queued,
             last_flush_us: c.last_flush_us,
+            commit_apply_ns: c.apply_ns,
+            commit_flush_ns: c.flush_ns,
             storage_failed: self.shared.committer.is_failed(),
         }
     }

@@ -20,8 +20,19 @@ async fn health_readiness_and_metrics_are_served() {
         "agora_active_actors",
         "agora_reminders_pending",
         "agora_outbox_depth",
+        "agora_commit_apply_seconds_total",
+        "agora_commit_flush_seconds_total",
     ] {
         assert!(text.contains(name), "/metrics lacks {name}:\n{text}");
+    }
+    // The community and the vote were committed: the committer spent time on both halves.
+    for name in [
+        "agora_commit_apply_seconds_total",
+        "agora_commit_flush_seconds_total",
+    ] {
+        let spent = crate::harness::metric_value(&text, name)
+            .unwrap_or_else(|| panic!("no sample of {name}:\n{text}"));
+        assert!(spent > 0.0, "{name} = {spent}");
     }
     let requests = crate::harness::metric_value(&text, "agora_http_requests_total")
         .unwrap_or_else(|| panic!("no sample of agora_http_requests_total:\n{text}"));
