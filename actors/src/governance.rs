@@ -1845,64 +1845,11 @@ mod tests {
         }
     }
 
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use agora_runtime::{Message, Runtime, RuntimeConfig, SystemClock};
-    use agora_storage::{Engine, MemEngine, Pairs, StorageError, WriteBatch};
 
-    /// Counts what each commit writes (the committer applies one batch per group commit).
-    #[derive(Default)]
-    struct Counting {
-        inner: MemEngine,
-        records: AtomicUsize,
-        bytes: AtomicUsize,
-    }
-
-    impl Counting {
-        fn take(&self) -> (usize, usize) {
-            (
-                self.records.swap(0, Ordering::SeqCst),
-                self.bytes.swap(0, Ordering::SeqCst),
-            )
-        }
-    }
-
-    impl Engine for Counting {
-        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-            self.inner.get(key)
-        }
-        fn scan_prefix(&self, prefix: &[u8]) -> Result<Pairs, StorageError> {
-            self.inner.scan_prefix(prefix)
-        }
-        fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-            self.inner.last_with_prefix(prefix)
-        }
-        fn scan_from(
-            &self,
-            prefix: &[u8],
-            from: &[u8],
-            limit: usize,
-        ) -> Result<Pairs, StorageError> {
-            self.inner.scan_from(prefix, from, limit)
-        }
-        fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
-            self.records.fetch_add(batch.ops.len(), Ordering::SeqCst);
-            let bytes: usize = batch
-                .ops
-                .iter()
-                .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-                .sum();
-            self.bytes.fetch_add(bytes, Ordering::SeqCst);
-            self.inner.apply(batch)
-        }
-        fn flush(&self) -> Result<(), StorageError> {
-            Ok(())
-        }
-        fn size_on_disk(&self) -> Option<u64> {
-            None
-        }
-    }
+    use crate::counting::Counting;
 
     /// The whole in-memory state, to compare before and after a restart.
     struct Peek;

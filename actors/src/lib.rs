@@ -12,6 +12,8 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod community;
+#[cfg(test)]
+mod counting;
 mod env;
 mod error;
 pub mod events;

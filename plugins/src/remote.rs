@@ -166,7 +166,9 @@ pub enum RemoteOp<'a> {
     /// Before `Plugin::close_process`: e.g. close the poll and read its result.
     CloseProcess { process: &'a str, state: &'a Value },
     /// A health probe: is the platform reachable with these credentials? The observation is
-    /// ignored; an error makes the instance `failing`.
+    /// ignored; an error makes the instance `failing`. Whether a plugin answers this op at all
+    /// must not hang on the instance's config: a plugin that answers `None` for one instance
+    /// is not probed again by the node's prober.
     Probe,
 }
 

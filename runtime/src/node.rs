@@ -911,6 +911,28 @@ impl Runtime {
         Ok(self.shared.engine().get(&keys::index(partition, key))?)
     }
 
+    /// Calls `visit` with the value of every index entry whose key starts with `prefix`, in
+    /// every partition this node serves, without copying the entries out: a pass over a large
+    /// index that keeps only what it matches.
+    pub fn visit_index_values(
+        &self,
+        prefix: &str,
+        visit: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), AskError> {
+        for p in 0..PARTITIONS {
+            if self.check_serving(p).is_err() {
+                continue;
+            }
+            self.shared
+                .engine()
+                .visit_prefix(&keys::index(p, prefix), &mut |_, v| {
+                    visit(v);
+                    std::ops::ControlFlow::Continue(())
+                })?;
+        }
+        Ok(())
+    }
+
     /// Every index entry whose key starts with `prefix` (the full index key with its value),
     /// in one partition or, with `None`, in every partition this node serves.
     pub fn scan_index(
