@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Where a phase's thread crossings happen: context switches (voluntary / involuntary) and CPU
+# per request for each of the node's threads, and sled flushes per request, over an 8 s wrk run
+# of one single-write phase (bench/writes.lua) against a fresh node.
+# Usage: BIN=<dir> [NODE_ARGS=...] bench/switches.sh [create|set_lucky]   (release agora)
+set -uo pipefail
+phase=${1:-create}
+bin=${BIN:-target/release} port=${PORT:-18090} base=http://127.0.0.1:${PORT:-18090}
+lua=$(dirname "$0")/writes.lua
+dir=$(mktemp -d /tmp/agora-switches.XXXX)
+"$bin/agora" serve --dev --listen 127.0.0.1:$port --data-dir "$dir" ${NODE_ARGS:-} > "$dir.log" 2>&1 & node=$!
+for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
+curl -s -o /dev/null -X POST $base/api/internal/community -H 'content-type: application/json' \
+  -d '{"slug":"bench","readable_name":"Bench"}'
+# Warm up, so sled's I/O pool and the node's threads exist before the first snapshot.
+PHASE=$phase RUN=warm wrk -t2 -c64 -d2s -s "$lua" $base > /dev/null
+snap() {
+  for t in /proc/$node/task/*; do
+    echo "$(tr ' ' _ < "$t/comm") $(awk '/^voluntary/ {v=$2} /^nonvoluntary/ {n=$2} END {print v, n}' "$t/status") $(awk '{print $14+$15}' "$t/stat")"
+  done | sort
+}
+flushes() { curl -s $base/metrics | awk '/^agora_flushes_total/ {print $2}'; }
+snap > "$dir.s0"; f0=$(flushes)
+PHASE=$phase RUN=main wrk -t2 -c64 -d8s -s "$lua" $base > "$dir.wrk"
+snap > "$dir.s1"; f1=$(flushes)
+n=$(awk '/requests in/ {print $1}' "$dir.wrk")
+echo "$phase: $(awk '/Requests\/sec/ {print $2}' "$dir.wrk") req/s, $(awk -v a="$f0" -v b="$f1" -v n="$n" 'BEGIN {printf "%.3f", (b-a)/n}') flushes/req"
+# Thread names repeat (one sled-io-N each, actix workers share one): sum per name.
+paste "$dir.s0" "$dir.s1" | awk -v n="$n" '
+  { v[$1] += $6 - $2; i[$1] += $7 - $3; c[$1] += $8 - $4 }
+  END {
+    for (k in v) if (v[k] + i[k] + c[k] > 0) {
+      printf "%-20s switches/req %.3f voluntary + %.3f involuntary, CPU %.1f us/req\n", k, v[k]/n, i[k]/n, c[k]*1e4/n
+      tv += v[k]; ti += i[k]; tc += c[k]
+    }
+    printf "%-20s switches/req %.3f voluntary + %.3f involuntary, CPU %.1f us/req\n", "all threads", tv/n, ti/n, tc*1e4/n
+  }' | sort
+kill $node; wait $node 2>/dev/null
+rm -rf "$dir" "$dir".*
