@@ -911,28 +911,6 @@ impl Runtime {
         Ok(self.shared.engine().get(&keys::index(partition, key))?)
     }
 
-    /// Calls `visit` with the value of every index entry whose key starts with `prefix`, in
-    /// every partition this node serves, without copying the entries out: a pass over a large
-    /// index that keeps only what it matches.
-    pub fn visit_index_values(
-        &self,
-        prefix: &str,
-        visit: &mut dyn FnMut(&[u8]),
-    ) -> Result<(), AskError> {
-        for p in 0..PARTITIONS {
-            if self.check_serving(p).is_err() {
-                continue;
-            }
-            self.shared
-                .engine()
-                .visit_prefix(&keys::index(p, prefix), &mut |_, v| {
-                    visit(v);
-                    std::ops::ControlFlow::Continue(())
-                })?;
-        }
-        Ok(())
-    }
-
     /// Every index entry whose key starts with `prefix` (the full index key with its value),
     /// in one partition or, with `None`, in every partition this node serves.
     pub fn scan_index(
@@ -940,28 +918,41 @@ impl Runtime {
         partition: Option<u32>,
         prefix: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, AskError> {
+        let mut out = Vec::new();
+        self.visit_index(partition, prefix, &mut |k, v| {
+            out.push((String::from_utf8_lossy(k).into_owned(), v.to_vec()))
+        })?;
+        Ok(out)
+    }
+
+    /// [`Runtime::scan_index`] without copying: calls `visit` with each entry's key (the full
+    /// index key) and value in sled's own buffers, for a pass over a large index that keeps
+    /// only what it matches.
+    pub fn visit_index(
+        &self,
+        partition: Option<u32>,
+        prefix: &str,
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), AskError> {
         let strip = keys::section(0, keys::INDEX).len();
         let partitions = match partition {
             Some(p) => p..p + 1,
             None => 0..PARTITIONS,
         };
-        let mut out = Vec::new();
         for p in partitions {
             // A cluster node may keep a stale copy of a partition it served before; only what
             // it serves now counts.
             if partition.is_none() && self.check_serving(p).is_err() {
                 continue;
             }
-            let full = keys::index(p, prefix);
-            out.extend(
-                self.shared
-                    .engine()
-                    .scan_prefix(&full)?
-                    .into_iter()
-                    .map(|(k, v)| (String::from_utf8_lossy(&k[strip..]).into_owned(), v)),
-            );
+            self.shared
+                .engine()
+                .visit_prefix(&keys::index(p, prefix), &mut |k, v| {
+                    visit(&k[strip..], v);
+                    std::ops::ControlFlow::Continue(())
+                })?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Writes a consistent copy of this node's storage to `out` (the backup layout of

@@ -359,13 +359,15 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
             // sled is a cache rebuilt at every takeover, so commits do not wait on sled's
             // fsync: it runs at most every REPLICA_FLUSH_EVERY.
             let _gate = lock(&inner.gate);
+            // Timed from here: a snapshot holding the gate is not the commit path's cost.
+            let applying = Instant::now();
             inner
                 .writes
                 .fetch_add(merged.len() as u64, Ordering::Relaxed);
             let applied = inner.engine.apply(merged);
             inner
                 .apply_ns
-                .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                .fetch_add(applying.elapsed().as_nanos() as u64, Ordering::Relaxed);
             applied.and_then(|_| {
                 if inner.replicator.is_some() && last_flush.elapsed() < REPLICA_FLUSH_EVERY {
                     Ok(())

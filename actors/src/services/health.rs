@@ -22,9 +22,8 @@ pub struct Health {
     platform: Platform,
     audit: AuditLog,
     /// Plugins whose probe answered that they reach no platform. The prober's later rounds
-    /// skip them without listing their instances, which takes a scan of the node's whole
-    /// instance index: at 20,000 instances that scan cost 55 ms of CPU per plugin per round,
-    /// a burst that slowed whatever requests the node served meanwhile.
+    /// skip them: probing one instance per round of a plugin that can never fail is work for
+    /// nothing, and listing its instances grows with the node.
     no_platform: Arc<Mutex<HashSet<String>>>,
 }
 
@@ -127,20 +126,22 @@ impl Health {
     /// sorted: one pass over the instance index, whatever the number of plugins.
     fn instances_of(&self, wanted: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
         let mut by_plugin: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        self.core.rt.visit_index_values(INSTANCE_INDEX, &mut |v| {
-            let Ok(text) = std::str::from_utf8(v) else {
-                return;
-            };
-            let Some((slug, plugin)) = text.split_once('\0') else {
-                return;
-            };
-            if wanted.iter().any(|w| w == plugin) {
-                by_plugin
-                    .entry(plugin.to_string())
-                    .or_default()
-                    .push(slug.to_string());
-            }
-        })?;
+        self.core
+            .rt
+            .visit_index(None, INSTANCE_INDEX, &mut |_, v| {
+                let Ok(text) = std::str::from_utf8(v) else {
+                    return;
+                };
+                let Some((slug, plugin)) = text.split_once('\0') else {
+                    return;
+                };
+                if wanted.iter().any(|w| w == plugin) {
+                    by_plugin
+                        .entry(plugin.to_string())
+                        .or_default()
+                        .push(slug.to_string());
+                }
+            })?;
         for slugs in by_plugin.values_mut() {
             slugs.sort();
             slugs.dedup();
