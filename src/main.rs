@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agora_actors::{ActorsEnv, Agora, RefreshQueue};
+use agora_actors::{ActorsEnv, Agora, RefreshQueue, ResolveCache};
 use agora_gateway::{AppInner, AppState, Auth, HttpMetrics, MetagovJson};
 use agora_runtime::{
     Clock, DeliveryConfig, ManualClock, Runtime, RuntimeConfig, SystemClock, Tasks,
@@ -117,6 +117,9 @@ fn serve(cfg: NodeConfig) -> anyhow::Result<()> {
             globals: Default::default(),
             refresh,
             json: Arc::new(MetagovJson),
+            // A community's partition may move between nodes in cluster mode, changing it
+            // where this node's actor cannot see: nothing is kept there.
+            resolved: Arc::new(ResolveCache::new(cfg.cluster.is_none())),
         },
         cfg.outbound.clone(),
     );

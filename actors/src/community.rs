@@ -181,7 +181,10 @@ impl Community {
         }
     }
 
-    fn save(&self, fx: &mut Effects) {
+    /// Persists the state. Every change of it comes through here (or `Delete`), so this is
+    /// also where the community's kept `Resolve` answers are dropped.
+    fn save(&self, env: &ActorsEnv, fx: &mut Effects) {
+        env.resolved.invalidate(&self.slug);
         if let Some(s) = &self.state {
             match encode_record(RECORD, VERSION, s) {
                 Ok(bytes) => fx.save_state(bytes),
@@ -439,7 +442,7 @@ impl Community {
             self.add_plugin(env, &by, &name, config, id, fx);
         }
         if changed {
-            self.save(fx);
+            self.save(env, fx);
         }
         let view = self
             .state
@@ -458,7 +461,9 @@ impl VirtualActor for Community {
     const RESTORE_AUX: bool = false;
     const REMINDERS: bool = false;
 
-    fn restore(id: &ActorId, _env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+    fn restore(id: &ActorId, env: &ActorsEnv, stored: Stored) -> Result<Self, String> {
+        // What storage holds is the authority from here on; nothing kept may predate it.
+        env.resolved.invalidate(&id.key);
         let state = match stored.state {
             Some(bytes) => Some(
                 decode_record::<State>(RECORD, VERSION, &bytes)
@@ -479,7 +484,7 @@ impl VirtualActor for Community {
 impl Message<Community> for Create {
     type Reply = Result<CommunityView, ActorError>;
 
-    fn handle(self, c: &mut Community, _env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
+    fn handle(self, c: &mut Community, env: &ActorsEnv, fx: &mut Effects) -> Self::Reply {
         if c.state.is_some() {
             return Err(ActorError::CommunityExists(c.slug.clone()));
         }
@@ -492,7 +497,7 @@ impl Message<Community> for Create {
         };
         let view = c.view(&s);
         c.state = Some(s);
-        c.save(fx);
+        c.save(env, fx);
         Ok(view)
     }
 }
@@ -557,6 +562,7 @@ impl Message<Community> for Delete {
         for (name, e) in &s.plugins {
             c.unindex(env, fx, name, e);
         }
+        env.resolved.invalidate(&c.slug);
         fx.delete_state();
         Ok(s.plugins.into_keys().collect())
     }
@@ -584,7 +590,7 @@ impl Message<Community> for EnablePlugin {
         };
         if changed {
             c.add_plugin(env, &by, &name, config, id, fx);
-            c.save(fx);
+            c.save(env, fx);
         }
         let view = c
             .state
@@ -615,24 +621,28 @@ impl Message<Community> for DisablePlugin {
         if let Some(e) = s.plugins.remove(&name) {
             c.unindex(env, fx, &name, &e);
         }
-        c.save(fx);
+        c.save(env, fx);
         Ok(name)
     }
 }
 
 impl Message<Community> for Resolve {
-    type Reply = Result<Resolved, ActorError>;
+    /// The answer, and the generation under which the caller may keep it (`ResolveCache`).
+    type Reply = Result<(Resolved, u64), ActorError>;
 
-    fn handle(self, c: &mut Community, _env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
+    fn handle(self, c: &mut Community, env: &ActorsEnv, _fx: &mut Effects) -> Self::Reply {
         let Some(s) = &c.state else {
             return Err(c.not_found());
         };
         match s.plugins.get(&self.plugin) {
-            Some(e) => Ok(Resolved {
-                instance_id: e.id,
-                config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
-                driver_url: s.driver_url.clone(),
-            }),
+            Some(e) => Ok((
+                Resolved {
+                    instance_id: e.id,
+                    config: serde_json::from_str(&e.config).unwrap_or(Value::Null),
+                    driver_url: s.driver_url.clone(),
+                },
+                env.resolved.generation(&c.slug),
+            )),
             None => Err(ActorError::PluginNotEnabled {
                 plugin: self.plugin,
                 community: c.slug.clone(),

@@ -1,5 +1,6 @@
 //! Services every actor shares: the plugin registry, the node's default driver URL, the cache
-//! of node-wide plugin settings, the refresh queue, and the JSON drivers receive.
+//! of node-wide plugin settings, the refresh queue, the JSON drivers receive, and the cache of
+//! communities' `Resolve` answers.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use agora_plugins::PluginRegistry;
 
 use crate::events::DriverJson;
 use crate::plugin_settings::GlobalPlugins;
+use crate::resolved::ResolveCache;
 
 #[derive(Clone)]
 pub struct ActorsEnv {
@@ -19,6 +21,8 @@ pub struct ActorsEnv {
     pub refresh: RefreshQueue,
     /// Metagov's JSON for callbacks and driver events (the gateway's).
     pub json: Arc<dyn DriverJson>,
+    /// What each community's `Resolve` answered (`ResolveCache::new(false)` in cluster mode).
+    pub resolved: Arc<ResolveCache>,
 }
 
 /// Process ids whose plugin asked to read the platform again; the service drains it.
@@ -64,6 +68,7 @@ pub(crate) mod tests {
             globals: Default::default(),
             refresh: Default::default(),
             json: Arc::new(TestJson),
+            resolved: Default::default(),
         }
     }
 }

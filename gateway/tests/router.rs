@@ -27,6 +27,7 @@ fn app(auth: Auth) -> Router {
             globals: Default::default(),
             refresh: Default::default(),
             json: Arc::new(MetagovJson),
+            resolved: Default::default(),
         },
         OutboundPolicy::default(),
     );

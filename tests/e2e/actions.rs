@@ -264,3 +264,88 @@ async fn impossible_or_extreme_ranges_never_answer_5xx() {
     .await
     .expect_status(200);
 }
+
+/// An action reads its community's plugin settings from a cache the community actor keeps
+/// current; every way of changing them must show in the very next action, and survive a kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_sees_each_change_of_its_plugin_at_once() {
+    let mut node = Node::start("actions-resolve-cache", NodeConfig::dev()).await;
+    let put = |low: Option<i64>| {
+        let plugins = match low {
+            Some(low) => json!([{"name": "randomness", "config": low_only(low)}]),
+            None => json!([]),
+        };
+        json!({"slug": "c", "readable_name": "C", "plugins": plugins})
+    };
+    fn low_only(low: i64) -> serde_json::Value {
+        json!({"default_low": low, "default_high": low + 1})
+    }
+    // Enables randomness on "c" with [low, low + 1), then checks the next action draws low.
+    async fn enable_and_draw(node: &Node, low: i64) {
+        node.post_in("c", "/api/internal/plugin/randomness", &low_only(low))
+            .await
+            .expect_status(201);
+        assert_eq!(drawn(node).await, low);
+    }
+    // random-int without parameters draws from the configured [default_low, default_high).
+    async fn drawn(node: &Node) -> i64 {
+        let answer = node
+            .post_in("c", RANDOM_INT, &json!({"parameters": {}}))
+            .await
+            .expect_status(200)
+            .json();
+        answer["value"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{answer}"))
+    }
+    async fn refused(node: &Node, code: &str) {
+        node.post_in("c", RANDOM_INT, &json!({"parameters": {}}))
+            .await
+            .expect_error(400, code);
+    }
+
+    node.create_community("c").await;
+    refused(&node, "plugin_not_enabled").await;
+    enable_and_draw(&node, 5).await;
+    assert_eq!(
+        drawn(&node).await,
+        5,
+        "the second answer comes from the cache"
+    );
+
+    // A new config through the plugin route, then through the community's PUT.
+    enable_and_draw(&node, 7).await;
+    node.put("/api/internal/community/c", &put(Some(9)))
+        .await
+        .expect_status(200);
+    assert_eq!(drawn(&node).await, 9);
+
+    // Disabled by instance id, then enabled again.
+    let id = node.community("c").await["plugins"][0]["id"].clone();
+    node.delete(&format!("/api/internal/plugin/randomness/{id}"))
+        .await
+        .expect_status(204);
+    refused(&node, "plugin_not_enabled").await;
+    enable_and_draw(&node, 11).await;
+
+    // Disabled by a PUT that no longer lists it.
+    node.put("/api/internal/community/c", &put(None))
+        .await
+        .expect_status(200);
+    refused(&node, "plugin_not_enabled").await;
+
+    // The community deleted, then created again under the same slug.
+    enable_and_draw(&node, 13).await;
+    node.delete("/api/internal/community/c")
+        .await
+        .expect_status(204);
+    refused(&node, "community_not_found").await;
+    node.create_community("c").await;
+    refused(&node, "plugin_not_enabled").await;
+    enable_and_draw(&node, 15).await;
+
+    // The last change was acknowledged, so it outlives the process (and its cache).
+    node.kill9().await;
+    node.restart().await;
+    assert_eq!(drawn(&node).await, 15);
+}

@@ -265,10 +265,18 @@ impl Plugins {
     /// with its effective configuration.
     pub(crate) async fn resolve(&self, slug: &str, plugin: &str) -> Result<Resolved> {
         validate_slug(slug).map_err(|_| ActorError::CommunityNotFound(slug.to_string()))?;
-        let cmd = community::Resolve {
-            plugin: plugin.to_string(),
+        let cache = &self.core.env.resolved;
+        let mut resolved = match cache.get(slug, plugin) {
+            Some(kept) => kept,
+            None => {
+                let cmd = community::Resolve {
+                    plugin: plugin.to_string(),
+                };
+                let (resolved, generation) = self.core.communities.ask(slug, cmd).await??;
+                cache.keep(slug, plugin, generation, &resolved);
+                resolved
+            }
         };
-        let mut resolved = self.core.communities.ask(slug, cmd).await??;
         let global = self.core.env.globals.get(plugin);
         if !global.enabled {
             return Err(ActorError::PluginDisabled(plugin.to_string()));
