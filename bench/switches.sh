@@ -12,6 +12,9 @@ dir=$(mktemp -d /tmp/agora-switches.XXXX)
 for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
 curl -s -o /dev/null -X POST $base/api/internal/community -H 'content-type: application/json' \
   -d '{"slug":"bench","readable_name":"Bench"}'
+# set_lucky acts through the randomness plugin, enabled as examples/workload enables it.
+curl -s -o /dev/null -X PUT $base/api/internal/community/bench -H 'content-type: application/json' \
+  -d '{"slug":"bench","readable_name":"Bench","plugins":[{"name":"randomness","config":{"default_low":2,"default_high":200}}]}'
 # Warm up, so sled's I/O pool and the node's threads exist before the first snapshot.
 PHASE=$phase RUN=warm wrk -t2 -c64 -d2s -s "$lua" $base > /dev/null
 snap() {
@@ -24,7 +27,7 @@ snap > "$dir.s0"; f0=$(flushes)
 PHASE=$phase RUN=main wrk -t2 -c64 -d8s -s "$lua" $base > "$dir.wrk"
 snap > "$dir.s1"; f1=$(flushes)
 n=$(awk '/requests in/ {print $1}' "$dir.wrk")
-echo "$phase: $(awk '/Requests\/sec/ {print $2}' "$dir.wrk") req/s, $(awk -v a="$f0" -v b="$f1" -v n="$n" 'BEGIN {printf "%.3f", (b-a)/n}') flushes/req"
+echo "$phase: $(awk '/Requests\/sec/ {print $2}' "$dir.wrk") req/s, $(grep non-2xx "$dir.wrk"), $(awk -v a="$f0" -v b="$f1" -v n="$n" 'BEGIN {printf "%.3f", (b-a)/n}') flushes/req"
 # Thread names repeat (one sled-io-N each, actix workers share one): sum per name.
 paste "$dir.s0" "$dir.s1" | awk -v n="$n" '
   { v[$1] += $6 - $2; i[$1] += $7 - $3; c[$1] += $8 - $4 }

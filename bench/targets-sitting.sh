@@ -16,11 +16,14 @@ probe() {
   echo $(( ($(date +%s%N) - t0) / 1000000 ))
 }
 # The host's cost of a context switch: µs per round trip of perf's pipe ping-pong between two
-# processes (two switches each). Hosts of this kind differ here (kernel mitigations, VM exits)
-# far more than in the SHA-256 probe, and a write crosses threads about three times, so it
-# moves the write phases' figures.
+# processes (two switches each), free to run on either core, then both on one core. Hosts of
+# this kind differ here (kernel mitigations, VM exits) far more than in the SHA-256 probe, and
+# a write crosses threads about three times, so it moves the write phases' figures. A large
+# gap between the two means waking a thread on an idle core is what costs (the guest halts
+# idle vCPUs and the host must wake them).
 switch_probe() {
-  perf bench sched pipe -l 50000 2> /dev/null | awk '/usecs\/op/ {print $1}'
+  echo "$(perf bench sched pipe -l 50000 2> /dev/null | awk '/usecs\/op/ {print $1}') us across cores," \
+    "$(taskset -c 0 perf bench sched pipe -l 50000 2> /dev/null | awk '/usecs\/op/ {print $1}') us on one core"
 }
 command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 command -v perf > /dev/null || { echo "perf is missing: apt-get install linux-perf" >&2; exit 1; }
@@ -31,7 +34,7 @@ for r in $(seq 1 "$rounds"); do
   for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
   for pass in first second; do
     before=$(probe)
-    echo "host probe round $r $pass run: context switch round trip $(switch_probe) us" | tee -a "$out/summary.txt"
+    echo "host probe round $r $pass run: context switch round trip $(switch_probe)" | tee -a "$out/summary.txt"
     echo "== round $r $pass run, load $(cut -d' ' -f1 /proc/loadavg), nproc $(nproc)" | tee -a "$out/summary.txt"
     "$bin/examples/workload" --base $base -n 20000 -c 64 --sink http://127.0.0.1:19999/callback \
       --node-pid $node 2>/dev/null | tee -a "$out/summary.txt"
