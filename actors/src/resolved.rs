@@ -1,6 +1,6 @@
 //! What [`community::Resolve`](crate::community::Resolve) answered, kept per community, so an
 //! action, a webhook or a process start does not ask the community actor every time: that hop
-//! was a third of the thread switches of an action (BENCHMARKS.md, issue 14).
+//! was about a quarter of the thread switches of an action (BENCHMARKS.md, issue 14).
 //!
 //! Only the community actor changes what `Resolve` answers, and every handler that changes
 //! it drops the community's entries while it runs, before its change can be answered. An
