@@ -330,10 +330,12 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
                 }
             }
         }
-        let mut merged = WriteBatch::new();
+        let mut applied_group = Vec::with_capacity(group.len());
+        let mut keys = 0;
         for (i, r) in group.iter_mut().enumerate() {
-            if rejections[i].is_none() {
-                merged.extend(std::mem::take(&mut r.batch));
+            if rejections[i].is_none() && !r.batch.is_empty() {
+                keys += r.batch.len();
+                applied_group.push(std::mem::take(&mut r.batch));
             }
         }
         if rejections.iter().any(Option::is_some) {
@@ -348,12 +350,12 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
             }
         }
         let started = Instant::now();
-        let result = if merged.is_empty() {
+        let result = if applied_group.is_empty() {
             Ok(())
         } else {
-            // Applying and flushing cannot overlap: sled's `apply_batch` takes its global write
-            // lock, and `flush` holds the read side until the log is stable. So a group's cost
-            // is apply + flush, and both are accounted for `/metrics`.
+            // A group's cost is apply + flush, both accounted for `/metrics`. The group goes to
+            // the engine as its batches, not merged: each must be atomic, the group need not be,
+            // and sled can apply one-key batches without making readers wait.
             //
             // With a replicator, the replica (Redis, fsync always) holds the durable copy and
             // sled is a cache rebuilt at every takeover, so commits do not wait on sled's
@@ -361,10 +363,8 @@ fn run(inner: Arc<Inner>, rx: mpsc::Receiver<Request>) {
             let _gate = lock(&inner.gate);
             // Timed from here: a snapshot holding the gate is not the commit path's cost.
             let applying = Instant::now();
-            inner
-                .writes
-                .fetch_add(merged.len() as u64, Ordering::Relaxed);
-            let applied = inner.engine.apply(merged);
+            inner.writes.fetch_add(keys as u64, Ordering::Relaxed);
+            let applied = inner.engine.apply_group(applied_group);
             inner
                 .apply_ns
                 .fetch_add(applying.elapsed().as_nanos() as u64, Ordering::Relaxed);
