@@ -10,7 +10,9 @@
 //! one the actor would give.
 //!
 //! Cluster mode keeps nothing: a community's partition can move to another node and back,
-//! and what changed meanwhile was never seen by this node's actor.
+//! and what changed meanwhile was never seen by this node's actor (the e2e test
+//! `cluster::an_action_through_any_node_sees_each_change_of_its_plugin_at_once` pauses an
+//! owner past its lease to make exactly that happen; with the cache on, it fails).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};

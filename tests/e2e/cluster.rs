@@ -2497,3 +2497,94 @@ async fn condition_timeouts_resolve_once_across_sigkill_of_the_owner() {
     );
     assert!(epoch_after > epoch_before, "epoch of {p} did not move on");
 }
+
+/// Every node answers an action from the plugin's config as the community's owner last
+/// committed it: a change made through one node is seen by an action through another at once,
+/// and by the owner after it lost the partition (paused past its lease) while the change was
+/// made elsewhere, then took it back. A node that kept its answers across that would fail
+/// here: single-node mode keeps them (`resolved.rs`), cluster mode must not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_through_any_node_sees_each_change_of_its_plugin_at_once() {
+    const RANDOM_INT: &str = "/api/internal/action/randomness.random-int";
+    let cluster = Cluster::start("resolve").await;
+    let nodes = &cluster.nodes;
+    // random-int without parameters draws from [default_low, default_high): one value here.
+    fn config(low: i64) -> Value {
+        json!({"default_low": low, "default_high": low + 1})
+    }
+    async fn drawn(node: &Node) -> i64 {
+        let answer = node
+            .post_in("r", RANDOM_INT, &json!({"parameters": {}}))
+            .await
+            .expect_status(200)
+            .json();
+        answer["value"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{answer}"))
+    }
+    async fn enable(node: &Node, low: i64) {
+        node.post_in("r", "/api/internal/plugin/randomness", &config(low))
+            .await
+            .expect_status(201);
+    }
+    // Each node draws twice: a second answer is where a kept copy would show.
+    async fn all_draw(nodes: &[Node], low: i64, after: &str) {
+        for (i, node) in nodes.iter().enumerate() {
+            for _ in 0..2 {
+                assert_eq!(drawn(node).await, low, "n{} {after}", i + 1);
+            }
+        }
+    }
+
+    nodes[0].create_community("r").await;
+    let p = u64::from(agora_runtime_partition("r"));
+    let (owner, _) = cluster.owner_of(p, 0).await;
+    let others: Vec<usize> = (0..3).filter(|&i| i != owner).collect();
+
+    let mut low = 5;
+    for via in [others[0], others[1], owner] {
+        enable(&nodes[via], low).await;
+        all_draw(nodes, low, &format!("after a change through n{}", via + 1)).await;
+        low += 2;
+    }
+    // The community's PUT through a node that does not own it, leaving the plugin out.
+    let put = json!({"slug": "r", "readable_name": "R", "plugins": []});
+    nodes[others[1]]
+        .put("/api/internal/community/r", &put)
+        .await
+        .expect_status(200);
+    for node in nodes {
+        node.post_in("r", RANDOM_INT, &json!({"parameters": {}}))
+            .await
+            .expect_error(400, "plugin_not_enabled");
+    }
+    enable(&nodes[others[0]], low).await;
+    all_draw(nodes, low, "after enabling again").await;
+
+    // The owner pauses past its lease; another node takes the partition and takes a change.
+    let pid = pid_of(&nodes[owner]);
+    signal(pid, libc::SIGSTOP);
+    let helper = &nodes[others[0]];
+    eventually(CONVERGE, "another node to serve the partition", || async {
+        let (now, _) = cluster.owner_of(p, others[0]).await;
+        (now != owner)
+            .then_some(())
+            .ok_or(format!("n{} still serves it", now + 1))
+    })
+    .await;
+    low += 2;
+    enable(helper, low).await;
+    assert_eq!(drawn(helper).await, low);
+
+    // Resumed, the owner rejoins and takes its partition back (rendezvous placement): it must
+    // answer from the change made while it was away.
+    signal(pid, libc::SIGCONT);
+    let view = cluster.converged(&[0, 1, 2]).await;
+    assert_eq!(
+        node_index(&view[&p].0),
+        owner,
+        "partition {p} back on n{}",
+        owner + 1
+    );
+    all_draw(nodes, low, "after the owner took its partition back").await;
+}
