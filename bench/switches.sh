@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Where a phase's thread crossings happen: context switches (voluntary / involuntary) and CPU
 # per request for each of the node's threads, and sled flushes per request, over an 8 s wrk run
-# of one single-write phase (bench/writes.lua) against a fresh node.
-# Usage: BIN=<dir> [NODE_ARGS=...] bench/switches.sh [create|set_lucky]   (release agora)
+# of one write phase against a fresh node: create or set_lucky (bench/writes.lua), or a process
+# start or close (bench/processes.lua, with examples/sink taking the callbacks; close first
+# starts 6 s of processes, then closes them).
+# Usage: BIN=<dir> [NODE_ARGS=...] bench/switches.sh [create|set_lucky|start|close]
+#        (release agora; start and close also need the release examples)
 set -uo pipefail
 phase=${1:-create}
 bin=${BIN:-target/release} port=${PORT:-18090} base=http://127.0.0.1:${PORT:-18090}
 lua=$(dirname "$0")/writes.lua
 dir=$(mktemp -d /tmp/agora-switches.XXXX)
+sink=
+if [ "$phase" = start ] || [ "$phase" = close ]; then
+  lua=$(dirname "$0")/processes.lua
+  export SINK=http://127.0.0.1:19997/callback LOCS=$dir/locs
+  "$bin/examples/sink" 127.0.0.1:19997 > /dev/null 2>&1 & sink=$!
+fi
 "$bin/agora" serve --dev --listen 127.0.0.1:$port --data-dir "$dir" ${NODE_ARGS:-} > "$dir.log" 2>&1 & node=$!
 for _ in $(seq 1 100); do curl -sf $base/healthz > /dev/null && break; sleep 0.1; done
 curl -s -o /dev/null -X POST $base/api/internal/community -H 'content-type: application/json' \
@@ -15,8 +24,13 @@ curl -s -o /dev/null -X POST $base/api/internal/community -H 'content-type: appl
 # set_lucky acts through the randomness plugin, enabled as examples/workload enables it.
 curl -s -o /dev/null -X PUT $base/api/internal/community/bench -H 'content-type: application/json' \
   -d '{"slug":"bench","readable_name":"Bench","plugins":[{"name":"randomness","config":{"default_low":2,"default_high":200}}]}'
-# Warm up, so sled's I/O pool and the node's threads exist before the first snapshot.
-PHASE=$phase RUN=warm wrk -t2 -c64 -d2s -s "$lua" $base > /dev/null
+# Warm up, so sled's I/O pool and the node's threads exist before the first snapshot; close
+# needs processes to close, which its warm-up starts.
+if [ "$phase" = close ]; then
+  PHASE=start wrk -t2 -c64 -d6s -s "$lua" $base > /dev/null
+else
+  PHASE=$phase RUN=warm wrk -t2 -c64 -d2s -s "$lua" $base > /dev/null
+fi
 snap() {
   for t in /proc/$node/task/*; do
     echo "$(tr ' ' _ < "$t/comm") $(awk '/^voluntary/ {v=$2} /^nonvoluntary/ {n=$2} END {print v, n}' "$t/status") $(awk '{print $14+$15}' "$t/stat")"
@@ -24,7 +38,9 @@ snap() {
 }
 flushes() { curl -s $base/metrics | awk '/^agora_flushes_total/ {print $2}'; }
 snap > "$dir.s0"; f0=$(flushes)
-PHASE=$phase RUN=main wrk -t2 -c64 -d8s -s "$lua" $base > "$dir.wrk"
+# Closes run 4 s: fewer than the 6 s of starts before them at any rate seen so far.
+duration=8s; [ "$phase" = close ] && duration=4s
+PHASE=$phase RUN=main wrk -t2 -c64 -d$duration -s "$lua" $base > "$dir.wrk"
 snap > "$dir.s1"; f1=$(flushes)
 n=$(awk '/requests in/ {print $1}' "$dir.wrk")
 echo "$phase: $(awk '/Requests\/sec/ {print $2}' "$dir.wrk") req/s, $(grep non-2xx "$dir.wrk"), $(awk -v a="$f0" -v b="$f1" -v n="$n" 'BEGIN {printf "%.3f", (b-a)/n}') flushes/req"
@@ -38,5 +54,5 @@ paste "$dir.s0" "$dir.s1" | awk -v n="$n" '
     }
     printf "%-20s switches/req %.3f voluntary + %.3f involuntary, CPU %.1f us/req\n", "all threads", tv/n, ti/n, tc*1e4/n
   }' | sort
-kill $node; wait $node 2>/dev/null
+kill $node $sink; wait $node $sink 2>/dev/null
 rm -rf "$dir" "$dir".*
