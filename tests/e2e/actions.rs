@@ -285,18 +285,7 @@ async fn an_action_sees_each_change_of_its_plugin_at_once() {
         node.post_in("c", "/api/internal/plugin/randomness", &low_only(low))
             .await
             .expect_status(201);
-        assert_eq!(drawn(node).await, low);
-    }
-    // random-int without parameters draws from the configured [default_low, default_high).
-    async fn drawn(node: &Node) -> i64 {
-        let answer = node
-            .post_in("c", RANDOM_INT, &json!({"parameters": {}}))
-            .await
-            .expect_status(200)
-            .json();
-        answer["value"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{answer}"))
+        assert_eq!(node.drawn("c").await, low);
     }
     async fn refused(node: &Node, code: &str) {
         node.post_in("c", RANDOM_INT, &json!({"parameters": {}}))
@@ -308,7 +297,7 @@ async fn an_action_sees_each_change_of_its_plugin_at_once() {
     refused(&node, "plugin_not_enabled").await;
     enable_and_draw(&node, 5).await;
     assert_eq!(
-        drawn(&node).await,
+        node.drawn("c").await,
         5,
         "the second answer comes from the cache"
     );
@@ -318,7 +307,7 @@ async fn an_action_sees_each_change_of_its_plugin_at_once() {
     node.put("/api/internal/community/c", &put(Some(9)))
         .await
         .expect_status(200);
-    assert_eq!(drawn(&node).await, 9);
+    assert_eq!(node.drawn("c").await, 9);
 
     // Disabled by instance id, then enabled again.
     let id = node.community("c").await["plugins"][0]["id"].clone();
@@ -347,5 +336,5 @@ async fn an_action_sees_each_change_of_its_plugin_at_once() {
     // The last change was acknowledged, so it outlives the process (and its cache).
     node.kill9().await;
     node.restart().await;
-    assert_eq!(drawn(&node).await, 15);
+    assert_eq!(node.drawn("c").await, 15);
 }

@@ -2512,16 +2512,6 @@ async fn an_action_through_any_node_sees_each_change_of_its_plugin_at_once() {
     fn config(low: i64) -> Value {
         json!({"default_low": low, "default_high": low + 1})
     }
-    async fn drawn(node: &Node) -> i64 {
-        let answer = node
-            .post_in("r", RANDOM_INT, &json!({"parameters": {}}))
-            .await
-            .expect_status(200)
-            .json();
-        answer["value"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("{answer}"))
-    }
     async fn enable(node: &Node, low: i64) {
         node.post_in("r", "/api/internal/plugin/randomness", &config(low))
             .await
@@ -2531,7 +2521,7 @@ async fn an_action_through_any_node_sees_each_change_of_its_plugin_at_once() {
     async fn all_draw(nodes: &[Node], low: i64, after: &str) {
         for (i, node) in nodes.iter().enumerate() {
             for _ in 0..2 {
-                assert_eq!(drawn(node).await, low, "n{} {after}", i + 1);
+                assert_eq!(node.drawn("r").await, low, "n{} {after}", i + 1);
             }
         }
     }
@@ -2574,7 +2564,7 @@ async fn an_action_through_any_node_sees_each_change_of_its_plugin_at_once() {
     .await;
     low += 2;
     enable(helper, low).await;
-    assert_eq!(drawn(helper).await, low);
+    assert_eq!(helper.drawn("r").await, low);
 
     // Resumed, the owner rejoins and takes its partition back (rendezvous placement): it must
     // answer from the change made while it was away.

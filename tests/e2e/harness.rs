@@ -483,6 +483,23 @@ impl Node {
         .json()
     }
 
+    /// `randomness.random-int` without parameters in `community`: a draw from the configured
+    /// `[default_low, default_high)`, which tests set one wide to read the config back.
+    pub async fn drawn(&self, community: &str) -> i64 {
+        let answer = self
+            .post_in(
+                community,
+                "/api/internal/action/randomness.random-int",
+                &json!({"parameters": {}}),
+            )
+            .await
+            .expect_status(200)
+            .json();
+        answer["value"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{answer}"))
+    }
+
     pub async fn community(&self, slug: &str) -> Value {
         self.get(&format!("/api/internal/community/{slug}"))
             .await
