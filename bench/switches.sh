@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Where a phase's thread crossings happen: context switches (voluntary / involuntary) and CPU
 # per request for each of the node's threads, and sled flushes per request, over an 8 s wrk run
-# of one write phase against a fresh node: create or set_lucky (bench/writes.lua), or a process
-# start or close (bench/processes.lua, with examples/sink taking the callbacks; close first
-# starts 6 s of processes, then closes them).
+# of one write phase of bench/writes.lua against a fresh node: create, set_lucky, or a process
+# start or close (examples/sink takes their callbacks; close first starts 6 s of processes,
+# then closes them).
 # Usage: BIN=<dir> [NODE_ARGS=...] bench/switches.sh [create|set_lucky|start|close]
 #        (release agora; start and close also need the release examples)
 set -uo pipefail
@@ -13,7 +13,6 @@ lua=$(dirname "$0")/writes.lua
 dir=$(mktemp -d /tmp/agora-switches.XXXX)
 sink=
 if [ "$phase" = start ] || [ "$phase" = close ]; then
-  lua=$(dirname "$0")/processes.lua
   export SINK=http://127.0.0.1:19997/callback LOCS=$dir/locs
   "$bin/examples/sink" 127.0.0.1:19997 > /dev/null 2>&1 & sink=$!
 fi
