@@ -320,7 +320,7 @@ impl Node {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.child
             .as_ref()
             .unwrap_or_else(|| panic!("node {} is not running", self.name))

@@ -221,3 +221,16 @@ async fn node_configured_by_a_toml_file_serves() {
         .await;
     assert!(received.iter().all(|r| r.path == "/from-file"));
 }
+
+/// A node turns transparent huge pages off for itself: first-touch faults of 2 MiB pages
+/// doubled the write phases' p99 (BENCHMARKS.md, issue 14). Kernels that do not report the
+/// flag in `/proc/<pid>/status` (before 6.x) have nothing to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_runs_without_transparent_huge_pages() {
+    let node = Node::start("ops-thp", NodeConfig::dev()).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))
+        .expect("the node's /proc status");
+    if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+        assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+    }
+}
