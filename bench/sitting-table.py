@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
 """Summarises bench/targets-sitting.sh output: per phase, the range of req/s and p99 over the
 rounds' first runs, the ratio to Metagov's lower bound, node CPU per request, and the second
-run's change against the first on the same node. Usage: bench/sitting-table.py OUTDIR/summary.txt"""
+run's change against the first on the same node; then, when the sitting measured the host's HTTP
+ceilings (examples/ceilings), each phase as a share of its round's axum + actor-hop ceiling beside
+the share the issue's target was of the ceiling it was set against (115,000/s), and each write
+phase as a share of the round's floor for one durable write over HTTP.
+Usage: bench/sitting-table.py OUTDIR/summary.txt"""
 import re, sys, collections
 
 METAGOV_LOW = {  # ../shared/metagov-baseline.md, lower of the two runs
@@ -12,10 +16,22 @@ METAGOV_LOW = {  # ../shared/metagov-baseline.md, lower of the two runs
 TARGET = {"community_get": 57000, "process_get": 57000, "community_create": 40000,
           "action_set_lucky": 40000, "plugin_enable_same": 40000, "webhook_noop": 40000,
           "process_start": 20000, "process_close": 20000}
+# The issue's targets were set against an axum + one-actor-hop ceiling of 115,000 req/s
+# (../shared/runtime-notes.md, the machine of the time).
+ISSUE_HOP_CEILING = 115000
+DURABLE_WRITES = {"community_create", "action_set_lucky", "process_start", "process_close"}
 runs = collections.defaultdict(lambda: collections.defaultdict(list))
+hop_ceiling = []  # per round, in round order
+write_floor = []
 wrk = []
 current = None
 for line in open(sys.argv[1]):
+    m = re.match(r"ceilings round \d+: json ([\d.]+) req/s, actor ([\d.]+) req/s, write ([\d.]+) req/s", line)
+    if m:
+        hop_ceiling.append(float(m.group(2)))
+        write_floor.append(float(m.group(3)))
+        wrk.append(line.strip())
+        continue
     m = re.match(r"== round (\d+) (first|second) run", line)
     if m:
         current = m.group(2)
@@ -44,3 +60,17 @@ for ph in METAGOV_LOW:
 print()
 for w in wrk:
     print(f"- {w}")
+if hop_ceiling:
+    print()
+    print("| phase | share of the round's hop ceiling (first runs) | issue's target as a share of 115,000 | at that share | share of the round's durable-write floor |")
+    print("|---|---|---|---|---|")
+    for ph in METAGOV_LOW:
+        f = runs["first"][ph]
+        if not f or ph not in TARGET or len(f) != len(hop_ceiling):
+            continue
+        shares = [x[0] / c for x, c in zip(f, hop_ceiling)]
+        want = TARGET[ph] / ISSUE_HOP_CEILING
+        met = "met" if min(shares) >= want else ("met in some" if max(shares) >= want else "missed")
+        writes = "/".join(f"{100 * x[0] / w:.0f} %" for x, w in zip(f, write_floor)) \
+            if ph in DURABLE_WRITES else "-"
+        print(f"| {ph} | {'/'.join(f'{100 * x:.0f} %' for x in shares)} | {100 * want:.0f} % | {met} | {writes} |")

@@ -2,7 +2,9 @@
 # Issue 14's sitting: ROUNDS rounds, each on a fresh node and data directory: the workload
 # (n = 20,000, c = 64, sink as driver) with node and client CPU per request, wrk on the two read
 # phases' routes, then the workload again on the same node (does a second run slow down?).
-# Usage: bench/targets-sitting.sh OUTDIR [ROUNDS]   (release build of agora, workload and sink)
+# Each round first measures the host's HTTP ceilings (examples/ceilings).
+# Usage: bench/targets-sitting.sh OUTDIR [ROUNDS]   (release build of agora, workload, sink
+#        and ceilings: cargo build --release --bin agora --examples)
 set -uo pipefail
 out=$1 rounds=${2:-3}
 bin=${BIN:-target/release}
@@ -27,7 +29,22 @@ switch_probe() {
 }
 command -v wrk > /dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 command -v perf > /dev/null || { echo "perf is missing: apt-get install linux-perf" >&2; exit 1; }
+# This host's ceilings, in this round (examples/ceilings), with the wrk the read phases are
+# cross-checked with: axum alone, with one actor hop, and with one hop and one durable write.
+ceilings() {
+  local db; db=$(mktemp -d /tmp/agora-ceilings.XXXX)
+  "$bin/examples/ceilings" 127.0.0.1:18070 "$db" > /dev/null 2>&1 & local c=$!
+  for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18070/json > /dev/null && break; sleep 0.1; done
+  local line="ceilings round $1:"
+  for path in json actor write; do
+    line="$line $path $(wrk -t2 -c64 -d10s http://127.0.0.1:18070/$path | awk '/Requests\/sec/ {print $2}') req/s,"
+  done
+  kill $c; wait $c 2> /dev/null
+  rm -rf "$db"
+  echo "${line%,}" | tee -a "$out/summary.txt"
+}
 for r in $(seq 1 "$rounds"); do
+  ceilings "$r"
   dir=$(mktemp -d /tmp/agora-sit.XXXX)
   "$bin/examples/sink" 127.0.0.1:19999 > /dev/null 2>&1 & sink=$!
   "$bin/agora" serve --dev --listen 127.0.0.1:$port --data-dir "$dir" > "$out/node-$r.log" 2>&1 & node=$!
