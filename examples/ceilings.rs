@@ -10,7 +10,8 @@
 //! an actix `System` with one arbiter per core for actors, mimalloc as the allocator. The
 //! committer's ceiling without HTTP is `cargo bench -p agora-storage --bench group_commit`.
 //!
-//! `cargo run --release --example ceilings -- 127.0.0.1:18070 /tmp/ceilings-db`, then
+//! `cargo run --release --example ceilings -- 127.0.0.1:18070 $(mktemp -d)` (an empty directory:
+//! keys restart at 0, so a reused one would be overwritten rather than grown), then
 //! `wrk -t2 -c64 -d10s http://127.0.0.1:18070/json` (and `/actor`, `/write`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
