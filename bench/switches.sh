@@ -3,7 +3,7 @@
 # per request for each of the node's threads, and sled flushes per request, over an 8 s wrk run
 # of one write phase of bench/writes.lua against a fresh node: create, set_lucky, or a process
 # start or close (examples/sink takes their callbacks; close first starts 6 s of processes,
-# then closes them).
+# then closes them; the sink's own CPU per request is printed too).
 # Usage: BIN=<dir> [NODE_ARGS=...] bench/switches.sh [create|set_lucky|start|close]
 #        (release agora; start and close also need the release examples)
 set -uo pipefail
@@ -36,11 +36,13 @@ snap() {
   done | sort
 }
 flushes() { curl -s $base/metrics | awk '/^agora_flushes_total/ {print $2}'; }
-snap > "$dir.s0"; f0=$(flushes)
+# The sink (the driver's stand-in) shares the two cores: its CPU is part of what a callback costs.
+sink_cpu() { if [ -n "$sink" ]; then awk '{print $14+$15}' /proc/$sink/stat; else echo 0; fi; }
+snap > "$dir.s0"; f0=$(flushes); k0=$(sink_cpu)
 # Closes run 4 s: fewer than the 6 s of starts before them at any rate seen so far.
 duration=8s; [ "$phase" = close ] && duration=4s
 PHASE=$phase RUN=main wrk -t2 -c64 -d$duration -s "$lua" $base > "$dir.wrk"
-snap > "$dir.s1"; f1=$(flushes)
+snap > "$dir.s1"; f1=$(flushes); k1=$(sink_cpu)
 n=$(awk '/requests in/ {print $1}' "$dir.wrk")
 echo "$phase: $(awk '/Requests\/sec/ {print $2}' "$dir.wrk") req/s, $(grep non-2xx "$dir.wrk"), $(awk -v a="$f0" -v b="$f1" -v n="$n" 'BEGIN {printf "%.3f", (b-a)/n}') flushes/req"
 # Thread names repeat (one sled-io-N each, actix workers share one): sum per name.
@@ -53,5 +55,6 @@ paste "$dir.s0" "$dir.s1" | awk -v n="$n" '
     }
     printf "%-20s switches/req %.3f voluntary + %.3f involuntary, CPU %.1f us/req\n", "all threads", tv/n, ti/n, tc*1e4/n
   }' | sort
+[ -n "$sink" ] && echo "sink CPU $(awk -v a="$k0" -v b="$k1" -v n="$n" 'BEGIN {printf "%.1f", (b-a)*1e4/n}') us/req"
 kill $node $sink; wait $node $sink 2>/dev/null
 rm -rf "$dir" "$dir".*
