@@ -67,7 +67,15 @@ stop_node() {
   node_pid=""
 }
 
-# From the scratch directory: schemathesis keeps its example cache in `.schemathesis/` there.
+# Seeds the node (tests/schemathesis_seed.py: a community with a founded governance, plugins,
+# an item, a proposal, a vote, an identity) and writes the schemathesis.toml that binds the
+# fuzzer's parameters to them half the time; without it nearly every request stops at "no
+# such community". From the scratch directory, where schemathesis reads that file and keeps
+# its example cache (`.schemathesis/`).
+seed() {
+  python3 "$root/tests/schemathesis_seed.py" "http://127.0.0.1:$port" "$work/schemathesis.toml" "$@"
+}
+
 run() {
   (cd "$work" && "$VENV/bin/st" run "http://127.0.0.1:$port/api/openapi.json" \
     --checks all --max-examples "$MAX_EXAMPLES" --seed "$SEED" \
@@ -77,10 +85,12 @@ run() {
 
 echo "== schemathesis $VERSION: a token node"
 AGORA_DRIVER_TOKEN=fuzz-token start_node token
+seed fuzz-token
 run -H "Authorization: Bearer fuzz-token" --exclude-checks positive_data_acceptance
 stop_node
 
 echo "== schemathesis $VERSION: a --dev node"
 start_node dev --dev
+seed
 run --exclude-checks positive_data_acceptance,ignored_auth,missing_required_header,negative_data_rejection
 stop_node

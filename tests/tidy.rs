@@ -104,7 +104,8 @@ fn crate_edges() -> Vec<(String, String, String)> {
 #[test]
 fn crates_depend_only_in_the_allowed_direction() {
     // agora → gateway → actors → runtime → storage; gateway and actors → plugins; actors →
-    // governance (the pure core) → plugins (the vote core and its canonical JSON only).
+    // governance (the pure core) → plugins (the vote core and its canonical JSON only);
+    // gateway → governance for the OpenAPI document's change list and limits.
     let allowed: [(&str, &[&str]); 7] = [
         ("agora-storage", &[]),
         ("agora-plugins", &[]),
@@ -121,7 +122,12 @@ fn crates_depend_only_in_the_allowed_direction() {
         ),
         (
             "agora-gateway",
-            &["agora-actors", "agora-runtime", "agora-plugins"],
+            &[
+                "agora-actors",
+                "agora-runtime",
+                "agora-plugins",
+                "agora-governance",
+            ],
         ),
         (
             "agora",

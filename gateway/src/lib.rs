@@ -16,6 +16,7 @@ mod json;
 mod metagov;
 mod metrics;
 mod openapi;
+mod openapi_bodies;
 mod openapi_rules;
 mod routes;
 mod serve;

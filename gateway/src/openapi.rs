@@ -53,10 +53,31 @@ pub(crate) fn hardened() -> serde_json::Value {
             .and_then(|item| item.get_mut(&method))
         {
             crate::openapi_rules::harden(r, op);
+            op["operationId"] = serde_json::json!(operation_id(&method, r.path));
         }
     }
     crate::openapi_rules::components(&mut doc);
+    crate::openapi_bodies::apply(&mut doc);
     doc
+}
+
+/// An operation's id, from its method and path: unique, as OpenAPI requires and client
+/// generators and schemathesis' links rely on. (utoipa names an operation after its handler,
+/// and several handlers share a name, `get` or `create`, across modules.)
+fn operation_id(method: &str, path: &str) -> String {
+    let path = path.strip_prefix("/api").unwrap_or(path);
+    let mut id = method.to_string();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        id.push('_');
+        id.extend(part.chars().filter(|c| !matches!(c, '{' | '}')).map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c
+            } else {
+                '_'
+            }
+        }));
+    }
+    id
 }
 
 /// The document as JSON text, built once.
@@ -202,6 +223,23 @@ mod tests {
             choice["oneOf"].as_array().expect("test fixture").len(),
             3,
             "{choice}"
+        );
+    }
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let doc = hardened();
+        let mut seen = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("operations") {
+                let id = op["operationId"].as_str().expect("an operationId");
+                assert!(seen.insert(id.to_string()), "{method} {path}: {id} again");
+            }
+        }
+        assert_eq!(seen.len(), ROUTES.len());
+        assert_eq!(
+            operation_id("get", "/api/internal/process/{name}/{id}"),
+            "get_internal_process_name_id"
         );
     }
 

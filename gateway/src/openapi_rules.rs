@@ -365,6 +365,16 @@ fn constrain(param: &mut Value) {
             schema["maximum"] = json!(1000);
         }
         ("query", "cursor") => schema["minLength"] = json!(1),
+        // `AgentId::parse`: 1 to 200 bytes, not blank. A header's value is ASCII on the wire,
+        // so characters and bytes count alike.
+        ("header", "X-Agora-Actor") => {
+            schema["minLength"] = json!(1);
+            schema["maxLength"] = json!(agora_actors::AGENT_ID_MAX);
+            schema["pattern"] = json!("\\S");
+        }
+        ("path", "item" | "action") => {
+            schema["pattern"] = json!(crate::openapi_bodies::NUMERIC_ID_PATTERN);
+        }
         _ => {}
     }
 }

@@ -9,7 +9,7 @@
 //! rebuilds them.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::actions::PendingAction;
 use crate::changes::{Change, ChangeKind, Params};
@@ -91,9 +91,8 @@ impl Community {
     /// it: `board`, `threshold`, `duration_hours`).
     pub fn found(founder: &str, body: &Value, now: Millis) -> Result<Community, GovError> {
         check_agent_id(founder, "actor")?;
-        let empty = Map::new();
+        // An empty HTTP body reaches here as `{}`; a literal `null` is a body of another type.
         let o = match body {
-            Value::Null => &empty,
             Value::Object(o) => o,
             _ => {
                 return Err(GovError::bad(

@@ -29,6 +29,8 @@ fn founding_default_is_concords() {
     assert!(Community::found("", &json!({}), 0).is_err());
     assert!(Community::found("a", &json!({"template": "nope"}), 0).is_err());
     assert!(Community::found("a", &json!({"x": 1}), 0).is_err());
+    assert!(Community::found("a", &json!(null), 0).is_err());
+    assert!(Community::found("a", &json!([]), 0).is_err());
 }
 
 #[test]

@@ -179,6 +179,16 @@ async fn founding_gives_the_founder_everything_once_and_templates_shape_the_cons
     gov.send(Method::POST, None, "/governance", Some(&json!({})))
         .await
         .expect_error(400, "missing_header");
+    // A body that is not an object is refused, and founds nothing (schemathesis sent `null`,
+    // which was once read as no fields).
+    for body in [json!(null), json!([]), json!("x"), json!(1)] {
+        gov.send(Method::POST, Some("ana"), "/governance", Some(&body))
+            .await
+            .expect_error(400, "invalid_body");
+    }
+    gov.get(None, "/governance")
+        .await
+        .expect_error(404, "governance_not_found");
     let c = gov.found("ana", json!({})).await;
     assert_eq!(
         c["owners"],

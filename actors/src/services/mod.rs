@@ -36,7 +36,7 @@ pub use identity::{Identity, LinkRequest, UserFilter};
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};
-pub use tokens::{hash_secret, TokenRequest, Tokens};
+pub use tokens::{hash_secret, TokenRequest, Tokens, TOKEN_COMMUNITIES_MAX, TOKEN_LABEL_MAX};
 pub use votes::{BallotCast, Votes};
 pub use webhooks::Webhooks;
 pub use widgets::Widgets;

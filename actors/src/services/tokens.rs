@@ -16,9 +16,9 @@ use crate::{validate_slug, ActorError, Principal};
 /// The cluster notice that the token set changed.
 const TOKENS_NOTICE: &str = "api-tokens";
 /// Labels are for people; long enough for a sentence.
-const LABEL_MAX: usize = 200;
+pub const TOKEN_LABEL_MAX: usize = 200;
 /// A token names at most this many communities.
-const COMMUNITIES_MAX: usize = 1000;
+pub const TOKEN_COMMUNITIES_MAX: usize = 1000;
 
 /// What `create` needs.
 #[derive(Debug, Clone)]
@@ -51,16 +51,16 @@ impl Tokens {
     /// Draws an id and a secret, stores the token and answers it with its secret (shown once;
     /// only its hash is kept).
     pub async fn create(&self, req: TokenRequest, by: &Principal) -> Result<(ApiToken, String)> {
-        if req.label.len() > LABEL_MAX {
+        if req.label.len() > TOKEN_LABEL_MAX {
             return Err(invalid(
                 "label",
-                format!("a label has at most {LABEL_MAX} bytes"),
+                format!("a label has at most {TOKEN_LABEL_MAX} bytes"),
             ));
         }
-        if req.communities.len() > COMMUNITIES_MAX {
+        if req.communities.len() > TOKEN_COMMUNITIES_MAX {
             return Err(invalid(
                 "communities",
-                format!("a token names at most {COMMUNITIES_MAX} communities"),
+                format!("a token names at most {TOKEN_COMMUNITIES_MAX} communities"),
             ));
         }
         if req.role == Role::Admin && !req.communities.is_empty() {

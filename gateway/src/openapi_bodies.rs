@@ -1,0 +1,429 @@
+//! Schemas for the bodies that handlers read field by field (Metagov's identity routes, tokens,
+//! governance actions) and for answers the annotations could only name as "an object".
+//!
+//! Each schema says what the handler accepts, built from the same constants the handler
+//! checks against, and never less than it accepts: schemathesis sends data that breaks the
+//! schema and fails the run when the API takes it. It may say more than the handler checks
+//! (an unknown community is still a 404), because no schema can express that.
+
+use agora_actors::services::{TOKEN_COMMUNITIES_MAX, TOKEN_LABEL_MAX};
+use agora_governance::{ChangeKind, MAX_BATCH};
+use serde_json::{json, Value};
+
+use crate::openapi_rules::SLUG_PATTERN;
+
+/// Where a numeric id appears as a path parameter (`ids.rs` in the governance crate: 1 to 20
+/// digits without a leading zero).
+pub(crate) const NUMERIC_ID_PATTERN: &str = "^[1-9][0-9]{0,19}$";
+/// A change's target (`ObjectRef::parse`).
+const TARGET_PATTERN: &str = "^(community|owners|governors|role:[-A-Za-z0-9_.]{1,64}|(permission|condition|item|action):[1-9][0-9]{0,19})$";
+/// The longest note of an action, in bytes (`changes.rs`).
+const NOTE_MAX: usize = 2000;
+
+/// An identity id where the identity routes read one: a JSON integer or its decimal text.
+fn identity_id() -> Value {
+    json!({"type": ["integer", "string"], "minimum": 0, "pattern": "^\\s*[0-9]+\\s*$"})
+}
+
+fn nullable_string() -> Value {
+    json!({"type": ["string", "null"]})
+}
+
+/// The components the bodies below refer to.
+fn components() -> Value {
+    json!({
+        "LinkedAccount": {
+            "type": "object",
+            "required": ["external_id", "community", "platform_type", "platform_identifier",
+                         "custom_data", "link_type", "link_quality"],
+            "properties": {
+                "external_id": {"type": "integer"},
+                "community": {"type": "string"},
+                "community_platform_id": nullable_string(),
+                "platform_type": {"type": "string"},
+                "platform_identifier": {"type": "string"},
+                "custom_data": {"type": "object"},
+                "link_type": {"type": "string"},
+                "link_quality": {"type": "string"}
+            }
+        },
+        "Identity": {
+            "type": "object",
+            "required": ["source_ID", "primary_ID", "linked_accounts"],
+            "properties": {
+                "source_ID": {"type": "integer"},
+                "primary_ID": {"type": "integer"},
+                "linked_accounts": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/LinkedAccount"}
+                }
+            }
+        },
+        "Change": change(true),
+    })
+}
+
+/// One change of an action. `with_note`: a note may sit beside it (top level and in a batch).
+fn change(with_note: bool) -> Value {
+    let kinds: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.name()).collect();
+    let mut properties = json!({
+        "change": {"type": "string", "enum": kinds},
+        "target": {"type": "string", "pattern": TARGET_PATTERN},
+        "params": {"type": ["object", "null"], "description": "the change's parameters (see the governance contract's table of changes)"},
+    });
+    if with_note {
+        properties["note"] = json!({"type": ["string", "null"], "maxLength": NOTE_MAX});
+    }
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["change", "target"],
+        "properties": properties
+    })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The request body's schema of a route, where the handler reads its fields by hand.
+fn request(method: &str, path: &str) -> Option<Value> {
+    Some(match (method, path) {
+        ("post", "/api/internal/identity/create_id") => json!({
+            "type": "object",
+            "required": ["community_slug"],
+            "properties": {
+                "community_slug": {"type": "string"},
+                "count": {"type": ["integer", "string", "null"], "minimum": 0, "pattern": "^\\s*[0-9]+\\s*$"}
+            }
+        }),
+        ("post", "/api/internal/identity/merge_ids") => json!({
+            "type": "object",
+            "required": ["primary_instance_id", "secondary_instance_id"],
+            "properties": {
+                "primary_instance_id": identity_id(),
+                "secondary_instance_id": identity_id()
+            }
+        }),
+        ("post", "/api/internal/identity/link_account") => json!({
+            "type": "object",
+            "required": ["community_slug", "external_id", "platform_type", "platform_identifier"],
+            "properties": {
+                "community_slug": {"type": "string"},
+                "external_id": identity_id(),
+                "platform_type": {"type": "string", "description": "a plugin enabled for the community"},
+                "platform_identifier": {"type": "string"},
+                "community_platform_id": nullable_string(),
+                "custom_data": {"type": ["object", "null"]},
+                "link_type": nullable_string(),
+                "link_quality": nullable_string()
+            }
+        }),
+        ("post", "/api/internal/identity/unlink_account") => json!({
+            "type": "object",
+            "required": ["community_slug", "platform_type", "platform_identifier"],
+            "properties": {
+                "community_slug": {"type": "string"},
+                "platform_type": {"type": "string"},
+                "platform_identifier": {"type": "string"},
+                "community_platform_id": nullable_string()
+            }
+        }),
+        ("post", "/api/v1/tokens") => json!({
+            "type": "object",
+            "required": ["role"],
+            "properties": {
+                "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+                "communities": {
+                    "type": ["array", "null"],
+                    "maxItems": TOKEN_COMMUNITIES_MAX,
+                    "items": {"type": "string", "pattern": SLUG_PATTERN},
+                    "description": "none or empty: every community; not for admins"
+                },
+                "label": {"type": ["string", "null"], "maxLength": TOKEN_LABEL_MAX}
+            }
+        }),
+        // The platform's payload, handed to the plugin as sent: a plugin decides what it takes
+        // (GitHub checks its signature first; randomness takes anything).
+        ("post", "/api/hooks/{community}/{plugin}" | "/api/hooks/{plugin}") => json!({
+            "description": "the platform's payload, as the platform sends it"
+        }),
+        ("post", "/api/v1/communities/{slug}/actions") => json!({
+            "oneOf": [
+                schema_ref("Change"),
+                {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["batch"],
+                    "properties": {
+                        "batch": {
+                            "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                            "items": schema_ref("Change")
+                        },
+                        "note": {"type": ["string", "null"], "maxLength": NOTE_MAX}
+                    }
+                }
+            ]
+        }),
+        _ => return None,
+    })
+}
+
+/// The schema of a route's 2xx answer, where the annotation could only say "an object".
+fn answer(method: &str, path: &str) -> Option<(&'static str, Value)> {
+    let identities = json!({"type": "array", "items": schema_ref("Identity")});
+    Some(match (method, path) {
+        ("post", "/api/internal/identity/create_id") => (
+            "201",
+            json!({"type": "array", "items": {"type": "integer"}}),
+        ),
+        ("get", "/api/internal/identity/get_users")
+        | ("get", "/api/internal/identity/filter_users_by_account") => ("200", identities),
+        ("get", "/api/internal/identity/get_user")
+        | ("post", "/api/internal/identity/merge_ids") => ("200", schema_ref("Identity")),
+        ("post", "/api/internal/identity/link_account") => ("200", schema_ref("LinkedAccount")),
+        ("get", "/api/internal/identity/get_linked_account") => (
+            "200",
+            json!({"anyOf": [schema_ref("LinkedAccount"), {"type": "object", "maxProperties": 0}]}),
+        ),
+        _ => return None,
+    })
+}
+
+/// A query parameter's schema where the handler takes a closed set of words.
+fn parameter(method: &str, path: &str, name: &str) -> Option<Value> {
+    match (method, path, name) {
+        ("get", "/api/v1/communities/{slug}/processes", "status") => {
+            Some(json!({"type": "string", "enum": ["open", "all"]}))
+        }
+        _ => None,
+    }
+}
+
+/// Writes the schemas into the document's operations and components.
+pub(crate) fn apply(doc: &mut Value) {
+    if let (Some(schemas), Value::Object(more)) = (
+        doc.pointer_mut("/components/schemas")
+            .and_then(Value::as_object_mut),
+        components(),
+    ) {
+        schemas.extend(more);
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if let Some(schema) = request(method, path) {
+                if let Some(media) = op.pointer_mut("/requestBody/content/application~1json") {
+                    media["schema"] = schema;
+                }
+            }
+            for p in op
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                let name = p["name"].as_str().unwrap_or_default().to_string();
+                if let Some(schema) = parameter(method, path, &name) {
+                    p["schema"] = schema;
+                }
+            }
+            if let Some((status, schema)) = answer(method, path) {
+                if let Some(media) =
+                    op.pointer_mut(&format!("/responses/{status}/content/application~1json"))
+                {
+                    media["schema"] = schema;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route named here is in the document, with a JSON body or answer to replace: a
+    /// renamed route would otherwise lose its schema without a sound.
+    #[test]
+    fn every_schema_lands_on_a_route_of_the_document() {
+        let doc = crate::openapi::hardened();
+        let routes = [
+            ("post", "/api/internal/identity/create_id"),
+            ("post", "/api/internal/identity/merge_ids"),
+            ("post", "/api/internal/identity/link_account"),
+            ("post", "/api/internal/identity/unlink_account"),
+            ("post", "/api/v1/tokens"),
+            ("post", "/api/v1/communities/{slug}/actions"),
+            ("post", "/api/hooks/{community}/{plugin}"),
+            ("post", "/api/hooks/{plugin}"),
+            ("get", "/api/internal/identity/get_users"),
+            ("get", "/api/internal/identity/filter_users_by_account"),
+            ("get", "/api/internal/identity/get_user"),
+            ("get", "/api/internal/identity/get_linked_account"),
+        ];
+        for (method, path) in routes {
+            let op = &doc["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} is not in the document");
+            if let Some(schema) = request(method, path) {
+                assert_eq!(
+                    op["requestBody"]["content"]["application/json"]["schema"], schema,
+                    "{method} {path}"
+                );
+            }
+            if let Some((status, schema)) = answer(method, path) {
+                assert_eq!(
+                    op["responses"][status]["content"]["application/json"]["schema"], schema,
+                    "{method} {path}"
+                );
+            }
+        }
+        let kinds = doc["components"]["schemas"]["Change"]["properties"]["change"]["enum"]
+            .as_array()
+            .map(Vec::len);
+        assert_eq!(kinds, Some(ChangeKind::ALL.len()));
+    }
+
+    fn valid(schema: &Value, instance: &Value) -> bool {
+        jsonschema::validator_for(schema)
+            .expect("a valid schema")
+            .is_valid(instance)
+    }
+
+    /// The target pattern and the core's parser agree, both ways, on every kind of target and
+    /// the ways each can be wrong.
+    #[test]
+    fn the_target_pattern_accepts_exactly_what_the_core_parses() {
+        let schema = json!({"type": "string", "pattern": TARGET_PATTERN});
+        let samples = [
+            "community",
+            "owners",
+            "governors",
+            "role:mods",
+            "role:a.b-c_d",
+            "item:1",
+            "permission:42",
+            "condition:7",
+            "action:18446744073709551615",
+            "item:0",
+            "item:01",
+            "item:",
+            "role:",
+            "role:a b",
+            "thing:1",
+            "item:1x",
+            " community",
+            "community ",
+            "Community",
+            "item:-1",
+            "role:é",
+        ];
+        for s in samples {
+            let core = agora_governance::ObjectRef::parse(s, "target").is_ok();
+            assert_eq!(valid(&schema, &json!(s)), core, "{s:?}");
+        }
+        // 20 digits beyond u64: the pattern allows it, the core refuses it (allowed: the
+        // schema may say less than the API checks, never more).
+        assert!(valid(&schema, &json!("item:99999999999999999999")));
+    }
+
+    /// The action schema and the core's reading of a body agree, except where only a
+    /// change's parameters are wrong (the schema leaves those to the core's table).
+    #[test]
+    fn the_action_schema_and_the_core_agree_on_bodies() {
+        let mut doc = json!({"components": {"schemas": components()}});
+        doc["oneOf"] = request("post", "/api/v1/communities/{slug}/actions").expect("a schema")
+            ["oneOf"]
+            .clone();
+        let rename = json!({"name": "x"});
+        // (body, whether the schema takes it, whether the core takes it)
+        let cases = [
+            (
+                json!({"change": "rename", "target": "community", "params": rename}),
+                true,
+                true,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": rename, "note": null}),
+                true,
+                true,
+            ),
+            (
+                json!({"change": "add_members", "target": "community", "params": {"agents": ["a"]}, "note": "n"}),
+                true,
+                true,
+            ),
+            (
+                json!({"batch": [{"change": "rename", "target": "community", "params": rename, "note": "n"}], "note": "b"}),
+                true,
+                true,
+            ),
+            // Wrong only in its parameters: the core's to refuse.
+            (
+                json!({"change": "rename", "target": "community"}),
+                true,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": null}),
+                true,
+                false,
+            ),
+            (
+                json!({"change": "nope", "target": "community", "params": rename}),
+                false,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "item:0", "params": rename}),
+                false,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": rename, "extra": 1}),
+                false,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": rename, "note": 5}),
+                false,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": rename, "note": "x".repeat(NOTE_MAX + 1)}),
+                false,
+                false,
+            ),
+            (
+                json!({"change": "rename", "target": "community", "params": []}),
+                false,
+                false,
+            ),
+            (json!({"batch": []}), false, false),
+            (
+                json!({"batch": [{"change": "rename", "target": "community", "params": rename}], "change": "rename"}),
+                false,
+                false,
+            ),
+            (
+                json!({"target": "community", "params": rename}),
+                false,
+                false,
+            ),
+            (json!([]), false, false),
+        ];
+        for (body, schema, core) in cases {
+            assert_eq!(valid(&doc, &body), schema, "schema on {body}");
+            assert_eq!(
+                agora_governance::Request::parse(&body).is_ok(),
+                core,
+                "core on {body}"
+            );
+        }
+    }
+}

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Seeds a node for tests/schemathesis.sh and writes the schemathesis.toml that points the
+fuzzer at what it made.
+
+A fuzzer that only invents names mostly hears "no such community / plugin / item" and never
+reaches the code behind those lookups. So this makes one of everything over the API (a
+community with plugins enabled, a founded governance with two members, an item, a waiting
+proposal, a vote, an identity) and binds the fuzzer's path, header and query parameters to
+those values half of the time, leaving the other half to generated (mostly wrong) values.
+Action, process and plugin names come from the node's own plugin metadata, so a new plugin
+is fuzzed without editing this file.
+
+    tests/schemathesis_seed.py BASE_URL OUT_TOML [TOKEN]
+"""
+
+import json
+import sys
+import urllib.error
+import urllib.request
+
+SLUG = "fuzz"
+DOOMED = ["fuzz-doomed-1", "fuzz-doomed-2", "fuzz-doomed-3"]
+FOUNDER, MEMBER = "ana", "ben"
+# The share of generated requests whose bound parameter gets a seeded value; the rest are
+# generated, or taken from earlier answers (mostly communities the fuzzer made, which have
+# no governance, so the community gets the larger share).
+PROBABILITY = 0.5
+SLUG_PROBABILITY = 0.8
+
+
+def main() -> None:
+    base, out = sys.argv[1], sys.argv[2]
+    token = sys.argv[3] if len(sys.argv) > 3 else None
+
+    def call(method, path, body=None, headers=None, expect=(200, 201, 202, 204)):
+        h = {"content-type": "application/json"}
+        if token:
+            h["authorization"] = f"Bearer {token}"
+        h.update(headers or {})
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req) as resp:
+                status, text, location = resp.status, resp.read(), resp.headers.get("location")
+        except urllib.error.HTTPError as e:
+            status, text, location = e.code, e.read(), None
+        if status not in expect:
+            sys.exit(f"seed: {method} {path} answered {status}: {text[:300]!r}")
+        return (json.loads(text) if text else None), location
+
+    call("POST", "/api/internal/community", {"slug": SLUG, "readable_name": "Fuzz"})
+    # Deleting the seeded community would leave the rest of the run nothing to reach, so the
+    # deleting routes get communities and a vote of their own.
+    for slug in DOOMED:
+        call("POST", "/api/internal/community", {"slug": slug, "readable_name": "Doomed"})
+    community = {"X-Metagov-Community": SLUG}
+
+    plugins = sorted(p["name"] for p in call("GET", "/api/v1/plugins")[0]["plugins"])
+    actions, processes = [], []
+    for name in plugins:
+        schemas = call("GET", f"/api/internal/plugin/{name}/metadata")[0]["schemas"]
+        actions += [a["id"] for a in schemas.get("actions", [])]
+        processes += [p["id"] for p in schemas.get("processes", [])]
+    # The two plugins whose settings need no platform: actions and votes run for real.
+    call("POST", "/api/internal/plugin/randomness", {"default_low": 0, "default_high": 10}, community)
+    call("POST", "/api/internal/plugin/vote", {}, community)
+
+    founder = {"X-Agora-Actor": FOUNDER}
+    call("POST", f"/api/v1/communities/{SLUG}/governance", {"members": [FOUNDER, MEMBER]}, founder)
+    made, _ = call(
+        "POST",
+        f"/api/v1/communities/{SLUG}/actions",
+        {"change": "create_item", "target": "community",
+         "params": {"type": "document", "fields": {"name": "seeded"}}},
+        founder,
+    )
+    item = made["result"]["item"]
+    # A member's change is a proposal: it waits on a governor's approval.
+    waiting, _ = call(
+        "POST",
+        f"/api/v1/communities/{SLUG}/actions",
+        {"change": "edit_item", "target": f"item:{item}", "params": {"fields": {"name": "x"}}},
+        {"X-Agora-Actor": MEMBER},
+    )
+    # Deliveries go nowhere (a closed loopback port): the outbox retries them in the background.
+    call(
+        "POST",
+        f"/api/v1/communities/{SLUG}/subscriptions",
+        {"item": item, "deliver_to": "https://127.0.0.1:9/notices"},
+        founder,
+    )
+
+    def vote():
+        _, location = call(
+            "POST",
+            "/api/internal/process/vote.proposal",
+            {"title": "seeded", "closing_at": "2099-01-01T00:00:00Z"},
+            community,
+            expect=(202,),
+        )
+        return int(location.rsplit("/", 1)[1])
+
+    process_id, doomed_process = vote(), vote()
+
+    identity = call("POST", "/api/internal/identity/create_id", {"community_slug": SLUG})[0][0]
+    call(
+        "POST",
+        "/api/internal/identity/link_account",
+        {"community_slug": SLUG, "external_id": identity, "platform_type": "vote",
+         "platform_identifier": FOUNDER},
+    )
+
+    dictionaries = {
+        "slugs": [SLUG],
+        "agents": [FOUNDER, MEMBER],
+        "plugins": plugins,
+        "actions": actions,
+        "processes": processes,
+        "seeded_process": ["vote.proposal"],
+        "process_ids": [process_id],
+        "doomed": DOOMED,
+        "doomed_process_ids": [doomed_process],
+        "items": [item],
+        "targets": ["community", "owners", "governors", f"item:{item}", f"action:{waiting['id']}"],
+        "governance_actions": [made["id"], waiting["id"]],
+        "identities": [str(identity)],
+    }
+    # Bound on every operation that has the parameter (schemathesis replaces, not merges, the
+    # top-level bindings for an operation with bindings of its own, so each entry repeats them).
+    everywhere = {
+        "path.slug": "slugs",
+        "path.community": "slugs",
+        "header.X-Metagov-Community": "slugs",
+        "header.X-Agora-Actor": "agents",
+        "path.item": "items",
+        "path.action": "governance_actions",
+        "path.plugin": "plugins",
+        "query.community": "slugs",
+    }
+
+    def share(param):
+        return SLUG_PROBABILITY if everywhere.get(param) == "slugs" else PROBABILITY
+
+    def binding(param, dictionary, probability=None):
+        probability = share(param) if probability is None else probability
+        return f'parameters."{param}" = {{ dictionary = "{dictionary}", probability = {probability} }}'
+
+    def entry(selector, params, always=()):
+        """An [[operations]] entry: `params` over the top-level bindings; `always` bound with
+        probability 1."""
+        merged = {**everywhere, **params}
+        lines = ["[[operations]]", selector]
+        lines += [binding(k, v) for k, v in merged.items() if k not in always]
+        lines += [binding(k, merged[k], 1.0) for k in always]
+        return "\n".join(lines)
+
+    def by_path(regex, **params):
+        return entry(f"include-path-regex = {json.dumps(regex)}", params)
+
+    # The deleting routes always get the doomed community and vote: the fuzzer also learns the
+    # seeded slug and vote from answers (its resource pool), so a share left to it finds them.
+    # PUT on a community replaces its plugins and name, so it gets the doomed ones too.
+    def doomed(name, param, dictionary):
+        return entry(f"include-name = {json.dumps(name)}", {param: dictionary}, always=(param,))
+
+    entries = [
+        # The first entry an operation matches is the one it gets: the narrow ones first.
+        doomed("DELETE /api/internal/community/{slug}", "path.slug", "doomed"),
+        doomed("PUT /api/internal/community/{slug}", "path.slug", "doomed"),
+        doomed("DELETE /api/internal/process/{name}/{id}", "path.id", "doomed_process_ids"),
+        by_path("^/api/internal/process/[^/]+/[^/]+", **{"path.name": "seeded_process",
+                                                       "path.id": "process_ids"}),
+        by_path("^/api/internal/process/", **{"path.name": "processes"}),
+        by_path("^/api/(internal/plugin|v1/plugins|v1/communities/[^/]+/plugins)/",
+                **{"path.name": "plugins"}),
+        by_path("^/api/(internal/)?action/", **{"path.name": "actions"}),
+        by_path("^/api/v1/communities/[^/]+/actions$",
+                **{"body.target": "targets", "body.batch[*].target": "targets"}),
+        by_path("^/api/internal/identity/", **{"query.external_id": "identities",
+                                               "query.external_id_list": "identities",
+                                               "query.platform_type": "plugins"}),
+    ]
+    toml = "# Written by tests/schemathesis_seed.py for one run: values that exist on the node.\n"
+    for name, xs in dictionaries.items():
+        toml += f"[dictionaries.{name}]\nvalues = {json.dumps(xs)}\n"
+    toml += "\n[parameters]\n"
+    toml += "".join(f'"{k}" = {{ dictionary = "{v}", probability = {share(k)} }}\n'
+                    for k, v in everywhere.items())
+    toml += "\n" + "\n\n".join(entries) + "\n"
+    with open(out, "w") as f:
+        f.write(toml)
+    print(f"seed: {SLUG} with {len(plugins)} plugins, item {item}, process {process_id}")
+
+
+if __name__ == "__main__":
+    main()
