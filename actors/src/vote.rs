@@ -426,7 +426,7 @@ impl Vote {
                 None,
             ));
         }
-        if voter.is_empty() || voter.len() > 256 {
+        if voter.is_empty() || voter.len() > agora_plugins::vote::VOTER_ID_MAX {
             return Err(refuse(
                 ErrorCode::InvalidRequest,
                 "a voter id is a non-empty string of at most 256 bytes",

@@ -6,8 +6,12 @@
 //! schema and fails the run when the API takes it. It may say more than the handler checks
 //! (an unknown community is still a 404), because no schema can express that.
 
-use agora_actors::services::{TOKEN_COMMUNITIES_MAX, TOKEN_LABEL_MAX};
+use agora_actors::identity::{LINK_TYPES, QUALITIES};
+use agora_actors::services::{
+    IDENTITY_TEXT_MAX, MAX_CREATE, TOKEN_COMMUNITIES_MAX, TOKEN_LABEL_MAX,
+};
 use agora_governance::{ChangeKind, MAX_BATCH};
+use agora_plugins::vote::VOTER_ID_MAX;
 use serde_json::{json, Value};
 
 use crate::openapi_rules::SLUG_PATTERN;
@@ -27,6 +31,23 @@ fn identity_id() -> Value {
 
 fn nullable_string() -> Value {
     json!({"type": ["string", "null"]})
+}
+
+/// A platform's name for an account or a community (`IDENTITY_TEXT_MAX`).
+fn platform_text(nullable: bool) -> Value {
+    let kind = if nullable {
+        json!(["string", "null"])
+    } else {
+        json!("string")
+    };
+    json!({"type": kind, "minLength": 1, "maxLength": IDENTITY_TEXT_MAX})
+}
+
+/// One of `words`, or null (the handler's default).
+fn nullable_enum(words: &[&str]) -> Value {
+    let mut all: Vec<Value> = words.iter().map(|w| json!(w)).collect();
+    all.push(Value::Null);
+    json!({"enum": all})
 }
 
 /// The components the bodies below refer to.
@@ -63,6 +84,17 @@ fn components() -> Value {
     })
 }
 
+/// What the annotations' component schemas leave out.
+fn refine_components(schemas: &mut serde_json::Map<String, Value>) {
+    if let Some(voter) = schemas
+        .get_mut("BallotIn")
+        .and_then(|b| b.pointer_mut("/properties/voter"))
+    {
+        voter["minLength"] = json!(1);
+        voter["maxLength"] = json!(VOTER_ID_MAX);
+    }
+}
+
 /// One change of an action. `with_note`: a note may sit beside it (top level and in a batch).
 fn change(with_note: bool) -> Value {
     let kinds: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.name()).collect();
@@ -94,7 +126,7 @@ fn request(method: &str, path: &str) -> Option<Value> {
             "required": ["community_slug"],
             "properties": {
                 "community_slug": {"type": "string"},
-                "count": {"type": ["integer", "string", "null"], "minimum": 0, "pattern": "^\\s*[0-9]+\\s*$"}
+                "count": {"type": ["integer", "string", "null"], "minimum": 1, "maximum": MAX_CREATE, "pattern": "^\\s*[0-9]+\\s*$"}
             }
         }),
         ("post", "/api/internal/identity/merge_ids") => json!({
@@ -111,12 +143,12 @@ fn request(method: &str, path: &str) -> Option<Value> {
             "properties": {
                 "community_slug": {"type": "string"},
                 "external_id": identity_id(),
-                "platform_type": {"type": "string", "description": "a plugin enabled for the community"},
-                "platform_identifier": {"type": "string"},
-                "community_platform_id": nullable_string(),
+                "platform_type": platform_text(false),
+                "platform_identifier": platform_text(false),
+                "community_platform_id": platform_text(true),
                 "custom_data": {"type": ["object", "null"]},
-                "link_type": nullable_string(),
-                "link_quality": nullable_string()
+                "link_type": nullable_enum(&LINK_TYPES),
+                "link_quality": nullable_enum(&QUALITIES)
             }
         }),
         ("post", "/api/internal/identity/unlink_account") => json!({
@@ -143,6 +175,25 @@ fn request(method: &str, path: &str) -> Option<Value> {
                 "label": {"type": ["string", "null"], "maxLength": TOKEN_LABEL_MAX}
             }
         }),
+        ("post", "/api/v1/communities/{slug}/subscriptions") => {
+            // `Subscription::parse`: flags default to edit, delete and comments on.
+            let flag = json!({"type": ["boolean", "null"]});
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["item", "deliver_to"],
+                "properties": {
+                    "item": {"type": "string", "pattern": NUMERIC_ID_PATTERN},
+                    "deep": flag, "edit": flag, "delete": flag, "comments": flag,
+                    "relations": flag, "members": flag,
+                    "deliver_to": {
+                        "type": "string", "minLength": 1, "maxLength": 2000,
+                        "pattern": "^https?://([^/?#]*@)?[^/?#@:]",
+                        "description": "https; http only on a loopback host, with --dev"
+                    }
+                }
+            })
+        }
         // The platform's payload, handed to the plugin as sent: a plugin decides what it takes
         // (GitHub checks its signature first; randomness takes anything).
         ("post", "/api/hooks/{community}/{plugin}" | "/api/hooks/{plugin}") => json!({
@@ -208,6 +259,7 @@ pub(crate) fn apply(doc: &mut Value) {
         components(),
     ) {
         schemas.extend(more);
+        refine_components(schemas);
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -262,6 +314,7 @@ mod tests {
             ("post", "/api/v1/communities/{slug}/actions"),
             ("post", "/api/hooks/{community}/{plugin}"),
             ("post", "/api/hooks/{plugin}"),
+            ("post", "/api/v1/communities/{slug}/subscriptions"),
             ("get", "/api/internal/identity/get_users"),
             ("get", "/api/internal/identity/filter_users_by_account"),
             ("get", "/api/internal/identity/get_user"),
@@ -287,6 +340,10 @@ mod tests {
             .as_array()
             .map(Vec::len);
         assert_eq!(kinds, Some(ChangeKind::ALL.len()));
+        assert_eq!(
+            doc["components"]["schemas"]["BallotIn"]["properties"]["voter"]["maxLength"],
+            json!(VOTER_ID_MAX)
+        );
     }
 
     fn valid(schema: &Value, instance: &Value) -> bool {
@@ -424,6 +481,83 @@ mod tests {
                 core,
                 "core on {body}"
             );
+        }
+    }
+
+    /// The subscription schema and what the handler and the core take agree, except where
+    /// only the node's mode decides (http on a loopback host, with --dev).
+    #[test]
+    fn the_subscription_schema_and_the_handler_agree_on_bodies() {
+        let schema = request("post", "/api/v1/communities/{slug}/subscriptions").expect("a schema");
+        let url = "https://example.org/hook";
+        // (body, whether the schema takes it, whether a --dev node takes it)
+        let cases = [
+            (json!({"item": "1", "deliver_to": url}), true, true),
+            (
+                json!({"item": "1", "deliver_to": url, "deep": true, "edit": null, "members": false}),
+                true,
+                true,
+            ),
+            (
+                json!({"item": "1", "deliver_to": "http://127.0.0.1:9/x"}),
+                true,
+                true,
+            ),
+            // http elsewhere: the pattern cannot know the host rule.
+            (
+                json!({"item": "1", "deliver_to": "http://example.org/x"}),
+                true,
+                false,
+            ),
+            (
+                json!({"item": "1", "deliver_to": "ftp://example.org/x"}),
+                false,
+                false,
+            ),
+            (
+                json!({"item": "1", "deliver_to": "HTTPS://example.org/x"}),
+                false,
+                false,
+            ),
+            (json!({"item": "1", "deliver_to": ""}), false, false),
+            (
+                json!({"item": "1", "deliver_to": "https:///x"}),
+                false,
+                false,
+            ),
+            (json!({"item": "1", "deliver_to": "https://"}), false, false),
+            (
+                json!({"item": "1", "deliver_to": "https://ana@example.org"}),
+                true,
+                true,
+            ),
+            (
+                json!({"item": "1", "deliver_to": format!("https://{}", "a".repeat(2000))}),
+                false,
+                false,
+            ),
+            (json!({"item": "0", "deliver_to": url}), false, false),
+            (json!({"item": 1, "deliver_to": url}), false, false),
+            (json!({"item": "1"}), false, false),
+            (json!({"deliver_to": url}), false, false),
+            (
+                json!({"item": "1", "deliver_to": url, "deep": "yes"}),
+                false,
+                false,
+            ),
+            (
+                json!({"item": "1", "deliver_to": url, "other": 1}),
+                false,
+                false,
+            ),
+        ];
+        for (body, in_schema, taken) in cases {
+            assert_eq!(valid(&schema, &body), in_schema, "schema on {body}");
+            let handler = body["deliver_to"]
+                .as_str()
+                .is_none_or(|u| crate::routes::governance::deliverable(u, true));
+            let core = agora_governance::Subscription::parse("ana", &body).is_ok();
+            assert_eq!(handler && core, taken, "handler and core on {body}");
         }
     }
 }

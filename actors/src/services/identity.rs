@@ -51,9 +51,15 @@ fn bad(field: &str, message: impl Into<String>) -> ActorError {
     }
 }
 
+/// The longest `platform_type`, `platform_identifier` or `community_platform_id`, in bytes.
+pub const IDENTITY_TEXT_MAX: usize = 200;
+
 fn text(field: &str, v: &str) -> Result<()> {
-    if v.is_empty() || v.len() > 200 {
-        return Err(bad(field, format!("'{field}' is 1 to 200 bytes")));
+    if v.is_empty() || v.len() > IDENTITY_TEXT_MAX {
+        return Err(bad(
+            field,
+            format!("'{field}' is 1 to {IDENTITY_TEXT_MAX} bytes"),
+        ));
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ pub use communities::Communities;
 pub use communities::CommunityUpdate;
 pub use governance::{ActionQuery, Governance, ItemQuery, Page};
 pub use health::Health;
-pub use identity::{Identity, LinkRequest, UserFilter};
+pub use identity::{Identity, LinkRequest, UserFilter, IDENTITY_TEXT_MAX, MAX_CREATE};
 pub use platform::Platform;
 pub use plugins::{CommunityPlugin, Plugins};
 pub use processes::{ProcessKind, ProcessStart, Processes};

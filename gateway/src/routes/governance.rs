@@ -248,7 +248,7 @@ pub(crate) async fn notices(
 }
 
 /// Whether `url` may receive deliveries: https, or http on a loopback host on a `--dev` node.
-fn deliverable(url: &str, dev: bool) -> bool {
+pub(crate) fn deliverable(url: &str, dev: bool) -> bool {
     let host_of = |rest: &str| -> String {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         let host = authority.rsplit('@').next().unwrap_or("");

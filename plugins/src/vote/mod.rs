@@ -31,6 +31,8 @@ use commitment::Entry;
 
 /// The read action of the "open votes" widget, answered by the service from the vote actors.
 pub const OPEN_VOTES: &str = "open-votes";
+/// The longest voter id, in bytes.
+pub const VOTER_ID_MAX: usize = 256;
 
 /// The methods, in the order the metadata lists them.
 pub const METHODS: [&str; 9] = [
@@ -148,7 +150,7 @@ impl VoteSpec {
                 let mut set = BTreeSet::new();
                 for (i, v) in items.iter().enumerate() {
                     match v.as_str() {
-                        Some(s) if !s.is_empty() && s.len() <= 256 => {
+                        Some(s) if !s.is_empty() && s.len() <= VOTER_ID_MAX => {
                             set.insert(s.to_string());
                         }
                         _ => {
