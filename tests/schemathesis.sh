@@ -69,8 +69,8 @@ stop_node() {
 
 # Seeds the node (tests/schemathesis_seed.py: a community with a founded governance, plugins,
 # an item, a proposal, a vote, an identity) and writes the schemathesis.toml that binds the
-# fuzzer's parameters to them half the time; without it nearly every request stops at "no
-# such community". From the scratch directory, where schemathesis reads that file and keeps
+# fuzzer's parameters to them (the community 80 % of the time, the rest half the time);
+# without it nearly every request stops at "no such community". From the scratch directory, where schemathesis reads that file and keeps
 # its example cache (`.schemathesis/`).
 seed() {
   python3 "$root/tests/schemathesis_seed.py" "http://127.0.0.1:$port" "$work/schemathesis.toml" "$@"

@@ -5,8 +5,9 @@ fuzzer at what it made.
 A fuzzer that only invents names mostly hears "no such community / plugin / item" and never
 reaches the code behind those lookups. So this makes one of everything over the API (a
 community with plugins enabled, a founded governance with two members, an item, a waiting
-proposal, a vote, an identity) and binds the fuzzer's path, header and query parameters to
-those values half of the time, leaving the other half to generated (mostly wrong) values.
+proposal, a vote, an identity) and binds the fuzzer's path, header, query and body
+parameters to those values: the community 80 % of the time, the rest half of the time,
+leaving the remainder to generated (mostly wrong) values.
 Action, process and plugin names come from the node's own plugin metadata, so a new plugin
 is fuzzed without editing this file.
 
@@ -180,12 +181,11 @@ def main() -> None:
                                                "query.external_id_list": "identities",
                                                "query.platform_type": "plugins"}),
     ]
+    # Top-level dotted keys first: after a table header they would belong to that table.
     toml = "# Written by tests/schemathesis_seed.py for one run: values that exist on the node.\n"
+    toml += "".join(binding(k, v) + "\n" for k, v in everywhere.items())
     for name, xs in dictionaries.items():
-        toml += f"[dictionaries.{name}]\nvalues = {json.dumps(xs)}\n"
-    toml += "\n[parameters]\n"
-    toml += "".join(f'"{k}" = {{ dictionary = "{v}", probability = {share(k)} }}\n'
-                    for k, v in everywhere.items())
+        toml += f"\n[dictionaries.{name}]\nvalues = {json.dumps(xs)}\n"
     toml += "\n" + "\n\n".join(entries) + "\n"
     with open(out, "w") as f:
         f.write(toml)

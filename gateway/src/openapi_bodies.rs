@@ -1,10 +1,10 @@
 //! Schemas for the bodies that handlers read field by field (Metagov's identity routes, tokens,
 //! governance actions) and for answers the annotations could only name as "an object".
 //!
-//! Each schema says what the handler accepts, built from the same constants the handler
-//! checks against, and never less than it accepts: schemathesis sends data that breaks the
-//! schema and fails the run when the API takes it. It may say more than the handler checks
-//! (an unknown community is still a 404), because no schema can express that.
+//! Each schema is built from the constants and lists the handler checks against. It never
+//! refuses what the handler takes: schemathesis sends data that breaks the schema and fails
+//! the run when the API takes it. It may let through what the handler then refuses (an
+//! unknown community, a length counted in bytes), which no schema can say.
 
 use agora_actors::identity::{LINK_TYPES, QUALITIES};
 use agora_actors::services::{

@@ -365,8 +365,9 @@ fn constrain(param: &mut Value) {
             schema["maximum"] = json!(1000);
         }
         ("query", "cursor") => schema["minLength"] = json!(1),
-        // `AgentId::parse`: 1 to 200 bytes, not blank. A header's value is ASCII on the wire,
-        // so characters and bytes count alike.
+        // `AgentId::parse`: 1 to 200 bytes, not blank. JSON Schema counts characters, so a
+        // value of 200 non-ASCII characters fits the schema and is still refused: the schema
+        // may take more than the API, never less.
         ("header", "X-Agora-Actor") => {
             schema["minLength"] = json!(1);
             schema["maxLength"] = json!(agora_actors::AGENT_ID_MAX);
