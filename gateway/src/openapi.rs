@@ -43,7 +43,7 @@ pub(crate) fn build() -> utoipa::openapi::OpenApi {
 
 /// The document as JSON, with what the route table says beyond the annotations
 /// ([`crate::openapi_rules`]).
-pub(crate) fn hardened() -> serde_json::Value {
+pub(crate) fn hardened(names: &Names) -> serde_json::Value {
     let mut doc = serde_json::to_value(build()).unwrap_or_default();
     for r in ROUTES {
         let method = r.method.as_str().to_ascii_lowercase();
@@ -58,7 +58,51 @@ pub(crate) fn hardened() -> serde_json::Value {
     }
     crate::openapi_rules::components(&mut doc);
     crate::openapi_bodies::apply(&mut doc);
+    crate::openapi_bodies::name_enums(&mut doc, names);
     doc
+}
+
+/// The names a node's plugin registry knows, for the path parameters that take them: a node
+/// answers every other name with a 4xx, so the document can list them (and a client or a
+/// fuzzer need not guess).
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    /// Loaded plugins.
+    pub plugins: Vec<String>,
+    /// Loaded and refused plugins (`GET /api/v1/plugins/{name}` describes both).
+    pub listed: Vec<String>,
+    /// Every action, `<plugin>.<action>`.
+    pub actions: Vec<String>,
+    /// Actions callable at `/api/action/{name}`.
+    pub public_actions: Vec<String>,
+    /// Every governance process type, `<plugin>.<process>`.
+    pub processes: Vec<String>,
+}
+
+impl Names {
+    pub(crate) fn of(registry: &agora_plugins::PluginRegistry) -> Names {
+        let mut n = Names::default();
+        for p in registry.all() {
+            let meta = p.meta();
+            n.plugins.push(meta.name.to_string());
+            for a in &meta.actions {
+                let id = format!("{}.{}", meta.name, a.name);
+                if a.public {
+                    n.public_actions.push(id.clone());
+                }
+                n.actions.push(id);
+            }
+            n.processes.extend(
+                meta.processes
+                    .iter()
+                    .map(|s| format!("{}.{}", meta.name, s.name)),
+            );
+        }
+        n.listed = n.plugins.clone();
+        n.listed
+            .extend(registry.refused().iter().map(|r| r.name.clone()));
+        n
+    }
 }
 
 /// An operation's id, from its method and path: unique, as OpenAPI requires and client
@@ -80,10 +124,11 @@ fn operation_id(method: &str, path: &str) -> String {
     id
 }
 
-/// The document as JSON text, built once.
-pub(crate) fn document() -> String {
+/// The document as JSON text, built once: a process serves one registry for its life.
+pub(crate) fn document(registry: &agora_plugins::PluginRegistry) -> String {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| hardened().to_string()).clone()
+    DOC.get_or_init(|| hardened(&Names::of(registry)).to_string())
+        .clone()
 }
 
 #[cfg(test)]
@@ -92,9 +137,16 @@ mod tests {
 
     use super::*;
 
+    /// The document a node with the built-in plugins serves.
+    fn built_in_document() -> String {
+        let registry = agora_plugins::builtin::all().expect("the built-in plugins");
+        hardened(&Names::of(&registry)).to_string()
+    }
+
     #[test]
     fn the_document_lists_exactly_the_route_table() {
-        let doc: serde_json::Value = serde_json::from_str(&document()).expect("test fixture");
+        let doc: serde_json::Value =
+            serde_json::from_str(&built_in_document()).expect("test fixture");
         let mut documented = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().expect("test fixture") {
             for method in item.as_object().expect("test fixture").keys() {
@@ -112,7 +164,8 @@ mod tests {
     #[test]
     fn the_document_says_what_each_route_of_the_table_answers() {
         use crate::auth::Access;
-        let doc: serde_json::Value = serde_json::from_str(&document()).expect("test fixture");
+        let doc: serde_json::Value =
+            serde_json::from_str(&built_in_document()).expect("test fixture");
         assert_eq!(
             doc["components"]["securitySchemes"]["bearer"]["scheme"],
             "bearer"
@@ -228,7 +281,7 @@ mod tests {
 
     #[test]
     fn every_operation_has_its_own_id() {
-        let doc = hardened();
+        let doc = hardened(&Names::default());
         let mut seen = BTreeSet::new();
         for (path, item) in doc["paths"].as_object().expect("paths") {
             for (method, op) in item.as_object().expect("operations") {
@@ -245,7 +298,7 @@ mod tests {
 
     #[test]
     fn every_schema_the_document_refers_to_is_in_it() {
-        let text = document();
+        let text = built_in_document();
         let doc: serde_json::Value = serde_json::from_str(&text).expect("test fixture");
         let schemas = doc["components"]["schemas"]
             .as_object()

@@ -14,6 +14,7 @@ use agora_governance::{ChangeKind, MAX_BATCH};
 use agora_plugins::vote::VOTER_ID_MAX;
 use serde_json::{json, Value};
 
+use crate::openapi::Names;
 use crate::openapi_rules::SLUG_PATTERN;
 
 /// Where a numeric id appears as a path parameter (`ids.rs` in the governance crate: 1 to 20
@@ -251,6 +252,67 @@ fn parameter(method: &str, path: &str, name: &str) -> Option<Value> {
     }
 }
 
+/// Which of the registry's lists a path parameter takes, by route and name.
+fn names_for<'a>(path: &str, param: &str, names: &'a Names) -> Option<&'a [String]> {
+    let list = match param {
+        // Metagov deletes the instance by id and does not check the name; neither do we.
+        "name" if path == "/api/internal/plugin/{name}/{id}" => return None,
+        "plugin" => &names.plugins,
+        "name"
+            if matches!(
+                path,
+                "/api/v1/plugins/{name}" | "/api/v1/plugins/{name}/health"
+            ) =>
+        {
+            &names.listed
+        }
+        "name"
+            if path.starts_with("/api/internal/plugin/")
+                || path.starts_with("/api/v1/plugins/")
+                || path.starts_with("/api/v1/communities/{slug}/plugins/") =>
+        {
+            &names.plugins
+        }
+        "name" if path.starts_with("/api/internal/action/") => &names.actions,
+        "name" if path.starts_with("/api/action/") => &names.public_actions,
+        "name" if path.starts_with("/api/internal/process/") => &names.processes,
+        _ => return None,
+    };
+    Some(list)
+}
+
+/// Lists the registry's names on the path parameters that take them. A list left empty
+/// (a registry without public actions, or the unit tests' empty one) adds nothing: an empty
+/// `enum` would say no request is valid.
+pub(crate) fn name_enums(doc: &mut Value, names: &Names) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            for p in op
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if p["in"] != "path" {
+                    continue;
+                }
+                let name = p["name"].as_str().unwrap_or_default().to_string();
+                match names_for(path, &name, names) {
+                    Some(list) if !list.is_empty() => p["schema"]["enum"] = json!(list),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// Writes the schemas into the document's operations and components.
 pub(crate) fn apply(doc: &mut Value) {
     if let (Some(schemas), Value::Object(more)) = (
@@ -304,7 +366,7 @@ mod tests {
     /// renamed route would otherwise lose its schema without a sound.
     #[test]
     fn every_schema_lands_on_a_route_of_the_document() {
-        let doc = crate::openapi::hardened();
+        let doc = crate::openapi::hardened(&crate::openapi::Names::default());
         let routes = [
             ("post", "/api/internal/identity/create_id"),
             ("post", "/api/internal/identity/merge_ids"),
@@ -559,5 +621,62 @@ mod tests {
             let core = agora_governance::Subscription::parse("ana", &body).is_ok();
             assert_eq!(handler && core, taken, "handler and core on {body}");
         }
+    }
+
+    /// With a real registry, every path parameter that names a plugin, an action or a process
+    /// lists exactly the registry's names; the routes that describe refused plugins list
+    /// those too.
+    #[test]
+    fn name_parameters_list_the_registry() {
+        let registry = agora_plugins::builtin::all().expect("the built-in plugins");
+        let names = Names::of(&registry);
+        assert!(names.processes.contains(&"vote.proposal".to_string()));
+        assert!(names.actions.contains(&"randomness.random-int".to_string()));
+        let doc = crate::openapi::hardened(&names);
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for op in item.as_object().expect("operations").values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let param = p["name"].as_str().unwrap_or_default();
+                    if p["in"] != "path" || !matches!(param, "name" | "plugin") {
+                        continue;
+                    }
+                    let listed = &p["schema"]["enum"];
+                    let Some(want) = names_for(path, param, &names) else {
+                        assert_eq!(path, "/api/internal/plugin/{name}/{id}");
+                        assert!(listed.is_null(), "{path}");
+                        continue;
+                    };
+                    if want.is_empty() {
+                        assert!(listed.is_null(), "{path}: an empty enum");
+                    } else {
+                        assert_eq!(listed, &json!(want), "{path} {{{param}}}");
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen >= 20, "only {seen} name parameters listed");
+        // A node that asked for a plugin this build lacks: it is listed, not loaded.
+        let registry = agora_plugins::PluginRegistry::select(
+            agora_plugins::builtin::available(),
+            Some(&["vote".to_string(), "nowhere".to_string()]),
+            agora_plugins::AGORA_VERSION,
+        );
+        let names = Names::of(&registry);
+        assert_eq!(names.plugins, ["vote"]);
+        assert_eq!(names.listed, ["vote", "nowhere"]);
+        let doc = crate::openapi::hardened(&names);
+        let enum_of = |path: &str, method: &str| {
+            doc["paths"][path][method]["parameters"][0]["schema"]["enum"].clone()
+        };
+        assert_eq!(
+            enum_of("/api/v1/plugins/{name}", "get"),
+            json!(["vote", "nowhere"])
+        );
+        assert_eq!(
+            enum_of("/api/v1/plugins/{name}/enable", "post"),
+            json!(["vote"])
+        );
     }
 }

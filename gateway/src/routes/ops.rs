@@ -63,10 +63,10 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
     responses((status = 200, body = Object, description = "this document")))]
-pub(crate) async fn openapi() -> Response {
+pub(crate) async fn openapi(State(s): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::document(),
+        crate::openapi::document(s.agora.registry()),
     )
         .into_response()
 }

@@ -69,7 +69,7 @@ pub(crate) async fn enable(
 }
 
 #[utoipa::path(delete, path = "/api/internal/plugin/{name}/{id}", tag = "plugins",
-    params(("name" = String, Path), ("id" = u64, Path)),
+    params(("name" = String, Path, description = "not checked, as in Metagov: the id finds the instance"), ("id" = u64, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(crate) async fn disable(
     State(s): State<AppState>,
