@@ -139,17 +139,19 @@ def main() -> None:
         probability = share(param) if probability is None else probability
         return f'parameters."{param}" = {{ dictionary = "{dictionary}", probability = {probability} }}'
 
-    def entry(selector, params, always=()):
+    def entry(selector, params, always=(), fixed=None):
         """An [[operations]] entry: `params` over the top-level bindings; `always` bound with
-        probability 1."""
-        merged = {**everywhere, **params}
+        probability 1; `fixed` parameters set to one value in every phase."""
+        fixed = fixed or {}
+        merged = {k: v for k, v in {**everywhere, **params}.items() if k not in fixed}
         lines = ["[[operations]]", selector]
         lines += [binding(k, v) for k, v in merged.items() if k not in always]
         lines += [binding(k, merged[k], 1.0) for k in always]
+        lines += [f'parameters."{k}" = {json.dumps(v)}' for k, v in fixed.items()]
         return "\n".join(lines)
 
-    def by_path(regex, **params):
-        return entry(f"include-path-regex = {json.dumps(regex)}", params)
+    def by_path(regex, fixed=None, **params):
+        return entry(f"include-path-regex = {json.dumps(regex)}", params, fixed=fixed)
 
     # The deleting routes always get the doomed community and vote: the fuzzer also learns the
     # seeded slug and vote from answers (its resource pool), so a share left to it finds them.
@@ -164,7 +166,10 @@ def main() -> None:
         doomed("DELETE /api/internal/process/{name}/{id}", "path.id", "doomed_process_ids"),
         by_path("^/api/internal/process/[^/]+/[^/]+", **{"path.name": "seeded_process",
                                                        "path.id": "process_ids"}),
-        by_path("^/api/v1/communities/[^/]+/actions$",
+        # Dictionaries reach only the fuzzing phase; the coverage phase, which sends one body
+        # per change type and constraint (thousands), takes fixed values. With the seeded
+        # community fixed, those bodies reach the governance engine instead of a 404.
+        by_path("^/api/v1/communities/[^/]+/actions$", fixed={"path.slug": SLUG},
                 **{"body.target": "targets", "body.batch[*].target": "targets"}),
         by_path("^/api/internal/identity/", **{"query.external_id": "identities",
                                                "query.external_id_list": "identities",

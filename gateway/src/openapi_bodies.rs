@@ -10,20 +10,15 @@ use agora_actors::identity::{LINK_TYPES, QUALITIES};
 use agora_actors::services::{
     IDENTITY_TEXT_MAX, MAX_CREATE, TOKEN_COMMUNITIES_MAX, TOKEN_LABEL_MAX,
 };
-use agora_governance::{ChangeKind, MAX_BATCH};
+use agora_governance::{schema as gov, MAX_BATCH, NOTE_MAX};
 use agora_plugins::vote::VOTER_ID_MAX;
 use serde_json::{json, Value};
 
 use crate::openapi::Names;
 use crate::openapi_rules::SLUG_PATTERN;
 
-/// Where a numeric id appears as a path parameter (`ids.rs` in the governance crate: 1 to 20
-/// digits without a leading zero).
-pub(crate) const NUMERIC_ID_PATTERN: &str = "^[1-9][0-9]{0,19}$";
-/// A change's target (`ObjectRef::parse`).
-const TARGET_PATTERN: &str = "^(community|owners|governors|role:[-A-Za-z0-9_.]{1,64}|(permission|condition|item|action):[1-9][0-9]{0,19})$";
-/// The longest note of an action, in bytes (`changes.rs`).
-const NOTE_MAX: usize = 2000;
+/// Where a numeric id appears as a path parameter (1 to 20 digits without a leading zero).
+pub(crate) const NUMERIC_ID_PATTERN: &str = gov::NUMERIC_ID;
 
 /// An identity id where the identity routes read one: a JSON integer or its decimal text.
 fn identity_id() -> Value {
@@ -51,10 +46,14 @@ fn nullable_enum(words: &[&str]) -> Value {
     json!({"enum": all})
 }
 
-/// The components the bodies below refer to.
-fn components() -> Value {
-    json!({
-        "LinkedAccount": {
+/// The components the bodies below refer to: the governance core's (`Change`, one
+/// alternative per change type, and the schemas those refer to), and the identity routes'.
+fn components() -> serde_json::Map<String, Value> {
+    let mut c = gov::components();
+    c.insert("Change".into(), gov::change());
+    c.insert(
+        "LinkedAccount".into(),
+        json!({
             "type": "object",
             "required": ["external_id", "community", "platform_type", "platform_identifier",
                          "custom_data", "link_type", "link_quality"],
@@ -68,8 +67,11 @@ fn components() -> Value {
                 "link_type": {"type": "string"},
                 "link_quality": {"type": "string"}
             }
-        },
-        "Identity": {
+        }),
+    );
+    c.insert(
+        "Identity".into(),
+        json!({
             "type": "object",
             "required": ["source_ID", "primary_ID", "linked_accounts"],
             "properties": {
@@ -80,9 +82,9 @@ fn components() -> Value {
                     "items": {"$ref": "#/components/schemas/LinkedAccount"}
                 }
             }
-        },
-        "Change": change(true),
-    })
+        }),
+    );
+    c
 }
 
 /// What the annotations' component schemas leave out.
@@ -94,25 +96,6 @@ fn refine_components(schemas: &mut serde_json::Map<String, Value>) {
         voter["minLength"] = json!(1);
         voter["maxLength"] = json!(VOTER_ID_MAX);
     }
-}
-
-/// One change of an action. `with_note`: a note may sit beside it (top level and in a batch).
-fn change(with_note: bool) -> Value {
-    let kinds: Vec<&str> = ChangeKind::ALL.iter().map(|k| k.name()).collect();
-    let mut properties = json!({
-        "change": {"type": "string", "enum": kinds},
-        "target": {"type": "string", "pattern": TARGET_PATTERN},
-        "params": {"type": ["object", "null"], "description": "the change's parameters (see the governance contract's table of changes)"},
-    });
-    if with_note {
-        properties["note"] = json!({"type": ["string", "null"], "maxLength": NOTE_MAX});
-    }
-    json!({
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["change", "target"],
-        "properties": properties
-    })
 }
 
 fn schema_ref(name: &str) -> Value {
@@ -315,12 +298,15 @@ pub(crate) fn name_enums(doc: &mut Value, names: &Names) {
 
 /// Writes the schemas into the document's operations and components.
 pub(crate) fn apply(doc: &mut Value) {
-    if let (Some(schemas), Value::Object(more)) = (
-        doc.pointer_mut("/components/schemas")
-            .and_then(Value::as_object_mut),
-        components(),
-    ) {
-        schemas.extend(more);
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in components() {
+            // A name taken twice would silently replace an annotation's schema.
+            let clash = schemas.insert(name.clone(), schema);
+            debug_assert!(clash.is_none(), "component {name} is also an annotation's");
+        }
         refine_components(schemas);
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -398,10 +384,17 @@ mod tests {
                 );
             }
         }
-        let kinds = doc["components"]["schemas"]["Change"]["properties"]["change"]["enum"]
+        let kinds = doc["components"]["schemas"]["Change"]["oneOf"]
             .as_array()
             .map(Vec::len);
-        assert_eq!(kinds, Some(ChangeKind::ALL.len()));
+        assert_eq!(kinds, Some(agora_governance::ChangeKind::ALL.len()));
+        for name in gov::components().keys() {
+            assert_eq!(
+                doc["components"]["schemas"][name],
+                gov::components()[name],
+                "{name}"
+            );
+        }
         assert_eq!(
             doc["components"]["schemas"]["BallotIn"]["properties"]["voter"]["maxLength"],
             json!(VOTER_ID_MAX)
@@ -414,45 +407,9 @@ mod tests {
             .is_valid(instance)
     }
 
-    /// The target pattern and the core's parser agree, both ways, on every kind of target and
-    /// the ways each can be wrong.
-    #[test]
-    fn the_target_pattern_accepts_exactly_what_the_core_parses() {
-        let schema = json!({"type": "string", "pattern": TARGET_PATTERN});
-        let samples = [
-            "community",
-            "owners",
-            "governors",
-            "role:mods",
-            "role:a.b-c_d",
-            "item:1",
-            "permission:42",
-            "condition:7",
-            "action:18446744073709551615",
-            "item:0",
-            "item:01",
-            "item:",
-            "role:",
-            "role:a b",
-            "thing:1",
-            "item:1x",
-            " community",
-            "community ",
-            "Community",
-            "item:-1",
-            "role:é",
-        ];
-        for s in samples {
-            let core = agora_governance::ObjectRef::parse(s, "target").is_ok();
-            assert_eq!(valid(&schema, &json!(s)), core, "{s:?}");
-        }
-        // 20 digits beyond u64: the pattern allows it, the core refuses it (allowed: the
-        // schema may say less than the API checks, never more).
-        assert!(valid(&schema, &json!("item:99999999999999999999")));
-    }
-
-    /// The action schema and the core's reading of a body agree, except where only a
-    /// change's parameters are wrong (the schema leaves those to the core's table).
+    /// The action schema and the core's reading of a body agree on the request's shape:
+    /// a single change or a batch, notes, the batch's limits. (Each change type's targets
+    /// and parameters: the core's own tests, `governance/src/schema/tests.rs`.)
     #[test]
     fn the_action_schema_and_the_core_agree_on_bodies() {
         let mut doc = json!({"components": {"schemas": components()}});
@@ -482,15 +439,30 @@ mod tests {
                 true,
                 true,
             ),
-            // Wrong only in its parameters: the core's to refuse.
+            // Wrong only in its parameters.
             (
                 json!({"change": "rename", "target": "community"}),
-                true,
+                false,
                 false,
             ),
             (
                 json!({"change": "rename", "target": "community", "params": null}),
+                false,
+                false,
+            ),
+            (
+                json!({"batch": [{"change": "rename", "target": "community", "params": {"name": 1}}]}),
+                false,
+                false,
+            ),
+            (
+                json!({"batch": [{"change": "enable_governing", "target": "item:4"}, {"change": "comment", "target": "item:4", "params": {"body": "b"}, "note": null}]}),
                 true,
+                true,
+            ),
+            (
+                json!({"batch": vec![json!({"change": "approve", "target": "condition:1"}); MAX_BATCH + 1]}),
+                false,
                 false,
             ),
             (

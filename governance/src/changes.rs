@@ -23,6 +23,8 @@ use crate::templates::TemplateSpec;
 pub const MAX_BATCH: usize = 100;
 /// The most agents one change names.
 pub const MAX_AGENTS: usize = 1000;
+/// A change's and a batch's `note`, in bytes.
+pub const NOTE_MAX: usize = 2000;
 
 macro_rules! change_kinds {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -108,7 +110,7 @@ impl ChangeKind {
         )
     }
 
-    fn targets(self) -> &'static [TargetKind] {
+    pub(crate) fn targets(self) -> &'static [TargetKind] {
         use TargetKind::*;
         match self {
             ChangeKind::Rename
@@ -149,7 +151,7 @@ impl ChangeKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TargetKind {
+pub(crate) enum TargetKind {
     Community,
     Owners,
     Governors,
@@ -464,12 +466,12 @@ impl Change {
             ));
         }
         let note = match o.get("note") {
-            Some(Value::String(s)) if s.len() <= 2000 => s.clone(),
+            Some(Value::String(s)) if s.len() <= NOTE_MAX => s.clone(),
             None | Some(Value::Null) => String::new(),
             Some(_) => {
                 return Err(GovError::invalid(
                     &at("note"),
-                    "'note' is a string of at most 2000 bytes",
+                    format!("'note' is a string of at most {NOTE_MAX} bytes"),
                 ))
             }
         };
@@ -792,10 +794,10 @@ impl Request {
 fn note(o: &Map<String, Value>) -> Result<String, GovError> {
     match o.get("note") {
         None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) if s.len() <= 2000 => Ok(s.clone()),
+        Some(Value::String(s)) if s.len() <= NOTE_MAX => Ok(s.clone()),
         Some(_) => Err(GovError::invalid(
             "note",
-            "'note' is a string of at most 2000 bytes",
+            format!("'note' is a string of at most {NOTE_MAX} bytes"),
         )),
     }
 }

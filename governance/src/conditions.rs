@@ -657,6 +657,13 @@ pub enum Response {
 }
 
 impl Response {
+    pub const ALL: [Response; 4] = [
+        Response::Support,
+        Response::SupportWithReservations,
+        Response::StandAside,
+        Response::Block,
+    ];
+
     pub fn parse(s: &str) -> Option<Response> {
         Some(match s {
             "support" => Response::Support,

@@ -81,7 +81,7 @@ impl Field {
     }
 
     /// The longest value of a content field, in bytes.
-    fn max_bytes(self) -> usize {
+    pub(crate) fn max_bytes(self) -> usize {
         match self {
             Field::Name => 500,
             Field::Description => 20_000,

@@ -68,6 +68,7 @@ mod participation;
 mod permissions;
 mod pipeline;
 mod roles;
+pub mod schema;
 mod scratch;
 mod snapshot;
 mod templates;
@@ -77,7 +78,7 @@ pub use actions::{
     change_body, votes_to_open, ActionRecord, Changed, ConditionSummary, Delivery, Effects, Fired,
     PendingAction, PhaseEvent, PhaseTimer, Refused, Resolution, Submitted, Timer, VoteToOpen,
 };
-pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH};
+pub use changes::{Ability, Change, ChangeKind, Params, Request, MAX_AGENTS, MAX_BATCH, NOTE_MAX};
 pub use community::{Community, Ctx, Tallies, Tally, Viewer};
 pub use conditions::{
     CondStatus, ConditionSpec, ConditionState, OnTimeout, Origin, ResolvedBy, Response, Timeout,
