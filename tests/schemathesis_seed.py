@@ -11,6 +11,9 @@ leaving the remainder to generated (mostly wrong) values.
 Plugin, action and process names need no binding: the node's document lists them as enums.
 
     tests/schemathesis_seed.py BASE_URL OUT_TOML [TOKEN]
+
+writes OUT_TOML for the examples, coverage and fuzzing phases and OUT-stateful.toml beside it
+for the stateful phase (see `operations`).
 """
 
 import json
@@ -19,13 +22,18 @@ import urllib.error
 import urllib.request
 
 SLUG = "fuzz"
-DOOMED = ["fuzz-doomed-1", "fuzz-doomed-2", "fuzz-doomed-3"]
+DOOMED = ["fuzz-doomed-1", "fuzz-doomed-2"]
 FOUNDER, MEMBER = "ana", "ben"
 # The share of generated requests whose bound parameter gets a seeded value; the rest are
 # generated, or taken from earlier answers (mostly communities the fuzzer made, which have
 # no governance, so the community gets the larger share).
 PROBABILITY = 0.5
 SLUG_PROBABILITY = 0.8
+
+
+def stateful_out(out):
+    """Where the stateful phase's file goes, beside OUT_TOML."""
+    return out.removesuffix(".toml") + "-stateful.toml"
 
 
 def main() -> None:
@@ -113,9 +121,9 @@ def main() -> None:
         "plugins": plugins,
         "seeded_process": ["vote.proposal"],
         "process_ids": [process_id],
+        "items": [item],
         "doomed": DOOMED,
         "doomed_process_ids": [doomed_process],
-        "items": [item],
         "targets": ["community", "owners", "governors", f"item:{item}", f"action:{waiting['id']}"],
         "governance_actions": [made["id"], waiting["id"]],
         "identities": [str(identity)],
@@ -139,50 +147,68 @@ def main() -> None:
         probability = share(param) if probability is None else probability
         return f'parameters."{param}" = {{ dictionary = "{dictionary}", probability = {probability} }}'
 
-    def entry(selector, params, always=(), fixed=None):
-        """An [[operations]] entry: `params` over the top-level bindings; `always` bound with
-        probability 1; `fixed` parameters set to one value in every phase."""
+    def entry(selector, params, fixed=None, always=()):
+        """An [[operations]] entry: `params` over the top-level bindings, those in `always`
+        with probability 1; `fixed` parameters set to one value in every phase."""
         fixed = fixed or {}
         merged = {k: v for k, v in {**everywhere, **params}.items() if k not in fixed}
         lines = ["[[operations]]", selector]
-        lines += [binding(k, v) for k, v in merged.items() if k not in always]
-        lines += [binding(k, merged[k], 1.0) for k in always]
+        lines += [binding(k, v, 1.0 if k in always else None) for k, v in merged.items()]
         lines += [f'parameters."{k}" = {json.dumps(v)}' for k, v in fixed.items()]
         return "\n".join(lines)
 
     def by_path(regex, fixed=None, **params):
         return entry(f"include-path-regex = {json.dumps(regex)}", params, fixed=fixed)
 
-    # The deleting routes always get the doomed community and vote: the fuzzer also learns the
-    # seeded slug and vote from answers (its resource pool), so a share left to it finds them.
-    # PUT on a community replaces its plugins and name, so it gets the doomed ones too.
-    def doomed(name, param, dictionary):
-        return entry(f"include-name = {json.dumps(name)}", {param: dictionary}, always=(param,))
+    def operations(stateful):
+        """The [[operations]] entries. The deleting routes get a community and a vote of
+        their own: the fuzzer also learns the seeded slug and vote from answers (its resource
+        pool). For the unit phases they are fixed (a dictionary reaches only the fuzzing
+        phase, and the fuzzing phase's resource pool still found the seeded community: it was
+        deleted halfway through the run). The stateful phase runs with its own file where
+        they are dictionaries: fixed there, its links from a create to a delete could not be
+        followed (26 scenarios against about 140). PUT on a community replaces its plugins
+        and name, so it gets a doomed one too."""
 
-    entries = [
-        # The first entry an operation matches is the one it gets: the narrow ones first.
-        doomed("DELETE /api/internal/community/{slug}", "path.slug", "doomed"),
-        doomed("PUT /api/internal/community/{slug}", "path.slug", "doomed"),
-        doomed("DELETE /api/internal/process/{name}/{id}", "path.id", "doomed_process_ids"),
-        by_path("^/api/internal/process/[^/]+/[^/]+", **{"path.name": "seeded_process",
-                                                       "path.id": "process_ids"}),
-        # Dictionaries reach only the fuzzing phase; the coverage phase, which sends one body
-        # per change type and constraint (thousands), takes fixed values. With the seeded
-        # community fixed, those bodies reach the governance engine instead of a 404.
-        by_path("^/api/v1/communities/[^/]+/actions$", fixed={"path.slug": SLUG},
-                **{"body.target": "targets", "body.batch[*].target": "targets"}),
-        by_path("^/api/internal/identity/", **{"query.external_id": "identities",
-                                               "query.external_id_list": "identities",
-                                               "query.platform_type": "plugins"}),
-    ]
-    # Top-level dotted keys first: after a table header they would belong to that table.
-    toml = "# Written by tests/schemathesis_seed.py for one run: values that exist on the node.\n"
-    toml += "".join(binding(k, v) + "\n" for k, v in everywhere.items())
-    for name, xs in dictionaries.items():
-        toml += f"\n[dictionaries.{name}]\nvalues = {json.dumps(xs)}\n"
-    toml += "\n" + "\n\n".join(entries) + "\n"
-    with open(out, "w") as f:
-        f.write(toml)
+        def doomed(name, param, value, dictionary):
+            selector = f"include-name = {json.dumps(name)}"
+            if stateful:
+                return entry(selector, {param: dictionary}, always=(param,))
+            return entry(selector, {}, fixed={param: value})
+
+        return [
+            # The first entry an operation matches is the one it gets: the narrow ones first.
+            doomed("DELETE /api/internal/community/{slug}", "path.slug", DOOMED[0], "doomed"),
+            doomed("PUT /api/internal/community/{slug}", "path.slug", DOOMED[1], "doomed"),
+            doomed("DELETE /api/internal/process/{name}/{id}", "path.id", doomed_process,
+                   "doomed_process_ids"),
+            # Ballots go to the seeded vote in every phase, so the coverage phase's ballots
+            # reach the vote's own checks rather than a 404.
+            entry('include-name = "POST /api/internal/process/{name}/{id}/ballots"', {},
+                  fixed={"path.name": "vote.proposal", "path.id": process_id}),
+            by_path("^/api/internal/process/[^/]+/[^/]+", **{"path.name": "seeded_process",
+                                                           "path.id": "process_ids"}),
+            # A plugin's actions run in the seeded community in every phase (randomness and
+            # vote are enabled there; the others answer that they are not).
+            by_path("^/api/internal/action/[^/]+$", fixed={"header.X-Metagov-Community": SLUG}),
+            # The coverage phase sends one body per change type and constraint (thousands);
+            # with the seeded community fixed, they reach the governance engine, not a 404.
+            by_path("^/api/v1/communities/[^/]+/actions$", fixed={"path.slug": SLUG},
+                    **{"body.target": "targets", "body.batch[*].target": "targets"}),
+            by_path("^/api/internal/identity/", **{"query.external_id": "identities",
+                                                   "query.external_id_list": "identities",
+                                                   "query.platform_type": "plugins"}),
+        ]
+
+    for path, stateful in ((out, False), (stateful_out(out), True)):
+        # Top-level dotted keys first: after a table header they would belong to that table.
+        toml = "# Written by tests/schemathesis_seed.py for one run: values that exist on the node.\n"
+        toml += "".join(binding(k, v) + "\n" for k, v in everywhere.items())
+        for name, xs in dictionaries.items():
+            toml += f"\n[dictionaries.{name}]\nvalues = {json.dumps(xs)}\n"
+        toml += "\n" + "\n\n".join(operations(stateful)) + "\n"
+        with open(path, "w") as f:
+            f.write(toml)
     print(f"seed: {SLUG} with {len(plugins)} plugins, item {item}, process {process_id}")
 
 

@@ -257,12 +257,11 @@ fn every_change_the_core_takes_the_schema_takes() {
     }
     // Most of what the core refuses, the schema already refuses: wrong targets, missing or
     // unknown parameters, wrong types. What is left needs state or several fields at once.
-    eprintln!(
-        "{total} bodies: the core refused {core_refused}, the schema {both_refused} of those"
-    );
+    // (On 2026-12-08: 83,930 bodies, the core refused 83,635, the schema 83,585 of those.)
     assert!(
         both_refused * 100 >= core_refused * 95,
-        "the schema refuses only {both_refused} of the {core_refused} bodies the core refuses"
+        "of {total} bodies, the schema refuses only {both_refused} of the {core_refused} the \
+         core refuses"
     );
 }
 
