@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::StorageError;
 
@@ -96,15 +97,42 @@ impl SledEngine {
 
     /// Opens the database with a page cache of `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // Our committer flushes explicitly; sled's own periodic flush only adds I/O.
-            .flush_every_ms(None)
-            .cache_capacity(cache_bytes)
-            .open()?;
-        Ok(Self { db })
+        Self::open_waiting(dir, cache_bytes, LOCK_WAIT)
+    }
+
+    /// Opens, waiting up to `wait` while the directory's lock is taken. sled 0.34 lets go of
+    /// its lock only when its last internal reference goes, which can trail the drop of a
+    /// database handle by a few milliseconds (its I/O pool, epoch-deferred buffers:
+    /// spacejam/sled#1234), so opening again in the same process (a restart in a test, the
+    /// CLI after a check) can find it still taken. Another process's lock is still an error,
+    /// after the wait.
+    fn open_waiting(dir: &Path, cache_bytes: u64, wait: Duration) -> Result<Self, StorageError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                // Our committer flushes explicitly; sled's own periodic flush only adds I/O.
+                .flush_every_ms(None)
+                .cache_capacity(cache_bytes)
+                .open();
+            match opened {
+                Ok(db) => return Ok(Self { db }),
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with(LOCK_TAKEN) && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
+
+/// How long opening waits for sled to release a directory's lock (see `open_waiting`).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+/// How sled 0.34 words a lock it could not take (an `io::ErrorKind::Other`, so the text is
+/// all there is to go by).
+const LOCK_TAKEN: &str = "could not acquire lock";
 
 impl Engine for SledEngine {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -424,6 +452,41 @@ mod tests {
             e.flush().unwrap();
         }
         expect_mixed_group(&SledEngine::open(dir.path()).unwrap());
+    }
+
+    #[test]
+    fn opening_waits_for_a_lock_that_is_let_go_and_not_for_one_that_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SledEngine::open(dir.path()).unwrap();
+        let t0 = Instant::now();
+        let refused = SledEngine::open_waiting(dir.path(), 1 << 20, Duration::from_millis(200));
+        let waited = t0.elapsed();
+        match refused {
+            Err(StorageError::Io(m)) => assert!(m.contains(LOCK_TAKEN), "{m}"),
+            Err(e) => panic!("another error: {e}"),
+            Ok(_) => panic!("opened a directory another handle holds"),
+        }
+        assert!(
+            waited >= Duration::from_millis(200),
+            "gave up after {waited:?}"
+        );
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(held);
+        });
+        let reopened = SledEngine::open_waiting(dir.path(), 1 << 20, Duration::from_secs(10));
+        release.join().unwrap();
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
+    }
+
+    #[test]
+    fn opening_does_not_wait_on_other_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let t0 = Instant::now();
+        assert!(SledEngine::open_waiting(&file, 1 << 20, Duration::from_secs(10)).is_err());
+        assert!(t0.elapsed() < Duration::from_secs(5));
     }
 
     #[test]
